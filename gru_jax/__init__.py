@@ -1,0 +1,23 @@
+"""gru_jax: the adding-problem GRU of the blog series, trained as seed ensembles in JAX.
+
+Public API::
+
+    cfg = Config()                          # the blog's protocol
+    X, Y = seed_dataset(cfg, seed=37)       # == the seed's numpy generator
+    params = init_params(cfg, key)          # PyTorch layout
+    y, hs = forward(params, x)              # x (B, T, 2) value / high; y (B, 1); hs (B, T, H)
+    sd = to_state_dict(params); params = from_state_dict(sd)
+    run = train(cfg, seeds=range(256))      # -> Run
+    run.save(path); Run.load(path)
+"""
+from .config import Config
+from .data import seed_dataset
+from .interop import export_blog_files, from_state_dict, load_blog_weights, to_state_dict
+from .model import forward, init_params
+from .run import Run, RunError
+from .train import train
+
+__all__ = ["Config", "seed_dataset", "init_params", "forward", "to_state_dict",
+           "from_state_dict", "export_blog_files", "load_blog_weights", "train", "Run",
+           "RunError"]
+__version__ = "0.1.0"

@@ -1,0 +1,189 @@
+"""The experiment's configuration: a frozen dataclass whose defaults ARE the blog's protocol.
+
+Every field is validated on construction; an impossible value raises ``ValueError`` naming the
+field and the allowed range. ``dataclasses.replace`` makes variants; ``to_json``/``from_json``
+round-trip it beside every run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any, Optional
+
+DATA_GENERATORS = ("jax", "numpy")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """The adding-problem experiment (defaults = the seed blog's protocol).
+
+    Data: ``n_samples`` sequences of length ``seq_len`` (or a per-dataset length drawn in
+    ``[int(seq_len(1-delta)), int(seq_len(1+delta)))`` when ``delta > 0``); each step is
+    ``(value, flag)`` with integer values in ``[0, high)``; the target is the sum of the flagged
+    values. The first ``train_split`` fraction trains, the rest tests.
+
+    Randomness: each seed ``s`` derives three independent streams (init, data, batch order).
+    Setting ``init_seed``, ``data_seed`` or ``order_seed`` holds that stream fixed across the
+    whole ensemble (e.g. ``data_seed=0, order_seed=0``: same data and order, different inits).
+    ``data_generator`` picks the numpy generator that reproduces the seed's data exactly
+    (``np.random.seed(s)``; slow, ~0.1 s per dataset) or the jax.random one of the same
+    distribution (fast, on device).
+    """
+
+    # data
+    seq_len: int = 4
+    high: int = 100
+    delta: float = 0.0
+    n_samples: int = 10000
+    train_split: float = 0.8
+    data_generator: str = "jax"
+    # model
+    input_size: int = 2
+    hidden_size: int = 1
+    output_size: int = 1
+    # optimisation
+    batch_size: int = 256
+    learning_rate: float = 1e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-8
+    weight_decay: float = 1e-5
+    clip: float = 2.0
+    epochs: int = 3000
+    # evaluation, snapshots and the plateau schedule (stepped only at eval epochs)
+    eval_every: int = 49
+    plateau_factor: float = 0.5
+    plateau_patience: int = 5
+    plateau_threshold: float = 1e-4
+    plateau_cooldown: int = 0
+    min_lr: float = 1e-6
+    # randomness: None = derived from each seed; an int = fixed across the ensemble
+    init_seed: Optional[int] = None
+    data_seed: Optional[int] = None
+    order_seed: Optional[int] = None
+
+    def __post_init__(self):
+        _check_int(self, "seq_len", 4, note="the flag rule randint(2, min(L-1, 4)) needs L >= 4")
+        _check_int(self, "high", 1)
+        if not (0.0 <= self.delta < 1.0):
+            raise ValueError(f"Config.delta must be in [0, 1), got {self.delta!r}")
+        if self.delta > 0:
+            lo, hi = self.length_range
+            if lo < 4 or hi <= lo:
+                raise ValueError(
+                    f"Config.delta={self.delta} with seq_len={self.seq_len} gives lengths "
+                    f"[{lo}, {hi}); need the lowest length >= 4 and a non-empty range")
+        _check_int(self, "n_samples", 2)
+        if not (0.0 < self.train_split < 1.0):
+            raise ValueError(f"Config.train_split must be in (0, 1), got {self.train_split!r}")
+        if self.n_train < 1 or self.n_test < 1:
+            raise ValueError(
+                f"Config.train_split={self.train_split} with n_samples={self.n_samples} leaves "
+                f"{self.n_train} train and {self.n_test} test samples; both must be >= 1")
+        if self.data_generator not in DATA_GENERATORS:
+            raise ValueError(f"Config.data_generator must be one of {DATA_GENERATORS}, "
+                             f"got {self.data_generator!r}")
+        if self.input_size != 2:
+            raise ValueError(f"Config.input_size must be 2 (value, flag) for the adding problem, "
+                             f"got {self.input_size!r}")
+        _check_int(self, "hidden_size", 1)
+        _check_int(self, "output_size", 1)
+        if self.output_size != 1:
+            raise ValueError(f"Config.output_size must be 1 (the sum), got {self.output_size!r}")
+        _check_int(self, "batch_size", 1)
+        _check_positive(self, "learning_rate")
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not (0.0 <= value < 1.0):
+                raise ValueError(f"Config.{name} must be in [0, 1), got {value!r}")
+        _check_positive(self, "eps")
+        if not (self.weight_decay >= 0.0 and math.isfinite(self.weight_decay)):
+            raise ValueError(f"Config.weight_decay must be >= 0, got {self.weight_decay!r}")
+        _check_positive(self, "clip")
+        _check_int(self, "epochs", 1)
+        _check_int(self, "eval_every", 1)
+        if not (0.0 < self.plateau_factor < 1.0):
+            raise ValueError(f"Config.plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
+        _check_int(self, "plateau_patience", 0)
+        if not (self.plateau_threshold >= 0.0):
+            raise ValueError(f"Config.plateau_threshold must be >= 0, got {self.plateau_threshold!r}")
+        _check_int(self, "plateau_cooldown", 0)
+        if not (0.0 <= self.min_lr <= self.learning_rate):
+            raise ValueError(f"Config.min_lr must be in [0, learning_rate={self.learning_rate}], "
+                             f"got {self.min_lr!r}")
+        for name in ("init_seed", "data_seed", "order_seed"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or not 0 <= value < 2**32):
+                raise ValueError(f"Config.{name} must be None or an int in [0, 2**32), got {value!r}")
+
+    # ---- derived values -------------------------------------------------------------------
+    @property
+    def n_train(self) -> int:
+        """Training samples: ``int(train_split * n_samples)``, as the seed computes it."""
+        return int(self.train_split * self.n_samples)
+
+    @property
+    def n_test(self) -> int:
+        return self.n_samples - self.n_train
+
+    @property
+    def length_range(self) -> tuple[int, int]:
+        """``[low, high)`` of the per-dataset sequence length (both = seq_len when delta = 0)."""
+        if self.delta == 0:
+            return self.seq_len, self.seq_len + 1
+        return int(self.seq_len * (1 - self.delta)), int(self.seq_len * (1 + self.delta))
+
+    @property
+    def max_len(self) -> int:
+        """Padded time length: the longest sequence any dataset of this config can have."""
+        return self.length_range[1] - 1
+
+    @property
+    def eval_epochs(self) -> tuple[int, ...]:
+        """Epochs (0-based) after whose training the test loss, LR step and snapshot happen."""
+        return tuple(range(0, self.epochs, self.eval_every))
+
+    @property
+    def n_eval(self) -> int:
+        return len(self.eval_epochs)
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """Sizes of the optimizer steps of one epoch: full batches, then the remainder."""
+        full, rest = divmod(self.n_train, self.batch_size)
+        return (self.batch_size,) * full + ((rest,) if rest else ())
+
+    # ---- JSON -----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "Config":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown Config field(s) {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_json(cls, text: str) -> "Config":
+        return cls.from_dict(json.loads(text))
+
+
+def _check_int(cfg: Config, name: str, minimum: int, note: str = "") -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        extra = f" ({note})" if note else ""
+        raise ValueError(f"Config.{name} must be an int >= {minimum}{extra}, got {value!r}")
+
+
+def _check_positive(cfg: Config, name: str) -> None:
+    value = getattr(cfg, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+            value > 0 and math.isfinite(value)):
+        raise ValueError(f"Config.{name} must be a finite number > 0, got {value!r}")

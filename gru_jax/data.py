@@ -1,0 +1,170 @@
+"""The adding-problem data: the seed's exact numpy generator and a jax.random twin.
+
+Arrays follow the seed: ``X`` is ``(N, L, 2)`` with channel 0 the raw integer value in
+``[0, high)`` (NOT yet divided by ``high``) and channel 1 the 0/1 flag; ``Y`` is ``(N, 1)``, the
+raw sum of the flagged values (original units). The trainer pads every dataset to
+``cfg.max_len`` steps on the LEFT and marks real steps in a ``valid`` mask, so datasets of
+different lengths (``delta > 0``) can share one program.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class Dataset(NamedTuple):
+    """One dataset in the trainer's layout (add a leading seed axis for an ensemble).
+
+    x_train: ``(n_train, T, 2)`` float32, value channel divided by ``high`` (scaled units).
+    y_train: ``(n_train, 1)`` float32, target divided by ``high`` (scaled units).
+    x_test:  ``(n_test, T, 2)`` float32, scaled like ``x_train``.
+    y_test:  ``(n_test, 1)`` float32, raw target (ORIGINAL units: the test loss is reported so).
+    length:  ``()`` int32, the real sequence length (``<= T``; steps ``T - length..T-1`` are real).
+    """
+
+    x_train: jax.Array
+    y_train: jax.Array
+    x_test: jax.Array
+    y_test: jax.Array
+    length: jax.Array
+
+
+def seed_dataset(cfg, seed: int):
+    """The seed's ``adding_problem_generator`` exactly, after ``np.random.seed(seed)``.
+
+    Uses (and reseeds) numpy's legacy global RNG, consuming it in the seed's order: the length
+    (only if delta > 0), ``num_ones``, all values, then one ``np.random.choice`` per row.
+
+    Returns:
+      ``(X, Y)``: float64 ``(N, L, 2)`` and ``(N, 1)``, identical to the seed's arrays.
+    """
+    np.random.seed(seed)
+    return _seed_generator(cfg.n_samples, cfg.seq_len, cfg.high, cfg.delta)
+
+
+def _seed_generator(n, seq_len, high, delta):
+    """Line-for-line the seed's generator (reads numpy's global RNG)."""
+    if delta > 0:
+        actual_len = np.random.randint(int(seq_len * (1 - delta)), int(seq_len * (1 + delta)))
+    else:
+        actual_len = seq_len
+    num_ones = np.random.randint(2, min(actual_len - 1, 4))
+    x_num = np.random.randint(low=0, high=high, size=(n, actual_len, 1))
+    x_mask = np.zeros((n, actual_len, 1))
+    y = np.ones((n, 1))
+    for i in range(n):
+        positions = np.random.choice(actual_len, size=num_ones, replace=False)
+        x_mask[i, positions] = 1
+        y[i, 0] = np.sum(x_num[i, positions])
+    return np.append(x_num, x_mask, axis=2), y
+
+
+def jax_dataset_raw(cfg, key: jax.Array):
+    """Same distribution as :func:`seed_dataset`, drawn with jax.random (jit/vmap friendly).
+
+    The length and ``num_ones`` are drawn once per dataset (as the seed does); each row's flags
+    are a uniformly random ``num_ones``-subset of its real steps. The sequence is left-padded to
+    ``cfg.max_len`` with zero rows.
+
+    Returns:
+      ``(X, Y, length)``: float32 ``(N, max_len, 2)`` raw values/flags, float32 ``(N, 1)`` raw
+      targets, int32 ``()`` real length.
+    """
+    length_key, ones_key, value_key, flag_key = jax.random.split(key, 4)
+    lo, hi = cfg.length_range
+    width = cfg.max_len
+    length = jax.random.randint(length_key, (), lo, hi) if cfg.delta > 0 else jnp.int32(lo)
+    num_ones = jax.random.randint(ones_key, (), 2, jnp.minimum(length - 1, 4))
+    values = jax.random.randint(value_key, (cfg.n_samples, width), 0, cfg.high)
+    steps = jnp.arange(width)
+    real = steps >= width - length                                   # (T,) left padding
+    # a uniformly random subset of the real steps: the num_ones smallest of iid uniforms
+    scores = jnp.where(real, jax.random.uniform(flag_key, (cfg.n_samples, width)), 2.0)
+    ranks = jnp.argsort(jnp.argsort(scores, axis=1), axis=1)
+    flags = ranks < num_ones
+    values = jnp.where(real, values, 0)
+    x = jnp.stack([values.astype(jnp.float32), flags.astype(jnp.float32)], axis=-1)
+    y = jnp.sum(jnp.where(flags, values, 0), axis=1, keepdims=True).astype(jnp.float32)
+    return x, y, length.astype(jnp.int32)
+
+
+def prepare(cfg, x, y, length=None) -> Dataset:
+    """Raw ``(X, Y)`` (numpy or jax, unpadded or padded) -> the trainer's scaled, padded layout.
+
+    Args:
+      x: ``(N, L, 2)`` raw values and flags, ``L <= cfg.max_len`` (left-padded to max_len).
+      y: ``(N, 1)`` raw targets.
+      length: real length if ``x`` is already padded; default ``L``.
+    """
+    x = jnp.asarray(x, jnp.float32)
+    y = jnp.asarray(y, jnp.float32)
+    if x.ndim != 3 or x.shape[-1] != 2:
+        raise ValueError(f"data: X must be (N, L, 2), got shape {tuple(x.shape)}")
+    if y.shape != (x.shape[0], 1):
+        raise ValueError(f"data: Y must be (N, 1) = ({x.shape[0]}, 1), got shape {tuple(y.shape)}")
+    if x.shape[0] != cfg.n_samples:
+        raise ValueError(f"data: X has {x.shape[0]} samples, Config.n_samples is {cfg.n_samples}")
+    if x.shape[1] > cfg.max_len:
+        raise ValueError(f"data: X has length {x.shape[1]} > Config's longest {cfg.max_len}")
+    if length is None:
+        length = x.shape[1]
+    pad = cfg.max_len - x.shape[1]
+    if pad:
+        x = jnp.pad(x, ((0, 0), (pad, 0), (0, 0)))
+    x = x.at[..., 0].divide(cfg.high)
+    n = cfg.n_train
+    return Dataset(x[:n], y[:n] / cfg.high, x[n:], y[n:], jnp.asarray(length, jnp.int32))
+
+
+def valid_mask(length: jax.Array, width: int) -> jax.Array:
+    """``(T,)`` bool: True on the last ``length`` steps (the real ones)."""
+    return jnp.arange(width) >= width - length
+
+
+# ---- batch order -----------------------------------------------------------------------------
+_INDEX_BITS_MAX = 31
+
+
+def _mix32(x: jax.Array) -> jax.Array:
+    """A 32-bit integer hash (lowbias32: xorshift-multiply, full avalanche)."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def index_bits(n: int) -> int:
+    return max(1, int(n - 1).bit_length())
+
+
+def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
+    """The next epoch's sample order: ``previous`` composed with a fresh random permutation.
+
+    A uniformly random permutation composed with ANY independent permutation is uniformly
+    random, so if ``previous`` is uniform (the trainer starts from ``jax.random.permutation``),
+    every epoch's order is exactly uniform, like DataLoader's ``shuffle=True``. The fresh
+    permutation sorts positions by 32-bit keys whose high bits are random and whose low
+    ``ceil(log2 n)`` bits are the position itself: one single-operand sort, the cheapest exact
+    sort XLA offers, with no ties. Consecutive epochs are independent except through the rare
+    equal random parts (about ``n^2 / 2^(33 - log2 n)`` pairs an epoch), whose relative order
+    carries over from the previous epoch.
+
+    Args:
+      previous: ``(n,)`` int32, the last order (a permutation of ``0..n-1``).
+      key: PRNG key for this epoch.
+
+    Returns:
+      ``(n,)`` int32 permutation.
+    """
+    n = previous.shape[0]
+    bits = index_bits(n)
+    words = jax.random.bits(key, (2,), jnp.uint32)
+    positions = jnp.arange(n, dtype=jnp.uint32)
+    random = _mix32(_mix32(positions * jnp.uint32(0x9E3779B9) ^ words[0]) + words[1])
+    keys = (random & ~jnp.uint32((1 << bits) - 1)) | positions
+    order = (jax.lax.sort(keys) & jnp.uint32((1 << bits) - 1)).astype(jnp.int32)
+    return previous[order]

@@ -1,0 +1,118 @@
+"""State-dict conversion (PyTorch names) and the seed blog's JSON files.
+
+The seed's ``model.state_dict()`` names: ``gru.weight_ih_l0`` (3H, I), ``gru.weight_hh_l0``
+(3H, H), ``gru.bias_ih_l0`` (3H,), ``gru.bias_hh_l0`` (3H,), ``linear.weight`` (O, H),
+``linear.bias`` (O,).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, Mapping
+
+import numpy as np
+
+STATE_DICT_KEYS = ("gru.weight_ih_l0", "gru.weight_hh_l0", "gru.bias_ih_l0", "gru.bias_hh_l0",
+                   "linear.weight", "linear.bias")
+
+
+def to_state_dict(params) -> dict[str, np.ndarray]:
+    """Params (any leading axes, e.g. seeds) -> ``{torch name: np.ndarray}``, float32."""
+    out = {}
+    for name in STATE_DICT_KEYS:
+        module, leaf = name.split(".", 1)
+        out[name] = np.asarray(params[module][leaf], dtype=np.float32)
+    return out
+
+
+def state_dict_shapes(hidden: int, inputs: int = 2, outputs: int = 1) -> dict[str, tuple]:
+    return {"gru.weight_ih_l0": (3 * hidden, inputs), "gru.weight_hh_l0": (3 * hidden, hidden),
+            "gru.bias_ih_l0": (3 * hidden,), "gru.bias_hh_l0": (3 * hidden,),
+            "linear.weight": (outputs, hidden), "linear.bias": (outputs,)}
+
+
+def from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, dict[str, np.ndarray]]:
+    """``{torch name: array-like}`` -> params, float32 numpy leaves.
+
+    Accepts torch tensors, numpy arrays or nested lists, and an optional common leading axis
+    (e.g. seeds) on every array. Raises ``ValueError`` naming a missing/unknown key or a shape
+    that does not fit the GRU layout.
+    """
+    missing = [k for k in STATE_DICT_KEYS if k not in state_dict]
+    unknown = [k for k in state_dict if k not in STATE_DICT_KEYS]
+    if missing or unknown:
+        raise ValueError(f"state dict: missing keys {missing}, unknown keys {unknown}; "
+                         f"expected exactly {list(STATE_DICT_KEYS)}")
+    arrays = {}
+    for name in STATE_DICT_KEYS:
+        value = state_dict[name]
+        if hasattr(value, "detach"):
+            value = value.detach().cpu().numpy()
+        arrays[name] = np.asarray(value, dtype=np.float32)
+    w_hh = arrays["gru.weight_hh_l0"]
+    if w_hh.ndim < 2:
+        raise ValueError(f"state dict: gru.weight_hh_l0 must be (3H, H), got shape {w_hh.shape}")
+    hidden = w_hh.shape[-1]
+    lead = w_hh.shape[:-2]
+    inputs = arrays["gru.weight_ih_l0"].shape[-1] if arrays["gru.weight_ih_l0"].ndim else 0
+    outputs = arrays["linear.weight"].shape[-2] if arrays["linear.weight"].ndim >= 2 else 0
+    for name, shape in state_dict_shapes(hidden, inputs, outputs).items():
+        if arrays[name].shape != lead + shape:
+            raise ValueError(f"state dict: {name} has shape {arrays[name].shape}, expected "
+                             f"{lead + shape} (leading axes {lead}, H={hidden}, I={inputs}, "
+                             f"O={outputs})")
+    params: dict[str, dict[str, np.ndarray]] = {}
+    for name, value in arrays.items():
+        module, leaf = name.split(".", 1)
+        params.setdefault(module, {})[leaf] = value
+    return params
+
+
+def _json_value(value):
+    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+
+
+def export_blog_files(run, seed_index: int, directory: str, overwrite: bool = False) -> list[str]:
+    """Write one seed of a run as the seed blog's own files, readable by its notebooks.
+
+    Files: ``all_weights.json`` (a list, one ``{torch name: nested list}`` per eval epoch),
+    ``train_losses.json`` (one float per epoch, scaled units) and ``test_losses.json`` (one
+    entry per epoch: the test loss at eval epochs, ``null`` elsewhere, original units).
+
+    Args:
+      run: a :class:`gru_jax.Run`.
+      seed_index: position of the seed in ``run.seeds`` (not the seed value).
+      directory: created if missing; existing files are not overwritten unless ``overwrite``.
+    """
+    n_seeds = len(run.seeds)
+    if not 0 <= seed_index < n_seeds:
+        raise ValueError(f"seed_index {seed_index} out of range: the run has {n_seeds} seeds")
+    names = ("all_weights.json", "train_losses.json", "test_losses.json")
+    paths = [os.path.join(directory, n) for n in names]
+    if not overwrite:
+        existing = [p for p in paths if os.path.exists(p)]
+        if existing:
+            raise FileExistsError(f"refusing to overwrite {existing}; pass overwrite=True")
+    os.makedirs(directory, exist_ok=True)
+    snapshots = to_state_dict(run.snapshots)
+    all_weights = [{k: v[seed_index, i].tolist() for k, v in snapshots.items()}
+                   for i in range(len(run.eval_epochs))]
+    train = [_json_value(float(v)) for v in run.train_loss[seed_index]]
+    test: list = [None] * len(train)
+    for i, epoch in enumerate(run.eval_epochs):
+        if epoch < len(test):
+            test[int(epoch)] = _json_value(float(run.test_loss[seed_index, i]))
+    for path, payload in zip(paths, (all_weights, train, test)):
+        tmp = path + ".tmp"
+        with open(tmp, "w") as handle:
+            json.dump(payload, handle)
+        os.replace(tmp, path)
+    return paths
+
+
+def load_blog_weights(path: str) -> list[dict[str, np.ndarray]]:
+    """Read the seed's ``all_weights.json`` into a list of state dicts."""
+    with open(path) as handle:
+        entries = json.load(handle)
+    return [{k: np.asarray(v, np.float32) for k, v in entry.items()} for entry in entries]

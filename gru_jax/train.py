@@ -1,0 +1,408 @@
+"""The ensemble trainer: the seed's whole protocol for S seeds as one jitted program.
+
+``make_train_chunk(cfg, ...)`` builds ``chunk(state, data, streams, first_epoch, orders)``:
+``vmap`` over seeds of a ``lax.scan`` over epochs, each a ``lax.scan`` over the full batches
+plus one step for the remainder batch (8000 = 31 x 256 + 64 by default). ``train`` drives it
+chunk by chunk on the host: progress bar, checkpoint after each chunk, resume.
+
+Randomness: seed ``s`` has key ``jax.random.key(s)`` split into named streams
+``init_key, data_key, order_key``; ``Config.{init,data,order}_seed`` replaces a stream by the one
+of that fixed seed for every member. Epoch ``e``'s order uses ``fold_in(order_key, e)`` only,
+so a seed's numbers depend neither on its neighbours nor on where chunks start.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+from typing import Any, Callable, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from . import checkpoint as ckpt
+from .data import (Dataset, jax_dataset_raw, next_order, prepare, seed_dataset, valid_mask)
+from .interop import from_state_dict
+from .model import forward, init_params
+from .optim import PlateauState, make_optimizer, plateau_init, plateau_step
+from .progress import progress_bar
+from .run import Run
+
+
+class TrainState(NamedTuple):
+    """Everything that evolves, for ONE seed (a leading seed axis in an ensemble).
+
+    params: the model (PyTorch layout). opt_state: optax state of :func:`make_optimizer`.
+    plateau: the LR schedule. order: ``(n_train,)`` int32, the last epoch's sample order.
+    diverged: bool, set once a step produced a non-finite loss or parameter (then frozen).
+    """
+
+    params: Any
+    opt_state: Any
+    plateau: PlateauState
+    order: jax.Array
+    diverged: jax.Array
+
+
+class Streams(NamedTuple):
+    """Per-seed PRNG keys (raw uint32 key data, ``(2,)`` each)."""
+
+    init: jax.Array
+    data: jax.Array
+    order: jax.Array
+
+
+class ChunkLog(NamedTuple):
+    """What one chunk returns besides the state (per seed; the seed axis leads).
+
+    train_loss: ``(C,)`` per-epoch train loss (scaled units; NaN past the run's end or after
+      divergence). test_loss, lr: ``(slots,)`` at the chunk's eval epochs, in order.
+    snapshots: params with ``(slots, ...)`` leaves, taken after each eval epoch's training.
+    """
+
+    train_loss: jax.Array
+    test_loss: jax.Array
+    lr: jax.Array
+    snapshots: Any
+
+
+def seed_streams(cfg, seeds: Sequence[int]) -> Streams:
+    """Named keys for every seed, honouring the Config's fixed-stream seeds. ``(S, 2)`` each."""
+
+    def streams_of(seed):
+        init_key, data_key, order_key = jax.random.split(jax.random.key(seed), 3)
+        return init_key, data_key, order_key
+
+    rows = []
+    for seed in seeds:
+        init_key, data_key, order_key = streams_of(seed)
+        if cfg.init_seed is not None:
+            init_key = streams_of(cfg.init_seed)[0]
+        if cfg.data_seed is not None:
+            data_key = streams_of(cfg.data_seed)[1]
+        if cfg.order_seed is not None:
+            order_key = streams_of(cfg.order_seed)[2]
+        rows.append([jax.random.key_data(k) for k in (init_key, data_key, order_key)])
+    stacked = [jnp.stack([row[i] for row in rows]) for i in range(3)]
+    return Streams(*stacked)
+
+
+def _wrap(key_data):
+    return jax.random.wrap_key_data(key_data)
+
+
+# ---- the per-seed program --------------------------------------------------------------------
+def make_epoch_fns(cfg):
+    """Pure per-seed functions: ``train_epoch`` and ``evaluate`` (see their docstrings)."""
+    optimizer = make_optimizer(cfg)
+    sizes = cfg.batch_sizes
+    n_full = sum(1 for s in sizes if s == cfg.batch_size)
+    rest = cfg.n_train - n_full * cfg.batch_size
+    masked = cfg.delta > 0
+
+    def mask_of(data: Dataset):
+        return valid_mask(data.length, cfg.max_len) if masked else None
+
+    def batch_loss(params, x, y, valid):
+        """MSE mean over the batch, scaled units. x ``(B, T, 2)``, y ``(B, 1)``."""
+        pred, _ = forward(params, x, valid)
+        return jnp.mean((pred - y) ** 2)
+
+    def train_step(state: TrainState, data: Dataset, index: jax.Array):
+        """One optimizer step on the samples ``index`` ``(B,)``; returns (state, batch loss)."""
+        x, y = data.x_train[index], data.y_train[index]
+        loss, grads = jax.value_and_grad(batch_loss)(state.params, x, y, mask_of(data))
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
+            [jnp.all(jnp.isfinite(p)) for p in jax.tree_util.tree_leaves(params)]))
+        diverged = state.diverged | ~finite
+        keep = lambda new, old: jax.tree_util.tree_map(
+            lambda a, b: jnp.where(diverged, b, a), new, old)
+        state = state._replace(params=keep(params, state.params),
+                               opt_state=keep(opt_state, state.opt_state), diverged=diverged)
+        return state, loss
+
+    def train_epoch(state: TrainState, data: Dataset, order: jax.Array):
+        """All steps of one epoch in ``order`` ``(n_train,)``; returns (state, epoch train loss).
+
+        The epoch loss is ``sum(batch loss x batch size) / n_train`` like the seed's.
+        """
+        state = state._replace(order=order)
+        full = order[: n_full * cfg.batch_size].reshape(n_full, cfg.batch_size)
+        total = jnp.float32(0.0)
+        if n_full:
+            state, losses = jax.lax.scan(lambda s, idx: train_step(s, data, idx), state, full)
+            total = jnp.sum(losses) * cfg.batch_size
+        if rest:
+            state, last = train_step(state, data, order[n_full * cfg.batch_size:])
+            total = total + last * rest
+        loss = total / cfg.n_train
+        return state, jnp.where(state.diverged, jnp.nan, loss)
+
+    def evaluate(params, data: Dataset):
+        """Test MSE in ORIGINAL units: ``mean((pred * high - y)^2)`` over the test set."""
+        pred, _ = forward(params, data.x_test, mask_of(data))
+        return jnp.mean((pred * cfg.high - data.y_test) ** 2)
+
+    return optimizer, train_epoch, evaluate
+
+
+def eval_slots(cfg, chunk_epochs: int) -> int:
+    """Most eval epochs any window of ``chunk_epochs`` consecutive epochs can hold."""
+    return (chunk_epochs - 1) // cfg.eval_every + 1
+
+
+def make_train_chunk(cfg, chunk_epochs: int, replay: bool):
+    """Build the per-seed chunk function (vmap it over seeds; jit the result).
+
+    ``chunk(state, data, order_key, first_epoch, orders) -> (state, ChunkLog)`` trains epochs
+    ``first_epoch .. first_epoch + chunk_epochs - 1`` (epochs ``>= cfg.epochs`` are skipped).
+    With ``replay`` the orders come from ``orders`` ``(chunk_epochs, n_train)``; otherwise
+    each epoch's order is :func:`next_order` of the last one with key
+    ``fold_in(order_key, epoch)``.
+    """
+    _, train_epoch, evaluate = make_epoch_fns(cfg)
+    slots = eval_slots(cfg, chunk_epochs)
+
+    def chunk(state: TrainState, data: Dataset, order_key, first_epoch, orders):
+        order_key = _wrap(order_key)
+        empty_snaps = jax.tree_util.tree_map(
+            lambda p: jnp.zeros((slots,) + p.shape, p.dtype), state.params)
+        carry0 = (state, empty_snaps, jnp.full((slots,), jnp.nan, jnp.float32),
+                  jnp.full((slots,), jnp.nan, jnp.float32), jnp.int32(0))
+
+        def one_epoch(carry, step):
+            state, snaps, tests, lrs, slot = carry
+            epoch = first_epoch + step
+
+            def run(carry):
+                state, snaps, tests, lrs, slot = carry
+                if replay:
+                    order = jax.lax.dynamic_index_in_dim(orders, step, 0, keepdims=False)
+                else:
+                    order = next_order(state.order, jax.random.fold_in(order_key, epoch))
+                state, loss = train_epoch(state, data, order)
+
+                def do_eval(args):
+                    state, snaps, tests, lrs, slot = args
+                    test = evaluate(state.params, data)
+                    test = jnp.where(state.diverged, jnp.nan, test)
+                    plateau = plateau_step(cfg, state.plateau, test)
+                    hyper = dict(state.opt_state.hyperparams)
+                    hyper["learning_rate"] = plateau.lr
+                    state = state._replace(
+                        plateau=plateau, opt_state=state.opt_state._replace(hyperparams=hyper))
+                    snaps = jax.tree_util.tree_map(
+                        lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, slot, 0),
+                        snaps, state.params)
+                    tests = tests.at[slot].set(test)
+                    lrs = lrs.at[slot].set(plateau.lr)
+                    return state, snaps, tests, lrs, slot + 1
+
+                is_eval = (epoch % cfg.eval_every) == 0
+                carry = jax.lax.cond(is_eval, do_eval, lambda a: a, (state, snaps, tests, lrs, slot))
+                return carry, loss
+
+            def skip(carry):
+                return carry, jnp.float32(jnp.nan)
+
+            return jax.lax.cond(epoch < cfg.epochs, run, skip, carry)
+
+        (state, snaps, tests, lrs, _), losses = jax.lax.scan(
+            one_epoch, carry0, jnp.arange(chunk_epochs, dtype=jnp.int32))
+        return state, ChunkLog(losses, tests, lrs, snaps)
+
+    return chunk
+
+
+# ---- host side -------------------------------------------------------------------------------
+def _check_seeds(seeds) -> list[int]:
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("train: seeds is empty; give at least one seed")
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise ValueError(f"train: seeds must be ints in [0, 2**32), got {bad[:5]}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("train: seeds contain duplicates")
+    return seeds
+
+
+def _initial_params(cfg, n_seeds: int, streams: Streams, init):
+    if init is None:
+        return jax.vmap(lambda k: init_params(cfg, _wrap(k)))(streams.init)
+    params = from_state_dict(init) if "gru.weight_ih_l0" in init else from_state_dict(
+        {f"{m}.{k}": v for m, sub in init.items() for k, v in sub.items()})
+    expected = (3 * cfg.hidden_size, cfg.input_size)
+    w_ih = params["gru"]["weight_ih_l0"]
+    if w_ih.shape[-2:] != expected:
+        raise ValueError(f"train: init gru.weight_ih_l0 has shape {w_ih.shape}, the Config "
+                         f"needs (..., {expected[0]}, {expected[1]})")
+    if w_ih.ndim == 2:
+        params = jax.tree_util.tree_map(lambda a: np.broadcast_to(a, (n_seeds,) + a.shape), params)
+    elif w_ih.shape[0] != n_seeds:
+        raise ValueError(f"train: init has a leading axis of {w_ih.shape[0]}, but there are "
+                         f"{n_seeds} seeds")
+    return jax.tree_util.tree_map(jnp.asarray, params)
+
+
+def _datasets(cfg, seeds, streams: Streams, data, progress: bool):
+    """Returns (Dataset, shared) where shared means no seed axis (one dataset for all)."""
+    if data is not None:
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise ValueError("train: data must be a pair (X, Y) of raw arrays (N, L, 2), (N, 1)")
+        x, y = (np.asarray(a) for a in data)
+        if x.ndim == 4:
+            if x.shape[0] != len(seeds) or y.shape[0] != len(seeds):
+                raise ValueError(f"train: per-seed data has leading axis {x.shape[0]}, "
+                                 f"but there are {len(seeds)} seeds")
+            return jax.vmap(lambda a, b: prepare(cfg, a, b))(x, y), False
+        return prepare(cfg, x, y), True
+    if cfg.data_generator == "numpy":
+        data_seeds = [cfg.data_seed] if cfg.data_seed is not None else seeds
+        raws = [seed_dataset(cfg, s) for s in data_seeds]
+        lengths = {r[0].shape[1] for r in raws}
+        prepared = [prepare(cfg, x, y) for x, y in raws]
+        if len(prepared) == 1:
+            return prepared[0], cfg.data_seed is not None
+        del lengths
+        return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *prepared), False
+    make = jax.jit(lambda k: prepare(cfg, *jax_dataset_raw(cfg, _wrap(k))))
+    if cfg.data_seed is not None:
+        return make(streams.data[0]), True
+    return jax.jit(jax.vmap(lambda k: prepare(cfg, *jax_dataset_raw(cfg, _wrap(k)))))(
+        streams.data), False
+
+
+def _check_orders(cfg, orders, n_seeds):
+    orders = np.asarray(orders)
+    expected = (n_seeds, cfg.epochs, cfg.n_train)
+    if orders.shape != expected:
+        raise ValueError(f"train: orders must have shape (seeds, epochs, n_train) = {expected}, "
+                         f"got {orders.shape}")
+    if not np.issubdtype(orders.dtype, np.integer):
+        raise ValueError(f"train: orders must be integers, got dtype {orders.dtype}")
+    if orders.min() < 0 or orders.max() >= cfg.n_train:
+        raise ValueError(f"train: orders hold indices outside [0, {cfg.n_train})")
+    return orders.astype(np.int32)
+
+
+def _complete(out: str) -> bool:
+    import json
+    path = os.path.join(out, "run.json")
+    if not os.path.exists(path):
+        return False
+    with open(path) as handle:
+        return bool(json.load(handle).get("complete"))
+
+
+def default_chunk_epochs(cfg) -> int:
+    """About 20 chunks a run, a whole number of eval periods, at most ``epochs``."""
+    periods = max(1, math.ceil(cfg.epochs / 20 / cfg.eval_every))
+    return min(cfg.epochs, periods * cfg.eval_every)
+
+
+def initial_state(cfg, params, streams: Streams) -> TrainState:
+    optimizer = make_optimizer(cfg)
+
+    def one(p, order_key):
+        first = jax.random.permutation(jax.random.fold_in(_wrap(order_key), -1 % 2**31),
+                                       cfg.n_train).astype(jnp.int32)
+        return TrainState(params=p, opt_state=optimizer.init(p), plateau=plateau_init(cfg),
+                          order=first, diverged=jnp.bool_(False))
+
+    return jax.jit(jax.vmap(one))(params, streams.order)
+
+
+def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=None,
+          out: Optional[str] = None, resume: bool = False, chunk_epochs: Optional[int] = None,
+          progress: bool = True, mesh=None, on_chunk: Optional[Callable[[int], None]] = None
+          ) -> Run:
+    """Train the protocol for every seed at once; returns a :class:`gru_jax.Run`.
+
+    Args:
+      cfg: the :class:`gru_jax.Config`.
+      seeds: distinct ints; each seed's numbers do not depend on the others.
+      init: optional explicit initial params (state dict or params; optional seed axis).
+      data: optional explicit raw ``(X, Y)``: ``(N, L, 2)``/``(N, 1)`` shared by all seeds, or
+        with a leading seed axis.
+      orders: optional explicit sample orders, int ``(S, epochs, n_train)`` (replay).
+      out: run directory; a checkpoint is written there after every chunk and the run at the
+        end. Must not already hold a run unless ``resume``.
+      resume: continue from ``out``'s checkpoint (same Config and seeds required).
+      chunk_epochs: epochs per compiled chunk (default: about 20 chunks).
+      progress: show a progress bar (seeds x epochs, rate, ETA).
+      mesh: optional ``jax.sharding.Mesh`` with axis "seeds"; default: all local devices.
+      on_chunk: called with the number of finished epochs after each chunk (tests use it).
+    """
+    seeds = _check_seeds(seeds)
+    n_seeds = len(seeds)
+    if orders is not None:
+        orders = _check_orders(cfg, orders, n_seeds)
+    chunk_epochs = int(chunk_epochs or default_chunk_epochs(cfg))
+    if chunk_epochs < 1:
+        raise ValueError(f"train: chunk_epochs must be >= 1, got {chunk_epochs}")
+    if out is not None:
+        ckpt.check_out_dir(out, resume)
+
+    streams = seed_streams(cfg, seeds)
+    dataset, shared = _datasets(cfg, seeds, streams, data, progress)
+    params0 = _initial_params(cfg, n_seeds, streams, init)
+
+    logs = ckpt.Logs.empty()
+    done = 0
+    state = None
+    if out is not None and resume and os.path.isdir(out):
+        if _complete(out):
+            return Run.load(out)
+        restored = ckpt.load_checkpoint(out, cfg, seeds,
+                                        lambda p: initial_state(cfg, p, streams))
+        if restored is not None:
+            state, logs, done, params0 = restored
+    if state is None:
+        state = initial_state(cfg, params0, streams)
+    if out is not None:
+        ckpt.write_config(out, cfg, seeds)
+
+    from .sharding import seed_sharding  # late: only the trainer needs it
+    put = seed_sharding(n_seeds, mesh)
+    state = put(state)
+    if not shared:
+        dataset = put(dataset)
+    order_keys = put(streams.order)
+
+    chunk = make_train_chunk(cfg, chunk_epochs, orders is not None)
+    vmapped = jax.vmap(chunk, in_axes=(0, None if shared else 0, 0, None, 0))
+    compiled = jax.jit(vmapped)
+    dummy_orders = jnp.zeros((n_seeds, 1, 1), jnp.int32)
+    t_start = time.perf_counter()
+    with progress_bar(n_seeds * cfg.epochs, n_seeds * done, progress) as advance:
+        while done < cfg.epochs:
+            if orders is not None:
+                window = orders[:, done:done + chunk_epochs]
+                pad = chunk_epochs - window.shape[1]
+                if pad:
+                    window = np.pad(window, ((0, 0), (0, pad), (0, 0)))
+                chunk_orders = put(jnp.asarray(window))
+            else:
+                chunk_orders = dummy_orders
+            state, log = compiled(state, dataset, order_keys, jnp.int32(done), chunk_orders)
+            n_epochs = min(chunk_epochs, cfg.epochs - done)
+            n_evals = sum(1 for e in cfg.eval_epochs if done <= e < done + n_epochs)
+            logs = logs.append(log, n_epochs, n_evals)
+            done += n_epochs
+            if out is not None:
+                ckpt.save_checkpoint(out, state, logs, done, params0)
+            advance(n_seeds * n_epochs)
+            if on_chunk is not None:
+                on_chunk(done)
+    wall = time.perf_counter() - t_start
+    run = Run.from_training(cfg, seeds, params0, state, logs, wall_s=wall)
+    if out is not None:
+        run.save(out, overwrite=True)
+        ckpt.remove_checkpoint(out)
+    return run
