@@ -7,8 +7,10 @@ Parameters are a plain dict, exactly the seed's ``state_dict`` split at the firs
      "linear": {"weight": (O, H), "bias": (O,)}}
 
 Rows of the stacked gate tensors are in torch's gate order r, z, n. The math is written once,
-for ONE example (:func:`gru_cell`); ``vmap`` adds the batch and a Python loop over the (short,
-static) time axis adds time.
+for ONE example (:func:`gru_cell`); a Python loop over the (short,
+static) time axis adds time. The batch rides along as TRAILING axes (``(H, B)``, ``(I, B)``): with
+the tiny gate/hidden/input sizes leading, the batch is the contiguous axis, which is what makes
+the cell vectorise (see experiments/PERF_NOTES.md).
 """
 from __future__ import annotations
 
@@ -21,34 +23,41 @@ import jax.numpy as jnp
 Params = dict[str, dict[str, jax.Array]]
 
 
-def _affine(weight: jax.Array, vector: jax.Array) -> jax.Array:
-    """``weight @ vector`` as a broadcast multiply and sum: ``(R, C), (C,) -> (R,)``.
+def _column(vector: jax.Array, ndim: int) -> jax.Array:
+    """Append unit axes so a ``(R,)`` or ``(R, C)`` parameter broadcasts against ``(..., *batch)``."""
+    return vector.reshape(vector.shape + (1,) * ndim)
 
-    For the tiny matrices here (C = 1 or 2) this fuses into elementwise loops under ``vmap``
-    instead of becoming thousands of tiny batched matmuls.
+
+def _affine(weight: jax.Array, vector: jax.Array) -> jax.Array:
+    """``weight @ vector`` for a column or a batch of columns: ``(R, C), (C, *batch) -> (R, *batch)``.
+
+    Written as a broadcast multiply and a sum over C (1 or 2 here) so the batch stays the
+    contiguous last axis and the whole cell fuses into elementwise loops; tiny matmuls would not.
     """
-    return jnp.sum(weight * vector[None, :], axis=-1)
+    return jnp.sum(_column(weight, vector.ndim - 1) * vector[None], axis=1)
 
 
 def gate_preactivations(gru: dict[str, jax.Array], h: jax.Array, x: jax.Array):
-    """The input and hidden terms of the three gates for one example.
+    """The input and hidden terms of the three gates.
 
     Args:
       gru: the ``"gru"`` sub-dict of the params.
-      h: hidden state, ``(H,)``.
-      x: input, ``(I,)`` (value already divided by ``high``).
+      h: hidden state ``(H,)`` for one example, or ``(H, *batch)``.
+      x: input ``(I,)`` or ``(I, *batch)`` (value already divided by ``high``).
 
     Returns:
-      ``(gi, gh)``, each ``(3, H)``: rows r, z, n of ``W_i x + b_i`` and ``W_h h + b_h``.
+      ``(gi, gh)``, each ``(3, H, *batch)``: rows r, z, n of ``W_i x + b_i`` and ``W_h h + b_h``.
     """
-    hidden = h.shape[-1]
-    gi = (_affine(gru["weight_ih_l0"], x) + gru["bias_ih_l0"]).reshape(3, hidden)
-    gh = (_affine(gru["weight_hh_l0"], h) + gru["bias_hh_l0"]).reshape(3, hidden)
-    return gi, gh
+    hidden = gru["weight_hh_l0"].shape[-1]
+    batch = x.shape[1:]
+    gi = _affine(gru["weight_ih_l0"], x) + _column(gru["bias_ih_l0"], len(batch))
+    gh = _affine(gru["weight_hh_l0"], h) + _column(gru["bias_hh_l0"], len(batch))
+    return gi.reshape((3, hidden) + batch), gh.reshape((3, hidden) + batch)
 
 
 def gru_cell(gru: dict[str, jax.Array], h: jax.Array, x: jax.Array):
-    """One step of ``torch.nn.GRU`` for ONE example.
+    """One step of ``torch.nn.GRU``, written for one example (a column); any trailing batch
+    axes ride along elementwise.
 
     r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
     z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
@@ -58,10 +67,10 @@ def gru_cell(gru: dict[str, jax.Array], h: jax.Array, x: jax.Array):
     Args:
       gru: ``{"weight_ih_l0": (3H, I), "weight_hh_l0": (3H, H), "bias_ih_l0": (3H,),
         "bias_hh_l0": (3H,)}``.
-      h: ``(H,)``. x: ``(I,)``.
+      h: ``(H, *batch)``. x: ``(I, *batch)``.
 
     Returns:
-      ``(h_next, (r, z, n))``, each ``(H,)``.
+      ``(h_next, (r, z, n))``, each ``(H, *batch)``.
     """
     gi, gh = gate_preactivations(gru, h, x)
     r = jax.nn.sigmoid(gi[0] + gh[0])
@@ -71,27 +80,29 @@ def gru_cell(gru: dict[str, jax.Array], h: jax.Array, x: jax.Array):
     return h_next, (r, z, n)
 
 
-def forward_one(params: Params, x: jax.Array, valid: Optional[jax.Array] = None):
-    """The seed's ``forward`` for ONE sequence.
+def forward_columns(params: Params, x: jax.Array, valid: Optional[jax.Array] = None):
+    """The seed's ``forward`` with the batch on the LAST axis (the fast layout).
 
     Args:
-      params: see the module docstring.
-      x: ``(T, I)`` float32, value channel already divided by ``high``.
+      params: see the module docstring (one model, no seed axis).
+      x: ``(T, I)`` for one sequence or ``(T, I, B)`` for a batch, float32, value channel
+        already divided by ``high``.
       valid: optional ``(T,)`` bool; where False the step leaves ``h`` unchanged (left padding
         of shorter sequences). ``None``: every step is real.
 
     Returns:
-      ``(y, hs)``: output ``(O,)`` from the last hidden state, hidden states ``(T, H)``.
+      ``(y, hs)``: output ``(O, *batch)`` from the last hidden state and hidden states
+      ``(T, H, *batch)``.
     """
     gru = params["gru"]
     hidden = gru["weight_hh_l0"].shape[-1]
-    h = jnp.zeros((hidden,), x.dtype)
+    h = jnp.zeros((hidden,) + x.shape[2:], x.dtype)
     hs = []
     for t in range(x.shape[0]):
         h_next, _ = gru_cell(gru, h, x[t])
         h = h_next if valid is None else jnp.where(valid[t], h_next, h)
         hs.append(h)
-    y = _affine(params["linear"]["weight"], h) + params["linear"]["bias"]
+    y = _affine(params["linear"]["weight"], h) + _column(params["linear"]["bias"], h.ndim - 1)
     return y, jnp.stack(hs)
 
 
@@ -101,7 +112,7 @@ def forward(params: Params, x: jax.Array, valid: Optional[jax.Array] = None):
     Args:
       params: one model (no seed axis).
       x: ``(B, T, I)`` float32, value channel already divided by ``high``.
-      valid: optional ``(B, T)`` or ``(T,)`` bool mask of real steps.
+      valid: optional ``(T,)`` bool mask of real steps (left padding).
 
     Returns:
       ``(y, hs)``: ``(B, O)`` outputs (scaled units) and ``(B, T, H)`` hidden states.
@@ -112,10 +123,8 @@ def forward(params: Params, x: jax.Array, valid: Optional[jax.Array] = None):
     in_size = params["gru"]["weight_ih_l0"].shape[-1]
     if x.shape[-1] != in_size:
         raise ValueError(f"forward: x has {x.shape[-1]} input channels, params expect {in_size}")
-    if valid is None:
-        return jax.vmap(lambda xb: forward_one(params, xb))(x)
-    valid = jnp.broadcast_to(jnp.asarray(valid, bool), x.shape[:2])
-    return jax.vmap(lambda xb, vb: forward_one(params, xb, vb))(x, valid)
+    y, hs = forward_columns(params, jnp.transpose(x, (1, 2, 0)), valid)
+    return y.T, jnp.transpose(hs, (2, 0, 1))
 
 
 def _orthogonal_stacked(key, shape, dtype=jnp.float32):

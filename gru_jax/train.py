@@ -26,7 +26,7 @@ import optax
 from . import checkpoint as ckpt
 from .data import (Dataset, jax_dataset_raw, next_order, prepare, seed_dataset, valid_mask)
 from .interop import from_state_dict
-from .model import forward, init_params
+from .model import forward_columns, init_params
 from .optim import PlateauState, make_optimizer, plateau_init, plateau_step
 from .progress import progress_bar
 from .run import Run
@@ -107,13 +107,13 @@ def make_epoch_fns(cfg):
         return valid_mask(data.length, cfg.max_len) if masked else None
 
     def batch_loss(params, x, y, valid):
-        """MSE mean over the batch, scaled units. x ``(B, T, 2)``, y ``(B, 1)``."""
-        pred, _ = forward(params, x, valid)
+        """MSE mean over the batch, scaled units. x ``(T, 2, B)``, y ``(1, B)``."""
+        pred, _ = forward_columns(params, x, valid)
         return jnp.mean((pred - y) ** 2)
 
     def train_step(state: TrainState, data: Dataset, index: jax.Array):
         """One optimizer step on the samples ``index`` ``(B,)``; returns (state, batch loss)."""
-        x, y = data.x_train[index], data.y_train[index]
+        x, y = data.x_train[..., index], data.y_train[..., index]
         loss, grads = jax.value_and_grad(batch_loss)(state.params, x, y, mask_of(data))
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -145,7 +145,7 @@ def make_epoch_fns(cfg):
 
     def evaluate(params, data: Dataset):
         """Test MSE in ORIGINAL units: ``mean((pred * high - y)^2)`` over the test set."""
-        pred, _ = forward(params, data.x_test, mask_of(data))
+        pred, _ = forward_columns(params, data.x_test, mask_of(data))
         return jnp.mean((pred * cfg.high - data.y_test) ** 2)
 
     return optimizer, train_epoch, evaluate

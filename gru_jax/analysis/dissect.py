@@ -1,0 +1,469 @@
+"""Dissection of ONE network: the blog's part-2 walkthrough, gate responses and 1-unit dynamics.
+
+Works on any params in the PyTorch layout (a run's seed at an eval epoch, a hand-crafted set, an
+imported state dict); leaves must have no seed axis. The GRU math is not repeated here: states,
+gates and maps come from :func:`gru_jax.model.gru_cell` / :func:`gate_preactivations`; this module
+only splits each pre-activation into its named terms (and checks that they add up).
+
+Units: a sequence is given in ORIGINAL units, rows ``(value, flag)`` with integer values in
+``[0, high)``; the network sees ``value / high``. Outputs are reported in both units
+(``output_scaled`` is what the readout produces, ``output = output_scaled * high``).
+
+Quantities that only make sense for one hidden unit (the scalar map ``h_t -> h_{t+1}``, its fixed
+points, the per-step gain ``dh_{t+1}/dh_t``) raise :class:`ValueError` for ``H > 1``; the
+walkthrough and gate responses work for any ``H`` (one row per unit).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..model import forward, gate_preactivations, gru_cell
+
+GATES = ("r", "z", "n")
+INPUTS = ("value", "flag")
+#: Terms of each gate's pre-activation, in the order they are summed (they add up exactly to it).
+#: For the candidate the reset gate multiplies the hidden part: ``r * (W_hn h + b_hn)``.
+TERM_NAMES = {
+    "r": ("value x W_ir[value]", "flag x W_ir[flag]", "b_ir", "W_hr h", "b_hr"),
+    "z": ("value x W_iz[value]", "flag x W_iz[flag]", "b_iz", "W_hz h", "b_hz"),
+    "n": ("value x W_in[value]", "flag x W_in[flag]", "b_in", "r x W_hn h", "r x b_hn"),
+}
+#: The blog's worked example (parts 1 and 2): flags on 37 and 21, target 58, published output 57.81.
+BLOG_SEQUENCE = ((12, 0), (37, 1), (12, 0), (21, 1))
+
+
+# ---- parameters as named scalars ------------------------------------------------------------
+def param_names(hidden: int = 1) -> tuple[str, ...]:
+    """Names of the flat parameter vector of :func:`flatten_params`.
+
+    For ``H = 1``: ``W_ir[value], W_ir[flag], W_iz[value], ..., W_hr, W_hz, W_hn, b_ir, b_iz,
+    b_in, b_hr, b_hz, b_hn, w_out, b_out`` (17 names). For ``H > 1`` every name gains a unit
+    index (``W_iz[flag][u]``, ``W_hz[u,k]``, ``w_out[u]``).
+    """
+    unit = (lambda u: "") if hidden == 1 else (lambda u: f"[{u}]")
+    names = [f"W_i{g}[{i}]{unit(u)}" for g in GATES for u in range(hidden) for i in INPUTS]
+    if hidden == 1:
+        names += [f"W_h{g}" for g in GATES]
+    else:
+        names += [f"W_h{g}[{u},{k}]" for g in GATES for u in range(hidden) for k in range(hidden)]
+    names += [f"b_i{g}{unit(u)}" for g in GATES for u in range(hidden)]
+    names += [f"b_h{g}{unit(u)}" for g in GATES for u in range(hidden)]
+    names += [f"w_out{unit(u)}" for u in range(hidden)] + ["b_out"]
+    return tuple(names)
+
+
+def flatten_params(params) -> np.ndarray:
+    """Params with any leading axes ``(...)`` -> ``(..., P)`` float array in :func:`param_names`
+    order (``P = 17`` for ``H = 1``)."""
+    gru, linear = params["gru"], params["linear"]
+    lead = np.shape(gru["weight_ih_l0"])[:-2]
+    leaves = (gru["weight_ih_l0"], gru["weight_hh_l0"], gru["bias_ih_l0"], gru["bias_hh_l0"],
+              linear["weight"], linear["bias"])
+    return np.concatenate([np.asarray(a).reshape(lead + (-1,)) for a in leaves], axis=-1)
+
+
+def param_index(name: str, hidden: int = 1) -> int:
+    """Position of ``name`` in :func:`param_names`; ValueError listing the names if unknown."""
+    names = param_names(hidden)
+    if name not in names:
+        raise ValueError(f"unknown parameter {name!r}; known: {list(names)}")
+    return names.index(name)
+
+
+def hidden_size(params) -> int:
+    return int(np.shape(params["gru"]["weight_hh_l0"])[-1])
+
+
+def _one_network(params, where: str):
+    """Check there is no leading (seed) axis; return params as float32 jnp arrays."""
+    w_hh = np.shape(params["gru"]["weight_hh_l0"])
+    if len(w_hh) != 2:
+        raise ValueError(f"{where}: expects ONE network (weight_hh_l0 of shape (3H, H)), got "
+                         f"shape {w_hh}; select a seed/epoch first")
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), params)
+
+
+def _require_one_unit(params, what: str) -> None:
+    hidden = hidden_size(params)
+    if hidden != 1:
+        raise ValueError(f"{what} is defined for ONE hidden unit (a scalar map h -> h'); these "
+                         f"params have H={hidden}")
+
+
+# ---- sequences -------------------------------------------------------------------------------
+def parse_sequence(text: str) -> np.ndarray:
+    """``"12,0 37,1 12,0 21,1"`` -> ``(T, 2)`` float array of (value, flag) in original units."""
+    rows = []
+    for token in text.replace(";", " ").split():
+        parts = token.split(",")
+        if len(parts) != 2:
+            raise ValueError(f"sequence element {token!r} is not 'value,flag' "
+                             f"(e.g. \"12,0 37,1 12,0 21,1\")")
+        try:
+            value, flag = float(parts[0]), float(parts[1])
+        except ValueError as err:
+            raise ValueError(f"sequence element {token!r}: {err}") from err
+        rows.append((value, flag))
+    if not rows:
+        raise ValueError("empty sequence: give at least one 'value,flag' element")
+    return np.asarray(rows, np.float64)
+
+
+def _as_sequence(sequence) -> np.ndarray:
+    seq = parse_sequence(sequence) if isinstance(sequence, str) else np.asarray(sequence, float)
+    if seq.ndim != 2 or seq.shape[-1] != 2 or seq.shape[0] < 1:
+        raise ValueError(f"sequence must be (T, 2) rows of (value, flag), got shape {seq.shape}")
+    return seq
+
+
+def scale_inputs(sequence: np.ndarray, high: float) -> np.ndarray:
+    """Original-units ``(..., 2)`` (value, flag) -> what the network sees (value / high, flag)."""
+    seq = np.asarray(sequence, np.float32)
+    return np.stack([seq[..., 0] / np.float32(high), seq[..., 1]], axis=-1)
+
+
+def outputs(params, sequences, high: float = 100.0) -> np.ndarray:
+    """Network outputs in ORIGINAL units for ``(B, T, 2)`` original-unit sequences -> ``(B,)``."""
+    params = _one_network(params, "outputs")
+    y, _ = forward(params, scale_inputs(sequences, high))
+    return np.asarray(y[:, 0], np.float64) * high
+
+
+# ---- the walkthrough -------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Walkthrough:
+    """One sequence through one network, step by step (T steps, H units).
+
+    sequence: ``(T, 2)`` inputs in original units (value, flag). high: the value scale.
+    terms: gate -> ``(T, 5, H)`` pre-activation terms named by :data:`TERM_NAMES` (sum = pre).
+    hidden_term: gate -> ``(T, H)``: ``W_hg h_{t-1}`` (without the reset factor for n).
+    bias_hh: gate -> ``(H,)``: ``b_hg`` (without the reset factor for n).
+    preactivation: gate -> ``(T, H)``. r, z, n: ``(T, H)`` gate values.
+    h_prev, h: ``(T, H)`` hidden state before / after each step (``h_prev[0] = 0``).
+    gain: ``(T,)`` ``dh_t / dh_{t-1}`` (H = 1), else None.
+    output_scaled: readout of ``h[-1]`` (scaled units); output: the same x high (original units).
+    target: sum of the flagged values (original units).
+    """
+
+    sequence: np.ndarray
+    high: float
+    terms: dict
+    hidden_term: dict
+    bias_hh: dict
+    preactivation: dict
+    r: np.ndarray
+    z: np.ndarray
+    n: np.ndarray
+    h_prev: np.ndarray
+    h: np.ndarray
+    gain: Optional[np.ndarray]
+    output_scaled: float
+    output: float
+    target: float
+
+    @property
+    def gates(self) -> dict:
+        return {"r": self.r, "z": self.z, "n": self.n}
+
+
+def _gate_rows(a, hidden: int, gate: str):
+    g = GATES.index(gate)
+    return np.asarray(a)[g * hidden:(g + 1) * hidden]
+
+
+def walkthrough(params, sequence, high: float = 100.0) -> Walkthrough:
+    """Run ``sequence`` through ``params`` and split every gate's pre-activation into its terms.
+
+    r = s(value W_ir[value] + flag W_ir[flag] + b_ir + W_hr h + b_hr), z likewise;
+    n = tanh(value W_in[value] + flag W_in[flag] + b_in + r (W_hn h + b_hn));
+    h' = (1 - z) n + z h; output = w_out h_T + b_out (x high in original units).
+
+    Args:
+      params: one network (PyTorch layout, no seed axis).
+      sequence: ``(T, 2)`` original-unit rows (value, flag), or a string like "12,0 37,1".
+      high: the value scale (Config.high).
+
+    Returns:
+      a :class:`Walkthrough`. States and gates come from :func:`gru_jax.model.gru_cell`; the
+      terms are checked to add up to :func:`gru_jax.model.gate_preactivations`.
+    """
+    seq = _as_sequence(sequence)
+    params = _one_network(params, "walkthrough")
+    gru = params["gru"]
+    hidden = hidden_size(params)
+    x = scale_inputs(seq, high)
+    w_ih, w_hh = np.asarray(gru["weight_ih_l0"]), np.asarray(gru["weight_hh_l0"])
+    b_ih, b_hh = np.asarray(gru["bias_ih_l0"]), np.asarray(gru["bias_hh_l0"])
+
+    step = jax.jit(gru_cell)
+    gain_fn = jax.jit(jax.grad(lambda h, xt: gru_cell(gru, h, xt)[0][0])) if hidden == 1 else None
+    h = jnp.zeros((hidden,), jnp.float32)
+    rows = {key: [] for key in ("h_prev", "h", "r", "z", "n", "gain")}
+    terms = {g: [] for g in GATES}
+    hidden_term = {g: [] for g in GATES}
+    pre = {g: [] for g in GATES}
+    for t in range(seq.shape[0]):
+        h_next, (r, z, n) = step(gru, h, jnp.asarray(x[t]))
+        gi, gh = gate_preactivations(gru, h, jnp.asarray(x[t]))
+        h_np, r_np = np.asarray(h), np.asarray(r)
+        for g in GATES:
+            w = _gate_rows(w_ih, hidden, g)
+            wh_h = _gate_rows(w_hh, hidden, g) @ h_np
+            bi, bh = _gate_rows(b_ih, hidden, g), _gate_rows(b_hh, hidden, g)
+            scale = r_np if g == "n" else np.ones_like(r_np)
+            parts = np.stack([x[t, 0] * w[:, 0], x[t, 1] * w[:, 1], bi, scale * wh_h,
+                              scale * bh])
+            total = np.asarray(gi[GATES.index(g)] + (r if g == "n" else 1.0) * gh[GATES.index(g)])
+            if not np.allclose(parts.sum(0), total, rtol=1e-5, atol=1e-5):
+                raise AssertionError(f"walkthrough: the terms of gate {g} at step {t} do not add "
+                                     f"up ({parts.sum(0)} vs {total})")
+            terms[g].append(parts)
+            hidden_term[g].append(wh_h)
+            pre[g].append(total)
+        rows["h_prev"].append(h_np)
+        rows["h"].append(np.asarray(h_next))
+        rows["r"].append(r_np)
+        rows["z"].append(np.asarray(z))
+        rows["n"].append(np.asarray(n))
+        if gain_fn is not None:
+            rows["gain"].append(float(gain_fn(h, jnp.asarray(x[t]))[0]))
+        h = h_next
+    linear = params["linear"]
+    out_scaled = float(np.asarray(linear["weight"])[0] @ np.asarray(h) + np.asarray(linear["bias"])[0])
+    stack = lambda v: np.asarray(np.stack(v), np.float64)
+    return Walkthrough(
+        sequence=seq, high=float(high),
+        terms={g: stack(terms[g]) for g in GATES},
+        hidden_term={g: stack(hidden_term[g]) for g in GATES},
+        bias_hh={g: np.asarray(_gate_rows(b_hh, hidden, g), np.float64) for g in GATES},
+        preactivation={g: stack(pre[g]) for g in GATES},
+        r=stack(rows["r"]), z=stack(rows["z"]), n=stack(rows["n"]),
+        h_prev=stack(rows["h_prev"]), h=stack(rows["h"]),
+        gain=np.asarray(rows["gain"]) if gain_fn is not None else None,
+        output_scaled=out_scaled, output=out_scaled * float(high),
+        target=float(np.sum(seq[:, 0] * (seq[:, 1] != 0))))
+
+
+def _fmt(v: float, digits: int = 4) -> str:
+    return f"{v:+.{digits}f}"
+
+
+def walkthrough_markdown(walk: Walkthrough, digits: int = 4) -> str:
+    """Two Markdown tables and the output line.
+
+    Table 1, one row per (step, gate, unit): the pre-activation's terms, the pre-activation and
+    the gate. For r and z: value x W_i[value], flag x W_i[flag], b_i, W_h h, b_h. For the
+    candidate n: value x W_in[value], flag x W_in[flag], b_in, W_hn h, b_hn and r x (W_hn h + b_hn)
+    (only that product enters n). Table 2, one row per step: r, z, n, h_{t-1}, h_t and the gain
+    dh_t/dh_{t-1} (H = 1).
+    """
+    hidden = walk.h.shape[1]
+    unit = (lambda u: "") if hidden == 1 else (lambda u: f"[{u}]")
+    lines = ["| t | input (value, flag) | gate | value x W_i[value] | flag x W_i[flag] | b_i | "
+             "W_h h | b_h | r x (W_hn h + b_hn) | pre-activation | gate value |",
+             "|---:|:---:|:---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for t in range(walk.h.shape[0]):
+        value, flag = walk.sequence[t]
+        inp = f"({value:g}, {flag:g})"
+        for g in GATES:
+            act = walk.gates[g]
+            for u in range(hidden):
+                tv = walk.terms[g][t, :, u]
+                raw_hidden = walk.hidden_term[g][t, u]
+                b_h = walk.bias_hh[g][u]
+                reset = _fmt(tv[3] + tv[4], digits) if g == "n" else "-"
+                lines.append(
+                    f"| {t} | {inp} | {g}{unit(u)} | {_fmt(tv[0], digits)} | {_fmt(tv[1], digits)} | "
+                    f"{_fmt(tv[2], digits)} | {_fmt(raw_hidden, digits)} | {_fmt(b_h, digits)} | "
+                    f"{reset} | {_fmt(walk.preactivation[g][t, u], digits)} | "
+                    f"{act[t, u]:.{digits}f} |")
+    lines += ["", "| t | input (value, flag) | r | z | n | h_{t-1} | h_t = (1-z) n + z h_{t-1} | "
+              "gain dh_t/dh_{t-1} |", "|---:|:---:|---:|---:|---:|---:|---:|---:|"]
+    for t in range(walk.h.shape[0]):
+        value, flag = walk.sequence[t]
+        join = lambda a: ", ".join(f"{v:.{digits}f}" for v in a)
+        gain = f"{walk.gain[t]:.{digits}f}" if walk.gain is not None else "-"
+        lines.append(f"| {t} | ({value:g}, {flag:g}) | {join(walk.r[t])} | {join(walk.z[t])} | "
+                     f"{join(walk.n[t])} | {join(walk.h_prev[t])} | {join(walk.h[t])} | {gain} |")
+    lines += ["", f"output = w_out h_T + b_out = {walk.output_scaled:.6f} (scaled) x {walk.high:g} "
+              f"= **{walk.output:.4f}** (original units); target = {walk.target:g}; "
+              f"error = {walk.output - walk.target:+.4f}"]
+    return "\n".join(lines)
+
+
+def step_contributions(walk: Walkthrough, step: int, unit: int = 0) -> dict:
+    """The terms of each gate at one step, for the cumulative bar chart.
+
+    Returns ``{gate: (term names, (5,) values)}``; each gate's values sum to its pre-activation.
+    """
+    if not 0 <= step < walk.h.shape[0]:
+        raise ValueError(f"step {step} out of range: the sequence has {walk.h.shape[0]} steps")
+    return {g: (TERM_NAMES[g], walk.terms[g][step, :, unit]) for g in GATES}
+
+
+# ---- gate response curves (the blog's Figure 1) ----------------------------------------------
+def gate_curves(gru, values, flag, h):
+    """Gate values of the first-step map as a function of the scaled value (jax; vmappable).
+
+    Args:
+      gru: the "gru" sub-dict of one network. values: ``(V,)`` scaled values (value / high).
+      flag: scalar. h: ``(H,)`` the previous hidden state (0 at the first step).
+
+    Returns:
+      ``(with_bias, without_bias)``, each ``(3, V, H)``: rows r, z, n of the activations; the
+      "without bias" version removes both biases of the gate (for n: b_in and r x b_hn).
+    """
+    hidden = h.shape[-1]
+
+    def one(v):
+        x = jnp.stack([v, jnp.asarray(flag, v.dtype)])
+        gi, gh = gate_preactivations(gru, h, x)
+        b_i = gru["bias_ih_l0"].reshape(3, hidden)
+        b_h = gru["bias_hh_l0"].reshape(3, hidden)
+        r = jax.nn.sigmoid(gi[0] + gh[0])
+        r_nb = jax.nn.sigmoid(gi[0] + gh[0] - b_i[0] - b_h[0])
+        z = jax.nn.sigmoid(gi[1] + gh[1])
+        z_nb = jax.nn.sigmoid(gi[1] + gh[1] - b_i[1] - b_h[1])
+        n = jnp.tanh(gi[2] + r * gh[2])
+        n_nb = jnp.tanh(gi[2] - b_i[2] + r_nb * (gh[2] - b_h[2]))
+        return jnp.stack([r, z, n]), jnp.stack([r_nb, z_nb, n_nb])
+
+    with_bias, without = jax.vmap(one)(jnp.asarray(values, jnp.float32))
+    return jnp.moveaxis(with_bias, 0, 1), jnp.moveaxis(without, 0, 1)
+
+
+def gate_response(params, values: Optional[Sequence[float]] = None, h: float = 0.0) -> dict:
+    """r, z and n over the scaled value range for flag 0 and 1, with and without bias.
+
+    Args:
+      params: one network. values: scaled values (default 101 points in [0, 1]).
+      h: the previous hidden state, broadcast to all units (0: the first step, as the blog).
+
+    Returns:
+      ``{"values": (V,), (gate, flag, bias): (V, H)}`` with gate in "r", "z", "n", flag 0/1,
+      bias True/False.
+    """
+    params = _one_network(params, "gate_response")
+    values = np.linspace(0.0, 1.0, 101) if values is None else np.asarray(values, float)
+    hidden = hidden_size(params)
+    h_vec = jnp.full((hidden,), h, jnp.float32)
+    out: dict = {"values": values}
+    for flag in (0, 1):
+        with_bias, without = gate_curves(params["gru"], values, float(flag), h_vec)
+        for gi, gate in enumerate(GATES):
+            out[(gate, flag, True)] = np.asarray(with_bias[gi], np.float64)
+            out[(gate, flag, False)] = np.asarray(without[gi], np.float64)
+    return out
+
+
+# ---- one-unit dynamics -----------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Dynamics:
+    """The scalar map ``h_{t+1} = f(h_t; value, flag)`` of a one-unit GRU.
+
+    h_grid: ``(G,)``. values: ``(V,)`` original units. flags: ``(F,)``. high: value scale.
+    h_next, gain: ``(F, V, G)``: ``f(h)`` and ``df/dh`` on the grid.
+    fixed_points: one dict per fixed point: flag, value, h (the fixed point), gain (df/dh there),
+      stable (``|gain| < 1``).
+    """
+
+    h_grid: np.ndarray
+    values: np.ndarray
+    flags: np.ndarray
+    high: float
+    h_next: np.ndarray
+    gain: np.ndarray
+    fixed_points: list
+
+
+def _scalar_map(gru):
+    def f(h, value_scaled, flag):
+        x = jnp.stack([value_scaled, flag])
+        return gru_cell(gru, jnp.reshape(h, (1,)), x)[0][0]
+    return f
+
+
+def step_map(params, h, value: float, flag: float, high: float = 100.0):
+    """``(f(h), df/dh)`` of the one-unit map for input (value [original units], flag); ``h``
+    any shape. ValueError for H > 1."""
+    params = _one_network(params, "step_map")
+    _require_one_unit(params, "step_map")
+    f = _scalar_map(params["gru"])
+    h = jnp.asarray(h, jnp.float32)
+    args = (jnp.float32(value / high), jnp.float32(flag))
+    flat = h.reshape(-1)
+    fh = jax.vmap(lambda hh: f(hh, *args))(flat)
+    gh = jax.vmap(jax.grad(lambda hh: f(hh, *args)))(flat)
+    return np.asarray(fh).reshape(h.shape), np.asarray(gh).reshape(h.shape)
+
+
+def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0, 1),
+             high: float = 100.0, h_grid: Optional[np.ndarray] = None,
+             bisection_steps: int = 60) -> Dynamics:
+    """The map ``h_t -> h_{t+1}`` for each (flag, value), its gain and fixed points (H = 1).
+
+    Fixed points ``f(h*) = h*`` are bracketed by sign changes of ``f(h) - h`` on the grid (the map
+    sends [-1, 1] into itself since h' is a convex mix of h and tanh) and refined by bisection;
+    a fixed point is stable when ``|f'(h*)| < 1``.
+    """
+    params = _one_network(params, "dynamics")
+    _require_one_unit(params, "dynamics")
+    h_grid = np.linspace(-1.0, 1.0, 401) if h_grid is None else np.asarray(h_grid, float)
+    values = np.asarray(values, float)
+    flags = np.asarray(flags, float)
+    f = _scalar_map(params["gru"])
+    fg = jax.jit(jax.vmap(jax.vmap(jax.vmap(jax.value_and_grad(f), (0, None, None)),
+                                   (None, 0, None)), (None, None, 0)))
+    h_next, gain = fg(jnp.asarray(h_grid, jnp.float32), jnp.asarray(values / high, jnp.float32),
+                      jnp.asarray(flags, jnp.float32))
+    h_next, gain = np.asarray(h_next, np.float64), np.asarray(gain, np.float64)
+    residual = h_next - h_grid
+    fixed = []
+    brackets = []
+    for fi in range(len(flags)):
+        for vi in range(len(values)):
+            res = residual[fi, vi]
+            exact = np.flatnonzero(res == 0)
+            for k in exact:
+                brackets.append((fi, vi, h_grid[k], h_grid[k]))
+            cross = np.flatnonzero(np.sign(res[:-1]) * np.sign(res[1:]) < 0)
+            for k in cross:
+                brackets.append((fi, vi, h_grid[k], h_grid[k + 1]))
+    if brackets:
+        fb = np.asarray([b[0] for b in brackets])
+        vb = np.asarray([b[1] for b in brackets])
+        lo = np.asarray([b[2] for b in brackets])
+        hi = np.asarray([b[3] for b in brackets])
+        pairs = jax.jit(jax.vmap(jax.value_and_grad(f)))
+        v_s = jnp.asarray(values[vb] / high, jnp.float32)
+        fl = jnp.asarray(flags[fb], jnp.float32)
+        res = lambda hh: np.asarray(pairs(jnp.asarray(hh, jnp.float32), v_s, fl)[0], np.float64) - hh
+        r_lo = res(lo)
+        for _ in range(bisection_steps):
+            mid = 0.5 * (lo + hi)
+            r_mid = res(mid)
+            left = np.sign(r_mid) == np.sign(r_lo)
+            lo, r_lo = np.where(left, mid, lo), np.where(left, r_mid, r_lo)
+            hi = np.where(left, hi, mid)
+        h_star = 0.5 * (lo + hi)
+        _, g_star = pairs(jnp.asarray(h_star, jnp.float32), v_s, fl)
+        for i in range(len(brackets)):
+            fixed.append({"flag": float(flags[fb[i]]), "value": float(values[vb[i]]),
+                          "h": float(h_star[i]), "gain": float(g_star[i]),
+                          "stable": bool(abs(float(g_star[i])) < 1.0)})
+    return Dynamics(h_grid=h_grid, values=values, flags=flags, high=float(high), h_next=h_next,
+                    gain=gain, fixed_points=fixed)
+
+
+def fixed_points_markdown(dyn: Dynamics, digits: int = 4) -> str:
+    """Markdown table of the fixed points of :func:`dynamics`."""
+    lines = ["| flag | value | fixed point h* | gain f'(h*) | stable |", "|---:|---:|---:|---:|:---:|"]
+    for p in dyn.fixed_points:
+        lines.append(f"| {p['flag']:g} | {p['value']:g} | {p['h']:+.{digits}f} | "
+                     f"{p['gain']:.{digits}f} | {'yes' if p['stable'] else 'no'} |")
+    return "\n".join(lines)
