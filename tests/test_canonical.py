@@ -3,28 +3,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gru_jax import Config, init_params
 from gru_jax.analysis.canonical import (CANONICAL_NAMES, apply_signs, canonical_vector,
                                         canonicalize, flip_sign, from_canonical_vector)
 from gru_jax.model import forward
 
 
 def _random_params(n_seeds, hidden=1, seed=0):
-    """Init-distributed weights plus random biases (both b_ih and b_hh non-zero)."""
-    cfg = Config(hidden_size=hidden)
-    keys = jax.random.split(jax.random.key(seed), n_seeds)
-    params = jax.vmap(lambda k: init_params(cfg, k))(keys)
+    """Gaussian weights and biases (both b_ih and b_hh non-zero), PyTorch layout."""
     rng = np.random.default_rng(seed)
-    params = jax.tree_util.tree_map(np.asarray, params)
-    for name in ("bias_ih_l0", "bias_hh_l0"):
-        params["gru"][name] = rng.normal(size=params["gru"][name].shape).astype(np.float32)
-    params["linear"]["bias"] = rng.normal(size=params["linear"]["bias"].shape).astype(np.float32)
-    return params
+    shapes = {"gru": {"weight_ih_l0": (3 * hidden, 2), "weight_hh_l0": (3 * hidden, hidden),
+                      "bias_ih_l0": (3 * hidden,), "bias_hh_l0": (3 * hidden,)},
+              "linear": {"weight": (1, hidden), "bias": (1,)}}
+    return {m: {k: rng.normal(size=(n_seeds,) + s).astype(np.float32) for k, s in sub.items()}
+            for m, sub in shapes.items()}
+
+
+@jax.jit
+def _outputs_jit(params, x):
+    return jax.vmap(lambda p: forward(p, x)[0])(params)
 
 
 def _outputs(params, x):
-    return np.asarray(jax.vmap(lambda p: forward(p, x)[0])(
-        jax.tree_util.tree_map(jnp.asarray, params)))
+    return np.asarray(_outputs_jit(jax.tree_util.tree_map(jnp.asarray, params), x))
 
 
 def _inputs(n=64, length=6):

@@ -1,0 +1,189 @@
+"""Generalization benchmark: fixed held-out sets over sequence length x number of flags.
+
+Every cell ``(length L, flags k)`` with ``k <= L`` holds ``n_per_cell`` sequences drawn ONCE from
+a fixed seed (numpy ``default_rng((seed, L, k))``, so any cell is reproducible on its own): values
+are integers uniform in ``[0, high)``, the ``k`` flagged positions a uniformly random k-subset of
+the ``L`` steps, the target the sum of the flagged raw values (original units).
+
+Error measure, per cell, in original units::
+
+    relative RMS error = sqrt(mean((prediction - target)^2)) / sqrt(mean(target^2))
+
+(the RMS error as a fraction of the RMS target; well defined although single targets can be 0).
+
+Sizes (CPU): the full grid (lengths 2..100 x flags 1..10, 954 cells) at the default
+``n_per_cell=1000`` is 954,000 sequences, ~48M GRU steps per model: ~1 s per model on one CPU
+core, fine for the hand-crafted sets and a handful of seeds. Whole ensembles and their snapshots
+use :func:`coarse_held_out` (13 lengths x 7 flag counts, 200 sequences a cell; ~0.5M steps per
+model), which a 256-seed x 62-snapshot run evaluates in minutes. Models are evaluated in chunks
+of ``chunk_models`` (vmapped, one compile per distinct length), so memory stays bounded
+(~chunk_models x sequences-per-length x 4 bytes per live array).
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..model import gru_cell
+
+HELD_OUT_SEED = 20240817
+FULL_LENGTHS = tuple(range(2, 101))
+FULL_FLAG_COUNTS = tuple(range(1, 11))
+COARSE_LENGTHS = (2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50, 75, 100)
+COARSE_FLAG_COUNTS = (1, 2, 3, 4, 6, 8, 10)
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldOut:
+    """The definition of a held-out grid (the data are regenerated from it on demand).
+
+    lengths: sequence lengths (rows). flag_counts: numbers of flags (columns).
+    n_per_cell: sequences per cell. seed: the fixed data seed. high: values are in ``[0, high)``.
+    """
+
+    lengths: tuple = FULL_LENGTHS
+    flag_counts: tuple = FULL_FLAG_COUNTS
+    n_per_cell: int = 1000
+    seed: int = HELD_OUT_SEED
+    high: int = 100
+
+    def __post_init__(self):
+        if min(self.lengths) < 1 or min(self.flag_counts) < 1 or self.n_per_cell < 1:
+            raise ValueError(f"HeldOut: lengths, flag counts and n_per_cell must be >= 1, got "
+                             f"{self}")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.lengths), len(self.flag_counts)
+
+    @property
+    def valid(self) -> np.ndarray:
+        """``(n_lengths, n_flag_counts)`` bool: the cell exists (``flags <= length``)."""
+        return np.asarray(self.flag_counts)[None, :] <= np.asarray(self.lengths)[:, None]
+
+
+def full_held_out(n_per_cell: int = 1000, seed: int = HELD_OUT_SEED) -> HeldOut:
+    """Lengths 2..100 x flags 1..10 (the accumulator's target grid)."""
+    return HeldOut(FULL_LENGTHS, FULL_FLAG_COUNTS, n_per_cell, seed)
+
+
+def coarse_held_out(n_per_cell: int = 200, seed: int = HELD_OUT_SEED) -> HeldOut:
+    """13 lengths x 7 flag counts spanning the full grid: for ensembles and snapshots."""
+    return HeldOut(COARSE_LENGTHS, COARSE_FLAG_COUNTS, n_per_cell, seed)
+
+
+def cell_data(held_out: HeldOut, length: int, flags: int):
+    """One cell's sequences. Returns ``(x, y)``: raw ``(n, L, 2)`` float64 (value, flag) and raw
+    targets ``(n,)`` (original units)."""
+    rng = np.random.default_rng((held_out.seed, length, flags))
+    n = held_out.n_per_cell
+    values = rng.integers(0, held_out.high, (n, length))
+    ranks = np.argsort(np.argsort(rng.random((n, length)), axis=1), axis=1)
+    mask = ranks < flags
+    x = np.stack([values, mask], axis=-1).astype(np.float64)
+    y = np.sum(np.where(mask, values, 0), axis=1).astype(np.float64)
+    return x, y
+
+
+def length_batches(held_out: HeldOut) -> Iterator[tuple[int, int, list[int], np.ndarray, np.ndarray]]:
+    """Per length: ``(row, length, flag columns, x (C*n, L, 2), y (C*n,))``, cells concatenated
+    in column order (``n_per_cell`` rows each)."""
+    for row, length in enumerate(held_out.lengths):
+        columns = [c for c, k in enumerate(held_out.flag_counts) if k <= length]
+        if not columns:
+            continue
+        parts = [cell_data(held_out, length, held_out.flag_counts[c]) for c in columns]
+        yield (row, length, columns, np.concatenate([p[0] for p in parts]),
+               np.concatenate([p[1] for p in parts]))
+
+
+def _flatten_models(params):
+    """Params with leading axes ``lead`` -> (params with one model axis M, lead)."""
+    leaf = np.shape(params["gru"]["weight_hh_l0"])
+    lead = tuple(leaf[:-2])
+    count = int(np.prod(lead)) if lead else 1
+    flat = jax.tree_util.tree_map(
+        lambda a: np.asarray(a, np.float32).reshape((count,) + np.shape(a)[len(lead):]), params)
+    return flat, lead
+
+
+@jax.jit
+def _predict_chunk(params, x_columns):
+    """Final outputs of M models on one batch: params ``(M, ...)``, x ``(T, 2, N)`` scaled ->
+    ``(M, N)`` scaled units. A ``lax.scan`` over time of :func:`gru_jax.model.gru_cell`."""
+
+    def one_model(p):
+        gru = p["gru"]
+        hidden = gru["weight_hh_l0"].shape[-1]
+        h0 = jnp.zeros((hidden, x_columns.shape[-1]), jnp.float32)
+        h, _ = jax.lax.scan(lambda h, x_t: (gru_cell(gru, h, x_t)[0], None), h0, x_columns)
+        w, b = p["linear"]["weight"], p["linear"]["bias"]
+        return jnp.sum(w[0][:, None] * h, axis=0) + b[0]
+
+    return jax.vmap(one_model)(params)
+
+
+def predict_final(params, x_raw, high: int = 100, chunk_models: int = 256) -> np.ndarray:
+    """Outputs in ORIGINAL units of every model on raw sequences.
+
+    Args:
+      params: PyTorch layout with any leading axes ``lead`` (seeds, snapshots; none for one).
+      x_raw: ``(N, L, 2)`` raw values and flags (values NOT divided by ``high``).
+
+    Returns:
+      ``lead + (N,)`` float64.
+    """
+    flat, lead = _flatten_models(params)
+    count = flat["gru"]["weight_hh_l0"].shape[0]
+    x = np.asarray(x_raw, np.float32).copy()
+    x[..., 0] /= high
+    x_columns = jnp.asarray(np.transpose(x, (1, 2, 0)))          # (T, 2, N)
+    chunk = max(1, min(chunk_models, count))
+    outputs = []
+    for start in range(0, count, chunk):
+        part = jax.tree_util.tree_map(lambda a: a[start:start + chunk], flat)
+        size = part["gru"]["weight_hh_l0"].shape[0]
+        if size < chunk:   # pad to one shape: one compile per length
+            part = jax.tree_util.tree_map(
+                lambda a: np.concatenate([a, np.repeat(a[-1:], chunk - size, 0)]), part)
+        outputs.append(np.asarray(_predict_chunk(part, x_columns))[:size])
+    return (np.concatenate(outputs).astype(np.float64) * high).reshape(lead + (x.shape[0],))
+
+
+def relative_rms_error(params, held_out: HeldOut = None, chunk_models: int = 256) -> np.ndarray:
+    """Relative RMS error per cell of every model (see the module docstring).
+
+    Args:
+      params: PyTorch layout, any leading axes ``lead`` (e.g. ``(S,)`` or ``(S, n_eval)``).
+      held_out: the grid (default: :func:`full_held_out`).
+
+    Returns:
+      ``lead + (n_lengths, n_flag_counts)`` float64; NaN where ``flags > length``.
+    """
+    held_out = held_out or full_held_out()
+    _, lead = _flatten_models(params)
+    out = np.full(lead + held_out.shape, np.nan)
+    for row, _, columns, x, y in length_batches(held_out):
+        pred = predict_final(params, x, held_out.high, chunk_models)
+        n = held_out.n_per_cell
+        err = ((pred - y) ** 2).reshape(lead + (len(columns), n)).mean(-1)
+        scale = (y ** 2).reshape(len(columns), n).mean(-1)
+        out[..., row, columns] = np.sqrt(err / scale)
+    return out
+
+
+def fraction_within(errors: np.ndarray, tolerance: float = 0.05) -> np.ndarray:
+    """Per cell, the fraction of models (first axis) whose relative RMS error <= tolerance.
+    ``(S, nL, nK) -> (nL, nK)``, NaN where the cell does not exist."""
+    errors = np.asarray(errors)
+    frac = np.mean(errors <= tolerance, axis=0)
+    return np.where(np.isnan(errors[0]), np.nan, frac)
+
+
+def summary_error(errors: np.ndarray) -> np.ndarray:
+    """One number per model: the worst cell's relative RMS error. ``(..., nL, nK) -> (...)``."""
+    return np.nanmax(errors, axis=(-2, -1))
