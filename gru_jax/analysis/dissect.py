@@ -176,6 +176,11 @@ def _gate_rows(a, hidden: int, gate: str):
     return np.asarray(a)[g * hidden:(g + 1) * hidden]
 
 
+_STEP = jax.jit(gru_cell)
+#: d h_{t+1} / d h_t of a one-unit cell, by autodiff of the model's own cell.
+_STEP_GAIN = jax.jit(jax.grad(lambda gru, h, x: gru_cell(gru, h, x)[0][0], argnums=1))
+
+
 def walkthrough(params, sequence, high: float = 100.0) -> Walkthrough:
     """Run ``sequence`` through ``params`` and split every gate's pre-activation into its terms.
 
@@ -200,8 +205,7 @@ def walkthrough(params, sequence, high: float = 100.0) -> Walkthrough:
     w_ih, w_hh = np.asarray(gru["weight_ih_l0"]), np.asarray(gru["weight_hh_l0"])
     b_ih, b_hh = np.asarray(gru["bias_ih_l0"]), np.asarray(gru["bias_hh_l0"])
 
-    step = jax.jit(gru_cell)
-    gain_fn = jax.jit(jax.grad(lambda h, xt: gru_cell(gru, h, xt)[0][0])) if hidden == 1 else None
+    step, gain_fn = _STEP, (_STEP_GAIN if hidden == 1 else None)
     h = jnp.zeros((hidden,), jnp.float32)
     rows = {key: [] for key in ("h_prev", "h", "r", "z", "n", "gain")}
     terms = {g: [] for g in GATES}
@@ -231,7 +235,7 @@ def walkthrough(params, sequence, high: float = 100.0) -> Walkthrough:
         rows["z"].append(np.asarray(z))
         rows["n"].append(np.asarray(n))
         if gain_fn is not None:
-            rows["gain"].append(float(gain_fn(h, jnp.asarray(x[t]))[0]))
+            rows["gain"].append(float(gain_fn(gru, h, jnp.asarray(x[t]))[0]))
         h = h_next
     linear = params["linear"]
     out_scaled = float(np.asarray(linear["weight"])[0] @ np.asarray(h) + np.asarray(linear["bias"])[0])

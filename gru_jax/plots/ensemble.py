@@ -1,0 +1,165 @@
+"""Figures across an ensemble: quantile bands, trajectory fans, histograms, gate scatter.
+
+Many seeds are drawn as quantile bands, never one line per seed. Every function takes arrays
+and returns a Figure; callers save and close it.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _band_pairs(quantiles: Sequence[float]):
+    """Index pairs (lower, upper) of symmetric quantiles, outermost first, and the median."""
+    qs = list(quantiles)
+    pairs = [(i, len(qs) - 1 - i) for i in range(len(qs) // 2)]
+    median = qs.index(0.5) if 0.5 in qs else None
+    return pairs, median
+
+
+def _draw_bands(ax, x, bands, quantiles, color, label):
+    pairs, median = _band_pairs(quantiles)
+    for k, (lo, hi) in enumerate(pairs):
+        ax.fill_between(x, bands[lo], bands[hi], color=color, alpha=0.18 + 0.12 * k, linewidth=0,
+                        label=f"{label} {quantiles[lo]:.0%}-{quantiles[hi]:.0%}")
+    if median is not None:
+        ax.plot(x, bands[median], color=color, linewidth=1.6, label=f"{label} median")
+
+
+def plot_loss_bands(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+                    quantiles: Sequence[float], ylabel: str, title: str,
+                    baseline: Optional[float] = None, log: bool = True,
+                    marks: Sequence[int] = ()) -> plt.Figure:
+    """Median and quantile bands of loss curves over seeds.
+
+    Args:
+      curves: ``{label: (epochs (T,), bands (Q, T))}`` (bands from
+        :func:`gru_jax.analysis.ensemble.loss_bands`).
+      quantiles: the Q levels, symmetric around 0.5.
+      baseline: optional horizontal reference (e.g. predict-the-mean).
+      marks: epochs to mark with faint verticals (e.g. eval epochs).
+    """
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    colors = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
+    for (label, (x, bands)), color in zip(curves.items(), colors):
+        _draw_bands(ax, x, bands, quantiles, color, label)
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle="--", label=f"predict-the-mean {baseline:.4g}")
+    for e in marks:
+        ax.axvline(e, color="grey", alpha=0.12, linewidth=0.6)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.ndarray,
+                         quantiles: Sequence[float], marks: Optional[Mapping[str, Mapping[str, float]]] = None,
+                         title: str = "Parameter trajectories over seeds",
+                         ylabel: str = "parameter value") -> plt.Figure:
+    """One small panel per parameter: median and quantile fan over seeds against epoch.
+
+    Args:
+      epochs: ``(n,)``. names: ``(P,)``. bands: ``(Q, n, P)`` quantiles over seeds.
+      marks: optional ``{marker label: {parameter name: value}}`` drawn as horizontal lines
+        (e.g. the blog's final weights).
+    """
+    n_params = len(names)
+    cols = 4 if n_params > 6 else n_params
+    rows = int(np.ceil(n_params / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.4 * rows), squeeze=False,
+                             sharex=True)
+    mark_styles = ("tab:red", "tab:green", "tab:purple")
+    for p, name in enumerate(names):
+        ax = axes[p // cols][p % cols]
+        _draw_bands(ax, epochs, bands[:, :, p], quantiles, "tab:blue", "seeds")
+        for (label, values), color in zip((marks or {}).items(), mark_styles):
+            if name in values:
+                ax.axhline(values[name], color=color, linestyle="--", linewidth=1.0, label=label)
+        ax.axhline(0.0, color="black", linewidth=0.5)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        if p % cols == 0:
+            ax.set_ylabel(ylabel, fontsize=8)
+        if p // cols == rows - 1:
+            ax.set_xlabel("epoch (-1 = init)", fontsize=8)
+    for p in range(n_params, rows * cols):
+        axes[p // cols][p % cols].axis("off")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for p in range(1, n_params):
+        for h, l in zip(*axes[p // cols][p % cols].get_legend_handles_labels()):
+            if l not in labels:
+                handles.append(h)
+                labels.append(l)
+    fig.legend(handles, labels, loc="lower right", fontsize=8, ncol=2)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.04, 1, 0.97))
+    return fig
+
+
+def plot_histogram(values: np.ndarray, xlabel: str, title: str, bins: int = 40,
+                   log_x: bool = False, marks: Optional[Mapping[str, float]] = None,
+                   ylabel: str = "number of seeds", note: Optional[str] = None) -> plt.Figure:
+    """Histogram of one value per seed (non-finite values are left out and counted in the
+    title or ``note``); ``marks`` draws labelled verticals (e.g. the blog's value)."""
+    values = np.asarray(values, float).ravel()
+    finite = values[np.isfinite(values)]
+    if log_x:
+        finite = finite[finite > 0]
+    fig, ax = plt.subplots(figsize=(8, 4.4))
+    if finite.size:
+        edges = (np.logspace(np.log10(finite.min()), np.log10(finite.max()) + 1e-9, bins + 1)
+                 if log_x and finite.min() < finite.max() else bins)
+        ax.hist(finite, bins=edges, color="tab:blue", alpha=0.8, edgecolor="white")
+    if log_x:
+        ax.set_xscale("log")
+    colors = ("tab:red", "tab:green", "tab:purple", "tab:orange")
+    for (label, x), color in zip((marks or {}).items(), colors):
+        ax.axvline(x, color=color, linestyle="--", linewidth=1.4, label=label)
+    if marks:
+        ax.legend(fontsize=8)
+    left_out = values.size - finite.size
+    suffix = f" ({left_out} of {values.size} seeds not shown: {note or 'undefined'})" if left_out else ""
+    ax.set_title(title + suffix, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gate_ranges(z_ranges: np.ndarray, boxes: Mapping[str, tuple[tuple[float, float],
+                                                                     tuple[float, float]]],
+                     title: str = "First-step update gate per seed") -> plt.Figure:
+    """Each seed's first-step z range for flag 0 (x) and flag 1 (y), as a cross at the midpoints
+    with its extent; ``boxes`` ``{label: ((x lo, x hi), (y lo, y hi))}`` shades reference regions
+    (the blog's [0.77, 0.83] x [0.14, 0.20])."""
+    z_ranges = np.asarray(z_ranges, float)
+    mid = z_ranges.mean(axis=-1)
+    half = (z_ranges[..., 1] - z_ranges[..., 0]) / 2
+    fig, ax = plt.subplots(figsize=(6.2, 5.6))
+    ax.errorbar(mid[:, 0], mid[:, 1], xerr=half[:, 0], yerr=half[:, 1], fmt="o", markersize=2,
+                alpha=0.35, elinewidth=0.5, color="tab:blue", label="seed (bars: range over values)")
+    for (label, ((x0, x1), (y0, y1))), color in zip(boxes.items(), ("tab:red", "tab:green")):
+        ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color,
+                                   linewidth=1.6, label=label))
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("z for flag 0 (first step, h = 0)")
+    ax.set_ylabel("z for flag 1 (first step, h = 0)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    return fig
