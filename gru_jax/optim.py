@@ -32,7 +32,7 @@ def clip_grad_norm_torch(max_norm: float) -> optax.GradientTransformation:
 
     def update_fn(updates, state, params=None):
         del params
-        norm = optax.global_norm(updates)
+        norm = optax.tree.norm(updates)
         scale = jnp.minimum(1.0, max_norm / (norm + TORCH_CLIP_EPS))
         return jax.tree_util.tree_map(lambda g: g * scale.astype(g.dtype), updates), state
 

@@ -1,0 +1,55 @@
+"""Config: defaults are the blog's protocol; every impossible value names its field."""
+import dataclasses
+
+import pytest
+
+import gru_jax as gj
+
+
+def test_defaults_are_the_blog_protocol():
+    cfg = gj.Config()
+    assert (cfg.seq_len, cfg.high, cfg.delta, cfg.n_samples, cfg.train_split) == (4, 100, 0.0, 10000, 0.8)
+    assert (cfg.batch_size, cfg.learning_rate, cfg.weight_decay, cfg.clip, cfg.epochs) == (256, 1e-4, 1e-5, 2.0, 3000)
+    assert (cfg.hidden_size, cfg.input_size, cfg.output_size, cfg.eval_every) == (1, 2, 1, 49)
+    assert (cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_threshold, cfg.min_lr) == (0.5, 5, 1e-4, 1e-6)
+    # 8000 = 31 x 256 + 64; 62 eval epochs 0, 49, ..., 2989 (BLOG_FACTS.md)
+    assert cfg.n_train == 8000 and cfg.n_test == 2000
+    assert cfg.batch_sizes == (256,) * 31 + (64,)
+    assert cfg.n_eval == 62 and cfg.eval_epochs[-1] == 2989
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("seq_len", 3, "seq_len"), ("seq_len", 2.5, "seq_len"), ("high", 0, "high"),
+    ("delta", -0.1, "delta"), ("delta", 1.0, "delta"), ("n_samples", 1, "n_samples"),
+    ("train_split", 0.0, "train_split"), ("train_split", 1.0, "train_split"),
+    ("batch_size", 0, "batch_size"), ("learning_rate", 0.0, "learning_rate"),
+    ("learning_rate", float("nan"), "learning_rate"), ("weight_decay", -1e-5, "weight_decay"),
+    ("clip", -1.0, "clip"), ("epochs", 0, "epochs"), ("eval_every", 0, "eval_every"),
+    ("plateau_factor", 1.0, "plateau_factor"), ("plateau_patience", -1, "plateau_patience"),
+    ("min_lr", 1.0, "min_lr"), ("hidden_size", 0, "hidden_size"), ("input_size", 3, "input_size"),
+    ("output_size", 2, "output_size"), ("data_generator", "torch", "data_generator"),
+    ("init_seed", -1, "init_seed"), ("beta2", 1.0, "beta2"),
+])
+def test_bad_values_name_the_field(field, value, words):
+    with pytest.raises(ValueError, match=words):
+        gj.Config(**{field: value})
+
+
+def test_split_that_leaves_no_test_sample():
+    with pytest.raises(ValueError, match="train_split"):
+        gj.Config(n_samples=10, train_split=0.05)  # int(0.5) = 0 train samples
+
+
+def test_delta_length_range_checked():
+    # seq_len 4 with delta 0.5 would allow length 2: the flag rule needs >= 4
+    with pytest.raises(ValueError, match="delta"):
+        gj.Config(delta=0.5)
+    cfg = gj.Config(seq_len=10, delta=0.5)
+    assert cfg.length_range == (5, 15) and cfg.max_len == 14
+
+
+def test_json_round_trip_and_unknown_field():
+    cfg = dataclasses.replace(gj.Config(), epochs=7, data_seed=3)
+    assert gj.Config.from_json(cfg.to_json()) == cfg
+    with pytest.raises(ValueError, match="learning_rat"):
+        gj.Config.from_dict({"learning_rat": 1e-3})
