@@ -130,7 +130,7 @@ def scale_inputs(sequence: np.ndarray, high: float) -> np.ndarray:
 def outputs(params, sequences, high: float = 100.0) -> np.ndarray:
     """Network outputs in ORIGINAL units for ``(B, T, 2)`` original-unit sequences -> ``(B,)``."""
     params = _one_network(params, "outputs")
-    y, _ = forward(params, scale_inputs(sequences, high))
+    y, _ = _FORWARD(params, jnp.asarray(scale_inputs(sequences, high)))
     return np.asarray(y[:, 0], np.float64) * high
 
 
@@ -177,6 +177,7 @@ def _gate_rows(a, hidden: int, gate: str):
 
 
 _STEP = jax.jit(gru_cell)
+_FORWARD = jax.jit(forward)
 #: d h_{t+1} / d h_t of a one-unit cell, by autodiff of the model's own cell.
 _STEP_GAIN = jax.jit(jax.grad(lambda gru, h, x: gru_cell(gru, h, x)[0][0], argnums=1))
 
@@ -341,6 +342,9 @@ def gate_curves(gru, values, flag, h):
     return jnp.moveaxis(with_bias, 0, 1), jnp.moveaxis(without, 0, 1)
 
 
+_GATE_CURVES = jax.jit(gate_curves)
+
+
 def gate_response(params, values: Optional[Sequence[float]] = None, h: float = 0.0) -> dict:
     """r, z and n over the scaled value range for flag 0 and 1, with and without bias.
 
@@ -358,7 +362,8 @@ def gate_response(params, values: Optional[Sequence[float]] = None, h: float = 0
     h_vec = jnp.full((hidden,), h, jnp.float32)
     out: dict = {"values": values}
     for flag in (0, 1):
-        with_bias, without = gate_curves(params["gru"], values, float(flag), h_vec)
+        with_bias, without = _GATE_CURVES(params["gru"], jnp.asarray(values, jnp.float32),
+                                          jnp.float32(flag), h_vec)
         for gi, gate in enumerate(GATES):
             out[(gate, flag, True)] = np.asarray(with_bias[gi], np.float64)
             out[(gate, flag, False)] = np.asarray(without[gi], np.float64)
@@ -385,11 +390,18 @@ class Dynamics:
     fixed_points: list
 
 
-def _scalar_map(gru):
-    def f(h, value_scaled, flag):
-        x = jnp.stack([value_scaled, flag])
-        return gru_cell(gru, jnp.reshape(h, (1,)), x)[0][0]
-    return f
+def _scalar_map(gru, h, value_scaled, flag):
+    """``h_{t+1}`` of a one-unit cell as a scalar function of scalars."""
+    x = jnp.stack([value_scaled, flag])
+    return gru_cell(gru, jnp.reshape(h, (1,)), x)[0][0]
+
+
+_MAP_AND_GAIN = jax.value_and_grad(_scalar_map, argnums=1)
+#: f and df/dh on a grid: h (G,) x values (V,) x flags (F,) -> (F, V, G) each.
+_GRID_MAP = jax.jit(jax.vmap(jax.vmap(jax.vmap(_MAP_AND_GAIN, (None, 0, None, None)),
+                                      (None, None, 0, None)), (None, None, None, 0)))
+#: f and df/dh at paired points: h, values, flags all (K,).
+_POINT_MAP = jax.jit(jax.vmap(_MAP_AND_GAIN, (None, 0, 0, 0)))
 
 
 def step_map(params, h, value: float, flag: float, high: float = 100.0):
@@ -397,12 +409,11 @@ def step_map(params, h, value: float, flag: float, high: float = 100.0):
     any shape. ValueError for H > 1."""
     params = _one_network(params, "step_map")
     _require_one_unit(params, "step_map")
-    f = _scalar_map(params["gru"])
-    h = jnp.asarray(h, jnp.float32)
-    args = (jnp.float32(value / high), jnp.float32(flag))
-    flat = h.reshape(-1)
-    fh = jax.vmap(lambda hh: f(hh, *args))(flat)
-    gh = jax.vmap(jax.grad(lambda hh: f(hh, *args)))(flat)
+    h = np.asarray(h, np.float32)
+    flat = jnp.asarray(h.reshape(-1))
+    k = flat.shape[0]
+    fh, gh = _POINT_MAP(params["gru"], flat, jnp.full((k,), value / high, jnp.float32),
+                        jnp.full((k,), flag, jnp.float32))
     return np.asarray(fh).reshape(h.shape), np.asarray(gh).reshape(h.shape)
 
 
@@ -420,11 +431,10 @@ def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0
     h_grid = np.linspace(-1.0, 1.0, 401) if h_grid is None else np.asarray(h_grid, float)
     values = np.asarray(values, float)
     flags = np.asarray(flags, float)
-    f = _scalar_map(params["gru"])
-    fg = jax.jit(jax.vmap(jax.vmap(jax.vmap(jax.value_and_grad(f), (0, None, None)),
-                                   (None, 0, None)), (None, None, 0)))
-    h_next, gain = fg(jnp.asarray(h_grid, jnp.float32), jnp.asarray(values / high, jnp.float32),
-                      jnp.asarray(flags, jnp.float32))
+    gru = params["gru"]
+    h_next, gain = _GRID_MAP(gru, jnp.asarray(h_grid, jnp.float32),
+                             jnp.asarray(values / high, jnp.float32),
+                             jnp.asarray(flags, jnp.float32))
     h_next, gain = np.asarray(h_next, np.float64), np.asarray(gain, np.float64)
     residual = h_next - h_grid
     fixed = []
@@ -443,7 +453,7 @@ def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0
         vb = np.asarray([b[1] for b in brackets])
         lo = np.asarray([b[2] for b in brackets])
         hi = np.asarray([b[3] for b in brackets])
-        pairs = jax.jit(jax.vmap(jax.value_and_grad(f)))
+        pairs = lambda hh, vv, ff: _POINT_MAP(gru, hh, vv, ff)
         v_s = jnp.asarray(values[vb] / high, jnp.float32)
         fl = jnp.asarray(flags[fb], jnp.float32)
         res = lambda hh: np.asarray(pairs(jnp.asarray(hh, jnp.float32), v_s, fl)[0], np.float64) - hh

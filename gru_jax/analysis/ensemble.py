@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..model import forward
+from .census import wilson_interval  # one implementation, shared with the census
 from .dissect import gate_curves, param_index, scale_inputs
 from .events import first_crossing, weight_trajectory
 
@@ -41,6 +42,8 @@ BLOG_SINGLE_ELEMENT = {"[12,0]": 41.08, "[12,1]": 101.58}
 def loss_bands(loss: np.ndarray, quantiles: Sequence[float] = QUANTILES) -> np.ndarray:
     """Quantiles over seeds at each epoch, ``(S, T) -> (Q, T)``; NaN (diverged) seeds ignored."""
     loss = np.asarray(loss, np.float64)
+    if np.isfinite(loss).all():  # np.quantile is much faster than np.nanquantile
+        return np.quantile(loss, np.asarray(quantiles), axis=0)
     with warnings.catch_warnings():  # an epoch where every seed is NaN gives NaN, silently
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanquantile(loss, np.asarray(quantiles), axis=0)
@@ -81,17 +84,6 @@ def quantile_table(values: np.ndarray, quantiles: Sequence[float] = (0.0, 0.05, 
     table["n"] = int(finite.size)
     table["nan"] = int(values.size - finite.size)
     return table
-
-
-def wilson_interval(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a binomial fraction (``(nan, nan)`` when ``total == 0``)."""
-    if total <= 0:
-        return math.nan, math.nan
-    p = successes / total
-    denom = 1 + z * z / total
-    centre = (p + z * z / (2 * total)) / denom
-    half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 # ---- per-seed behaviour ----------------------------------------------------------------------
