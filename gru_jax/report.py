@@ -56,7 +56,8 @@ class _Figures:
         path = os.path.join(self.directory, name)
         fig.savefig(path, dpi=DPI)
         plt.close(fig)
-        return f"![{caption}]({name})\n\n*Figure {self.count}. {caption}*\n"
+        alt = caption.replace("[", "(").replace("]", ")")
+        return f"![{alt}]({name})\n\n*Figure {self.count}. {caption}*\n"
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -81,11 +82,12 @@ def _select(tree, *index):
 
 def pick_epochs(eval_epochs: Sequence[int], wanted: Sequence[int] = BLOG_EPOCHS,
                 count: int = 4) -> list[int]:
-    """The wanted eval epochs that exist; if none do, ``count`` evenly spaced eval epochs."""
+    """The wanted eval epochs that exist (plus the last one); if fewer than two of them exist,
+    ``count`` evenly spaced eval epochs (first and last included)."""
     eval_epochs = [int(e) for e in eval_epochs]
     found = [e for e in wanted if e in eval_epochs]
-    if found:
-        return found
+    if len(found) >= 2:
+        return found if found[-1] == eval_epochs[-1] else found + [eval_epochs[-1]]
     idx = np.unique(np.linspace(0, len(eval_epochs) - 1, min(count, len(eval_epochs))).astype(int))
     return [eval_epochs[i] for i in idx]
 
@@ -292,7 +294,7 @@ def _ensemble_section(run: Run, summary, figures: _Figures) -> str:
     return "\n".join(parts)
 
 
-def _comparison_section(run_dir: str, out_dir: str) -> str:
+def _comparison_section(run_dir: str, out_dir: str, run_comparison: bool = True) -> str:
     parts = ["## Learned versus designed\n"]
     try:
         from . import compare
@@ -302,6 +304,10 @@ def _comparison_section(run_dir: str, out_dir: str) -> str:
     compare_dir = os.path.join(run_dir, "compare")
     path = None
     if not os.path.isdir(compare_dir):
+        if not run_comparison:
+            return "\n".join(parts + [f"(No comparison in {compare_dir}: run `gru-jax compare "
+                                      f"{run_dir}` first, or write the report without "
+                                      "`--no-compare`.)\n"])
         try:
             path = compare.run_compare(run_dir)
         except Exception as err:  # the report must not die with the comparison
@@ -416,13 +422,15 @@ def _seed_section(run: Run, index: int, label: str, figures: _Figures, out_dir: 
 
 
 def write_report(run_dir: str, out_dir: Optional[str] = None,
-                 sequence=dissect.BLOG_SEQUENCE) -> str:
+                 sequence=dissect.BLOG_SEQUENCE, run_comparison: bool = True) -> str:
     """Write the Markdown report of the run in ``run_dir``; returns the path of report.md.
 
     Args:
       run_dir: a complete run directory (:meth:`gru_jax.Run.load`).
       out_dir: where report.md and its PNGs go (default ``RUN_DIR/report``).
       sequence: the walkthrough input, original units (default the blog's example).
+      run_comparison: when ``RUN_DIR/compare`` is missing, run :func:`gru_jax.compare.run_compare`
+        first (it trains short stability runs: minutes); False links an existing one only.
     """
     start = time.perf_counter()
     run = Run.load(run_dir)
@@ -436,7 +444,7 @@ def write_report(run_dir: str, out_dir: Optional[str] = None,
                 "seeds. Losses: training in scaled units (targets / high), test in original "
                 "units.\n",
                 _config_section(run), _ensemble_section(run, summary, figures),
-                _comparison_section(run_dir, out_dir)]
+                _comparison_section(run_dir, out_dir, run_comparison)]
     reps, census_text = _census(run, summary.final_train)
     sections.append(census_text)
     sections.append("## Dissections of representative seeds\n")
@@ -497,7 +505,7 @@ def _run_params(run: Run, seed: Optional[int], epoch: Optional[str]):
 
 
 def cmd_report(args) -> int:
-    path = write_report(args.run_dir, args.out)
+    path = write_report(args.run_dir, args.out, run_comparison=not args.no_compare)
     print(f"report written: {path}")
     return 0
 
@@ -551,6 +559,8 @@ def register(subparsers) -> None:
         description="The Markdown report of a run: config, ensemble, comparison, dissections.")
     p_report.add_argument("run_dir")
     p_report.add_argument("--out", default=None, help="output directory (default RUN_DIR/report)")
+    p_report.add_argument("--no-compare", action="store_true",
+                          help="do not run `gru-jax compare` when RUN_DIR/compare is missing")
     p_report.set_defaults(func=cmd_report)
 
     p_dissect = subparsers.add_parser(

@@ -1,0 +1,115 @@
+"""End to end: a run on disk -> report.md whose figures exist; the report/dissect CLI."""
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+
+from gru_jax import Config, Run, from_state_dict
+from gru_jax.report import BLOG_STATE_DICT, pick_epochs, register, write_report
+
+ADDER = {  # a general adder by hand (r ~ 1, z ~ 1 / ~ 0 for flag 0 / 1, n = tanh(0.05 v + h))
+    "gru.weight_ih_l0": [[0.0, 0.0], [0.0, -20.0], [0.05, 0.0]],
+    "gru.weight_hh_l0": [[0.0], [0.0], [1.0]],
+    "gru.bias_ih_l0": [5.0, 5.0, 0.0], "gru.bias_hh_l0": [5.0, 5.0, 0.0],
+    "linear.weight": [[20.0]], "linear.bias": [0.0],
+}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A small run on disk whose seeds end as the blog's net, a general adder and a failure.
+
+    Arrays are constructed (training even a tiny run costs ~20 s of compilation on 2 shared
+    cores): trajectories move linearly from a random init to the final weights.
+    """
+    cfg = Config(epochs=150, eval_every=49, n_samples=400)
+    rng = np.random.default_rng(0)
+    finals = [BLOG_STATE_DICT, ADDER, {k: np.zeros_like(np.asarray(v)) for k, v in ADDER.items()}]
+    final = {k: np.stack([np.asarray(f[k], np.float32) for f in finals]) for k in ADDER}
+    init = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in final.items()}
+    frac = np.linspace(0.2, 1.0, cfg.n_eval)
+    snaps = {k: np.stack([init[k] + (final[k] - init[k]) * f for f in frac], axis=1)
+             for k in final}
+    epochs = np.arange(cfg.epochs)
+    train = np.stack([np.where(epochs < 60, 1 / 6, 1e-4), np.where(epochs < 30, 1 / 6, 1e-6),
+                      np.full(cfg.epochs, 1 / 6)]).astype(np.float32)
+    run = Run(config=cfg, seeds=np.array([37, 1, 2]), eval_epochs=np.asarray(cfg.eval_epochs),
+              init_params=from_state_dict(init), params=from_state_dict(final),
+              snapshots=from_state_dict(snaps), train_loss=train,
+              test_loss=train[:, list(cfg.eval_epochs)] * 1e4,
+              lr=np.full((3, cfg.n_eval), 1e-4, np.float32), diverged=np.zeros(3, bool))
+    path = str(tmp_path_factory.mktemp("runs") / "tiny")
+    run.save(path)
+    return path
+
+
+def test_write_report(run_dir):
+    # an existing comparison is linked (running one trains stability runs: too slow here)
+    os.makedirs(os.path.join(run_dir, "compare"))
+    with open(os.path.join(run_dir, "compare", "compare.md"), "w") as handle:
+        handle.write("# comparison\n")
+    path = write_report(run_dir)
+    assert path == os.path.join(run_dir, "report", "report.md")
+    text = open(path).read()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+    assert len(images) >= 10
+    for image in images:
+        assert os.path.exists(os.path.join(run_dir, "report", image)), image
+    captions = re.findall(r"^\*Figure \d+\. .+\*$", text, flags=re.M)
+    assert len(captions) == len(images)
+    for section in ("## Configuration", "## The ensemble", "## Learned versus designed",
+                    "### The blog's claims", "## Dissections of representative seeds"):
+        assert section in text
+    assert "57.81" in text  # the blog's seed (index 0) walks the blog's sequence as published
+    assert "Seed 37" in text
+    assert "](../compare/compare.md)" in text
+
+
+def test_comparison_failure_is_a_note(run_dir, tmp_path, monkeypatch):
+    from gru_jax import compare
+    from gru_jax.report import _comparison_section
+
+    def broken(path):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(compare, "run_compare", broken)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    text = _comparison_section(str(fresh), str(fresh / "report"))
+    assert "The comparison failed" in text and "boom" in text
+    assert "No comparison" in _comparison_section(str(fresh), str(fresh), run_comparison=False)
+
+
+def _cli(argv):
+    import argparse
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_dissect_run_and_weights(run_dir, tmp_path, capsys):
+    assert _cli(["dissect", run_dir, "--seed", "37", "--epoch", "49"]) == 0
+    out_dir = os.path.join(run_dir, "dissect", "seed37_epoch49")
+    assert os.path.exists(os.path.join(out_dir, "dissect.md"))
+    assert os.path.exists(os.path.join(out_dir, "gate_response.png"))
+    weights = tmp_path / "blog.json"
+    weights.write_text(json.dumps(BLOG_STATE_DICT))
+    out = tmp_path / "blog_dissect"
+    assert _cli(["dissect", "--weights", str(weights), "--out", str(out),
+                 "--sequence", "75,1 38,1 12,0 12,0"]) == 0
+    printed = capsys.readouterr().out
+    assert "**112.55" in printed and "Fixed points" in printed
+    assert (out / "dynamics.png").exists() and (out / "contributions_t0.png").exists()
+    with pytest.raises(ValueError, match="not an eval epoch"):
+        _cli(["dissect", run_dir, "--epoch", "50"])
+    with pytest.raises(ValueError, match="exactly one"):
+        _cli(["dissect", run_dir, "--weights", str(weights)])
+
+
+def test_pick_epochs():
+    assert pick_epochs(range(0, 3000, 49)) == [0, 735, 1519, 2989]
+    assert pick_epochs([0, 49, 98, 147, 196]) == [0, 49, 98, 196]  # evenly spaced
+    assert pick_epochs([0, 735, 1519, 1568]) == [0, 735, 1519, 1568]
