@@ -1,0 +1,307 @@
+"""The vectorized PyTorch competitor: the blog's full protocol for S seeds at once, on CPU.
+
+"What a skilled PyTorch user would write" instead of looping the blog's script over seeds:
+
+* every tensor carries a leading seed axis; the 17 parameters of one seed (GRU hidden size 1,
+  torch layout, gate order r, z, n, six bias vectors ``b_ih``/``b_hh``, readout) live in one
+  row of a leaf tensor ``theta`` of shape (S, 17), so clipping and Adam are a handful of
+  tensor ops on (S, 17);
+* the length-T GRU cell is unrolled by hand with the ``torch.nn.GRU`` equations
+  (r = s(W_ir x + b_ir + W_hr h + b_hr), z = ..., n = tanh(W_in x + b_in + r (W_hn h + b_hn)),
+  h' = (1 - z) n + z h, h0 = 0); activations are laid out (gate, seed, batch) so that every
+  op runs on contiguous (S, B) slabs;
+* gradients come from autograd on the batched loss sum_s mean_b (y_sb - t_sb)^2: each seed's
+  gradient is exactly its own;
+* per seed: ``clip_grad_norm_(2.0)`` (grads scaled by min(1, 2 / (norm + 1e-6)), norm over
+  that seed's own 17 parameters), then coupled weight decay (grad += 1e-5 theta), then Adam
+  (torch semantics: lerp first moment, bias correction, denom sqrt(v)/sqrt(bc2) + eps), with a
+  per-seed learning rate;
+* per seed ``ReduceLROnPlateau(mode='min', factor=.5, patience=5, threshold=1e-4 rel,
+  cooldown=0, min_lr=1e-6)`` as tensor ops, stepped only at epochs with ``epoch % 49 == 0`` on
+  that epoch's test loss in original units (prediction x 100 vs raw target);
+* per-seed, per-epoch shuffles by argsort of float64 random keys (a uniformly random
+  permutation: ties among 8000 float64 keys have probability ~1e-9); batches of 256, the final
+  batch of 64 is a full optimizer step with its own mean;
+* init like the seed, per seed s: ``torch.manual_seed(s)`` and the blog's ``AddingProblemGRU``
+  constructor (nn.GRU / nn.Linear default init consume the RNG first, then ``orthogonal_`` on
+  the stacked (3H, I) and (3H, H) matrices, zero biases, ``xavier_uniform_`` readout);
+* data: the blog's generator after ``np.random.seed(s)``, per seed (``shared_data=False``), or
+  one dataset (that of ``seed``) shared by all seeds (``shared_data=True``, the default: the
+  blog's generator is a Python loop of ~0.1 s per seed, and sharing the data changes nothing in
+  the arithmetic per seed-epoch).
+
+    python experiments/torch_ensemble.py --seeds 1024 --epochs 20 [--seed 0] [--threads N]
+        [--per-seed-data] [--sweep 1,16,64,256,1024]
+
+prints the wall time and ms per seed-epoch (the training loop only: data generation and init
+are excluded; every epoch, including the first, is timed).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+# ---- the blog's constants ------------------------------------------------------------------------
+DELTA, SEQ_LEN, HIGH, N_SAMPLES, TRAIN_SPLIT = 0, 4, 100, 10000, 0.8
+BATCH_SIZE, LEARNING_RATE, WEIGHT_DECAY, CLIP_VALUE, EVAL_EVERY = 256, 1e-4, 1e-5, 2.0, 49
+BETAS, EPS = (0.9, 0.999), 1e-8
+PLATEAU = dict(factor=0.5, patience=5, threshold=1e-4, min_lr=1e-6, eps=1e-8)
+
+# layout of one seed's row of theta (hidden size 1, input 2, output 1; torch gate order r, z, n)
+W_IH = slice(0, 6)     # gru.weight_ih_l0 (3, 2), row-major: [W_ir, W_iz, W_in] x (value, flag)
+W_HH = slice(6, 9)     # gru.weight_hh_l0 (3, 1)
+B_IH = slice(9, 12)    # gru.bias_ih_l0 (3,)
+B_HH = slice(12, 15)   # gru.bias_hh_l0 (3,)
+LIN_W, LIN_B = 15, 16  # linear.weight (1, 1), linear.bias (1,)
+N_PARAMS = 17
+STATE_DICT_SHAPES = {"gru.weight_ih_l0": (W_IH, (3, 2)), "gru.weight_hh_l0": (W_HH, (3, 1)),
+                     "gru.bias_ih_l0": (B_IH, (3,)), "gru.bias_hh_l0": (B_HH, (3,)),
+                     "linear.weight": (slice(15, 16), (1, 1)), "linear.bias": (slice(16, 17), (1,))}
+
+
+# ---- the seed's code (data generator and model, verbatim) ----------------------------------------
+def adding_problem_generator(N, seq_len=6, high=1, delta=0.6):
+    actual_seq_len = np.random.randint(int(seq_len * (1 - delta)), int(seq_len * (1 + delta))) if delta > 0 else seq_len
+    num_ones = np.random.randint(2, min(actual_seq_len - 1, 4))
+    X_num = np.random.randint(low=0, high=high, size=(N, actual_seq_len, 1))
+    X_mask = np.zeros((N, actual_seq_len, 1))
+    Y = np.ones((N, 1))
+    for i in range(N):
+        positions = np.random.choice(actual_seq_len, size=num_ones, replace=False)
+        X_mask[i, positions] = 1
+        Y[i, 0] = np.sum(X_num[i, positions])
+    X = np.append(X_num, X_mask, axis=2)
+    return X, Y
+
+
+class AddingProblemGRU(nn.Module):
+    def __init__(self, input_size, hidden_size, output_size):
+        super().__init__()
+        self.gru = nn.GRU(input_size, hidden_size, num_layers=1, batch_first=True)
+        self.linear = nn.Linear(hidden_size, output_size)
+        for name, param in self.gru.named_parameters():
+            if "weight" in name:
+                nn.init.orthogonal_(param)
+            elif "bias" in name:
+                nn.init.constant_(param, 0)
+        nn.init.xavier_uniform_(self.linear.weight)
+        nn.init.zeros_(self.linear.bias)
+
+    def forward(self, x):
+        out, hn = self.gru(x)
+        return self.linear(out[:, -1, :]), out
+
+
+# ---- parameters: state_dict <-> one row of theta ------------------------------------------------
+def theta_from_state_dict(sd) -> np.ndarray:
+    row = np.zeros(N_PARAMS, np.float32)
+    for k, (sl, shape) in STATE_DICT_SHAPES.items():
+        v = np.asarray(sd[k].detach().numpy() if torch.is_tensor(sd[k]) else sd[k], np.float32)
+        assert v.shape == shape, (k, v.shape)
+        row[sl] = v.reshape(-1)
+    return row
+
+
+def state_dicts_from_theta(theta) -> dict:
+    """(S, 17) -> {state_dict key: array (S, *shape)}."""
+    theta = np.asarray(theta)
+    return {k: theta[:, sl].reshape((theta.shape[0],) + shape) for k, (sl, shape) in STATE_DICT_SHAPES.items()}
+
+
+def seed_init(seed: int) -> np.ndarray:
+    """The seed's initial weights for one seed, exactly as the blog's script draws them."""
+    torch.manual_seed(seed)
+    return theta_from_state_dict(AddingProblemGRU(2, 1, 1).state_dict())
+
+
+def seed_data(seed: int):
+    """The blog's dataset of one seed: X (N, L, 2) float64 raw, Y (N, 1) float64 raw."""
+    np.random.seed(seed)
+    return adding_problem_generator(N_SAMPLES, seq_len=SEQ_LEN, high=HIGH, delta=DELTA)
+
+
+def prepare_data(Xs, Ys):
+    """Stacked raw datasets X (D, N, L, 2), Y (D, N, 1) (D = 1 shared, or D = S) -> the tensors
+    the loop uses: ``train`` (2L + 1, D, n_train) float32 with channels value/HIGH at steps
+    0..L-1, flag at steps 0..L-1, scaled target (one gather per batch fetches all three); test
+    value/HIGH and flag (L, D, n_test) and raw test targets (D, n_test)."""
+    Xs = np.asarray(Xs)
+    Ys = np.asarray(Ys)
+    n = int(TRAIN_SPLIT * Xs.shape[1])
+    X = torch.tensor(Xs).float()                       # float32 first, then /HIGH (as the blog)
+    Y = torch.tensor(Ys[..., 0]).float()
+    v = (X[..., 0] / HIGH).permute(2, 0, 1)            # (L, D, N)
+    f = X[..., 1].permute(2, 0, 1)
+    train = torch.cat([v[:, :, :n], f[:, :, :n], (Y[:, :n] / HIGH)[None]], dim=0).contiguous()
+    return dict(train=train, v_te=v[:, :, n:].contiguous(), f_te=f[:, :, n:].contiguous(),
+                y_te=Y[:, n:].contiguous())
+
+
+# ---- the model on the seed axis ------------------------------------------------------------------
+def forward(theta, v, f):
+    """theta (S, 17); v, f (L, S or 1, B) -> prediction (S, B) in scaled units.
+
+    Gates r, z are computed together on a (2, S, B) slab and n apart, so no backward pass has to
+    scatter a slice's gradient into a zero-filled full-size buffer."""
+    P = theta.t().unsqueeze(-1)                         # (17, S, 1): P[k] is seed-wise param k
+    w_v, w_f = P[W_IH][0::2], P[W_IH][1::2]             # (3, S, 1): W_i* columns (value, flag)
+    b_ih, w_hh, b_hh = P[B_IH], P[W_HH], P[B_HH]
+    v1, f1 = v.unsqueeze(1), f.unsqueeze(1)              # (L, 1, S, B)
+    # input projections for all steps: (L, 2, S, B) for r, z and (L, S, B) for n
+    gi_rz = torch.addcmul(torch.addcmul(b_ih[:2], w_v[:2], v1), w_f[:2], f1).unbind(0)
+    gi_n = torch.addcmul(torch.addcmul(b_ih[2], w_v[2], v), w_f[2], f).unbind(0)
+    w_hrz, b_hrz, w_hn, b_hn = w_hh[:2], b_hh[:2], w_hh[2], b_hh[2]
+    h = None
+    for t in range(v.shape[0]):
+        if h is None:                                    # h0 = 0: W_h* h vanishes
+            r, z = torch.sigmoid(gi_rz[t] + b_hrz).unbind(0)
+            n = torch.tanh(torch.addcmul(gi_n[t], r, b_hn))
+            h = n - z * n                                # (1 - z) n + z h0
+        else:
+            r, z = torch.sigmoid(gi_rz[t] + torch.addcmul(b_hrz, w_hrz, h)).unbind(0)
+            n = torch.tanh(torch.addcmul(gi_n[t], r, torch.addcmul(b_hn, w_hn, h)))
+            h = torch.addcmul(n, z, h - n)               # (1 - z) n + z h
+    return torch.addcmul(P[LIN_B], P[LIN_W], h)
+
+
+class Plateau:
+    """Per-seed torch ReduceLROnPlateau (mode min, relative threshold, cooldown 0) as tensor ops."""
+
+    def __init__(self, lr0, n_seeds, factor, patience, threshold, min_lr, eps):
+        self.lr = torch.full((n_seeds,), float(lr0), dtype=torch.float64)
+        self.best = torch.full((n_seeds,), float("inf"), dtype=torch.float64)
+        self.bad = torch.zeros(n_seeds, dtype=torch.int64)
+        self.factor, self.patience, self.threshold, self.min_lr, self.eps = factor, patience, threshold, min_lr, eps
+
+    def step(self, metric):
+        metric = metric.to(torch.float64)
+        better = metric < self.best * (1.0 - self.threshold)
+        self.best = torch.where(better, metric, self.best)
+        self.bad = torch.where(better, torch.zeros_like(self.bad), self.bad + 1)
+        cut = self.bad > self.patience
+        new_lr = torch.clamp(self.lr * self.factor, min=self.min_lr)
+        self.lr = torch.where(cut & (self.lr - new_lr > self.eps), new_lr, self.lr)
+        self.bad = torch.where(cut, torch.zeros_like(self.bad), self.bad)
+        return self.lr
+
+
+def run(theta0, data, epochs, *, orders=None, generator=None, lr=LEARNING_RATE,
+        weight_decay=WEIGHT_DECAY, clip=CLIP_VALUE, betas=BETAS, eps=EPS, batch_size=BATCH_SIZE,
+        eval_every=EVAL_EVERY, plateau=None):
+    """Train S seeds from theta0 (S, 17) on ``data`` (from prepare_data, D = 1 or S).
+
+    ``orders``: optional (epochs, S, n_train) sample orders to replay (else argsort of random
+    keys from ``generator``). Returns dict(theta (S, 17) float32, train_losses (epochs, S),
+    test_losses (n_evals, S), lrs (n_evals, S), wall_s)."""
+    theta = torch.tensor(np.asarray(theta0, np.float32)).requires_grad_(True)
+    S = theta.shape[0]
+    train = data["train"]
+    v_te, f_te, y_te = data["v_te"], data["f_te"], data["y_te"]
+    C, D, n = train.shape
+    L = (C - 1) // 2
+    assert D in (1, S), (D, S)
+    shared = D == 1
+    if shared:
+        train = train[:, 0]                                          # (C, n)
+    sched = Plateau(lr, S, **(plateau or PLATEAU))
+    b1, b2 = betas
+    m = torch.zeros_like(theta, requires_grad=False)
+    s2 = torch.zeros_like(theta, requires_grad=False)
+    lr_col = torch.full((S, 1), -lr, dtype=torch.float64)
+    step = 0
+    train_losses, test_losses, lrs = [], [], []
+    t0 = time.perf_counter()
+    for epoch in range(epochs):
+        if orders is not None:
+            perm = torch.as_tensor(np.asarray(orders[epoch]), dtype=torch.int64)
+        else:
+            perm = torch.argsort(torch.rand(S, n, generator=generator, dtype=torch.float64), dim=1)
+        running = torch.zeros(S, dtype=torch.float64)
+        for start in range(0, n, batch_size):
+            idx = perm[:, start:start + batch_size]                      # (S, B)
+            B = idx.shape[1]
+            if shared:
+                batch = torch.index_select(train, 1, idx.reshape(-1)).view(C, S, B)
+            else:
+                batch = torch.gather(train, 2, idx.unsqueeze(0).expand(C, S, B))
+            vb, fb, yb = batch[:L], batch[L:2 * L], batch[2 * L]         # (L, S, B) x 2, (S, B)
+            pred = forward(theta, vb, fb)
+            per_seed = (pred - yb).square().mean(dim=1)                  # (S,) each seed's mean
+            theta.grad = None
+            per_seed.sum().backward()
+            with torch.no_grad():
+                g = theta.grad
+                norm = torch.linalg.vector_norm(g, dim=1, keepdim=True)   # per seed
+                g = g * torch.clamp(clip / (norm + 1e-6), max=1.0)       # clip_grad_norm_
+                g = g.add(theta, alpha=weight_decay)                      # coupled L2
+                step += 1
+                m.lerp_(g, 1 - b1)
+                s2.mul_(b2).addcmul_(g, g, value=1 - b2)
+                bc1 = 1 - b1 ** step
+                bc2_sqrt = (1 - b2 ** step) ** 0.5
+                denom = (s2.sqrt() / bc2_sqrt).add_(eps)
+                theta.addcdiv_(m * (lr_col / bc1).to(torch.float32), denom)
+                running += per_seed.detach().to(torch.float64) * B
+        train_losses.append(running / n)
+        if epoch % eval_every == 0:
+            with torch.no_grad():
+                pred = forward(theta, v_te, f_te)                          # (S, n_test)
+                tl = (pred * HIGH - y_te).square().mean(dim=1)
+            test_losses.append(tl.to(torch.float64))
+            lr_col = -sched.step(tl)[:, None]
+            lrs.append(sched.lr.clone())
+    wall = time.perf_counter() - t0
+    stack = lambda xs: torch.stack(xs).numpy() if xs else np.zeros((0, S))
+    return dict(theta=theta.detach().numpy().copy(), train_losses=stack(train_losses),
+                test_losses=stack(test_losses), lrs=stack(lrs), wall_s=wall)
+
+
+def train_ensemble(n_seeds, epochs, seed=0, threads=None, shared_data=True):
+    """The blog's protocol for seeds ``seed, ..., seed + n_seeds - 1`` at once.
+
+    shared_data=True: every seed trains on the dataset of ``seed`` (its own init and shuffles);
+    False: each seed on its own dataset (np.random.seed(s) + the blog's generator).
+    Returns dict(wall_s, per_seed_epoch_ms, final_train_loss (S,), params {state_dict key:
+    (S, *shape)}, train_losses (epochs, S), test_losses, lrs, shared_data)."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    seeds = range(seed, seed + n_seeds)
+    theta0 = np.stack([seed_init(s) for s in seeds])
+    datasets = [seed_data(s) for s in (seeds[:1] if shared_data else seeds)]
+    data = prepare_data(np.stack([d[0] for d in datasets]), np.stack([d[1] for d in datasets]))
+    gen = torch.Generator().manual_seed(seed)
+    out = run(theta0, data, epochs, generator=gen)
+    return dict(wall_s=out["wall_s"], per_seed_epoch_ms=out["wall_s"] / (n_seeds * epochs) * 1e3,
+                final_train_loss=out["train_losses"][-1], params=state_dicts_from_theta(out["theta"]),
+                train_losses=out["train_losses"], test_losses=out["test_losses"], lrs=out["lrs"],
+                shared_data=shared_data)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=1024)
+    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--per-seed-data", action="store_true", help="each seed its own dataset (slow setup)")
+    ap.add_argument("--sweep", default=None, help="comma-separated seed counts, e.g. 1,16,64,256,1024")
+    a = ap.parse_args(argv)
+    counts = [int(c) for c in a.sweep.split(",")] if a.sweep else [a.seeds]
+    print(f"# torch {torch.__version__}, threads {a.threads or torch.get_num_threads()}, "
+          f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
+          f"data {'per seed' if a.per_seed_data else 'shared'}; epochs {a.epochs}")
+    print(f"{'seeds':>6} {'wall_s':>8} {'ms/seed-epoch':>14} {'seed-epochs/s':>14} {'mean final train':>17}")
+    for S in counts:
+        r = train_ensemble(S, a.epochs, seed=a.seed, threads=a.threads, shared_data=not a.per_seed_data)
+        print(f"{S:6d} {r['wall_s']:8.2f} {r['per_seed_epoch_ms']:14.3f} "
+              f"{1e3 / r['per_seed_epoch_ms']:14.1f} {float(np.mean(r['final_train_loss'])):17.6g}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
