@@ -1,0 +1,33 @@
+"""Shared test setup: strict JAX shapes, and PyTorch as an optional live reference.
+
+Tests compare gru_jax against independent references. When torch is importable (CI installs
+it) they compute the reference live; otherwise they read ``tests/fixtures/*.npz``, made by
+``experiments/make_fixtures.py`` from the same functions in ``tests/torch_reference.py``.
+"""
+import jax
+import pytest
+
+from torch_reference import HAVE_TORCH
+
+# implicit rank promotion hides shape bugs (Equinox's tests do the same)
+jax.config.update("jax_numpy_rank_promotion", "raise")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "torch: needs PyTorch (live reference); skipped without it")
+
+
+def pytest_collection_modifyitems(config, items):
+    if HAVE_TORCH:
+        return
+    skip = pytest.mark.skip(reason="torch not installed: the fixture-based tests cover this")
+    for item in items:
+        if item.get_closest_marker("torch") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def have_torch() -> bool:
+    """True when the tests compute the PyTorch reference live instead of reading fixtures."""
+    return HAVE_TORCH
