@@ -15,9 +15,10 @@ Sizes (CPU): the full grid (lengths 2..100 x flags 1..10, 954 cells) at the defa
 ``n_per_cell=1000`` is 954,000 sequences, ~48M GRU steps per model: ~1 s per model on one CPU
 core, fine for the hand-crafted sets and a handful of seeds. Whole ensembles and their snapshots
 use :func:`coarse_held_out` (13 lengths x 7 flag counts, 200 sequences a cell; ~0.5M steps per
-model), which a 256-seed x 62-snapshot run evaluates in minutes. Models are evaluated in chunks
-of ``chunk_models`` (vmapped, one compile per distinct length), so memory stays bounded
-(~chunk_models x sequences-per-length x 4 bytes per live array).
+model), which a 256-seed x 62-snapshot run evaluates in minutes. Lengths are grouped into
+power-of-two buckets (left-padded, padding steps skipped by a mask: at most 2x the work, ~7
+compiled shapes) and models are evaluated in chunks of ``chunk_models`` (vmapped), so memory
+stays bounded (~chunk_models x sequences-per-bucket x 4 bytes per live array).
 """
 from __future__ import annotations
 
@@ -112,27 +113,36 @@ def _flatten_models(params):
 
 
 @jax.jit
-def _predict_chunk(params, x_columns):
-    """Final outputs of M models on one batch: params ``(M, ...)``, x ``(T, 2, N)`` scaled ->
-    ``(M, N)`` scaled units. A ``lax.scan`` over time of :func:`gru_jax.model.gru_cell`."""
+def _predict_chunk(params, x_columns, valid):
+    """Final outputs of M models on one batch: params ``(M, ...)``, x ``(T, 2, N)`` scaled,
+    valid ``(T, N)`` bool (False: the step keeps ``h``; left padding) -> ``(M, N)`` scaled units.
+    A ``lax.scan`` over time of :func:`gru_jax.model.gru_cell`."""
 
     def one_model(p):
         gru = p["gru"]
         hidden = gru["weight_hh_l0"].shape[-1]
         h0 = jnp.zeros((hidden, x_columns.shape[-1]), jnp.float32)
-        h, _ = jax.lax.scan(lambda h, x_t: (gru_cell(gru, h, x_t)[0], None), h0, x_columns)
+
+        def step(h, inputs):
+            x_t, valid_t = inputs
+            return jnp.where(valid_t, gru_cell(gru, h, x_t)[0], h), None
+
+        h, _ = jax.lax.scan(step, h0, (x_columns, valid))
         w, b = p["linear"]["weight"], p["linear"]["bias"]
         return jnp.sum(w[0][:, None] * h, axis=0) + b[0]
 
     return jax.vmap(one_model)(params)
 
 
-def predict_final(params, x_raw, high: int = 100, chunk_models: int = 256) -> np.ndarray:
+def predict_final(params, x_raw, high: int = 100, chunk_models: int = 256,
+                  lengths=None) -> np.ndarray:
     """Outputs in ORIGINAL units of every model on raw sequences.
 
     Args:
       params: PyTorch layout with any leading axes ``lead`` (seeds, snapshots; none for one).
-      x_raw: ``(N, L, 2)`` raw values and flags (values NOT divided by ``high``).
+      x_raw: ``(N, T, 2)`` raw values and flags (values NOT divided by ``high``).
+      lengths: optional ``(N,)`` real lengths: sequence i is its LAST ``lengths[i]`` steps (left
+        padding, skipped). Default: all ``T`` steps are real.
 
     Returns:
       ``lead + (N,)`` float64.
@@ -141,17 +151,31 @@ def predict_final(params, x_raw, high: int = 100, chunk_models: int = 256) -> np
     count = flat["gru"]["weight_hh_l0"].shape[0]
     x = np.asarray(x_raw, np.float32).copy()
     x[..., 0] /= high
-    x_columns = jnp.asarray(np.transpose(x, (1, 2, 0)))          # (T, 2, N)
-    chunk = max(1, min(chunk_models, count))
+    steps = x.shape[1]
+    lengths = np.full(x.shape[0], steps) if lengths is None else np.asarray(lengths)
+    valid = np.arange(steps)[:, None] >= steps - lengths[None, :]                # (T, N)
+    x_columns = np.transpose(x, (1, 2, 0))                                       # (T, 2, N)
+    n_seq = x.shape[0]
+    width = 1 << (n_seq - 1).bit_length()     # pad N to a power of two (fewer compiled shapes)
+    x_columns = jnp.asarray(np.pad(x_columns, ((0, 0), (0, 0), (0, width - n_seq))))
+    valid = jnp.asarray(np.pad(valid, ((0, 0), (0, width - n_seq))))
+    # model chunks padded to a power of two: few distinct shapes, so few compiles across calls
+    chunk = 1 << (max(1, min(chunk_models, count)) - 1).bit_length()
     outputs = []
     for start in range(0, count, chunk):
         part = jax.tree_util.tree_map(lambda a: a[start:start + chunk], flat)
         size = part["gru"]["weight_hh_l0"].shape[0]
-        if size < chunk:   # pad to one shape: one compile per length
+        if size < chunk:
             part = jax.tree_util.tree_map(
                 lambda a: np.concatenate([a, np.repeat(a[-1:], chunk - size, 0)]), part)
-        outputs.append(np.asarray(_predict_chunk(part, x_columns))[:size])
+        outputs.append(np.asarray(_predict_chunk(part, x_columns, valid))[:size, :n_seq])
     return (np.concatenate(outputs).astype(np.float64) * high).reshape(lead + (x.shape[0],))
+
+
+def _bucket(length: int) -> int:
+    """Padded time length of a length: the next power of two (at most 2x the work, and only
+    ~log2(max length) compiled shapes)."""
+    return 1 << (int(length) - 1).bit_length()
 
 
 def relative_rms_error(params, held_out: HeldOut = None, chunk_models: int = 256) -> np.ndarray:
@@ -167,12 +191,21 @@ def relative_rms_error(params, held_out: HeldOut = None, chunk_models: int = 256
     held_out = held_out or full_held_out()
     _, lead = _flatten_models(params)
     out = np.full(lead + held_out.shape, np.nan)
-    for row, _, columns, x, y in length_batches(held_out):
-        pred = predict_final(params, x, held_out.high, chunk_models)
-        n = held_out.n_per_cell
-        err = ((pred - y) ** 2).reshape(lead + (len(columns), n)).mean(-1)
-        scale = (y ** 2).reshape(len(columns), n).mean(-1)
-        out[..., row, columns] = np.sqrt(err / scale)
+    n = held_out.n_per_cell
+    buckets: dict[int, list] = {}
+    for row, length, columns, x, y in length_batches(held_out):
+        buckets.setdefault(_bucket(length), []).append((row, length, columns, x, y))
+    for width, members in sorted(buckets.items()):
+        xs = [np.pad(x, ((0, 0), (width - x.shape[1], 0), (0, 0))) for _, _, _, x, _ in members]
+        lengths = np.concatenate([np.full(len(m[3]), m[1]) for m in members])
+        pred = predict_final(params, np.concatenate(xs), held_out.high, chunk_models, lengths)
+        offset = 0
+        for row, _, columns, x, y in members:
+            part = pred[..., offset:offset + len(y)]
+            offset += len(y)
+            err = ((part - y) ** 2).reshape(lead + (len(columns), n)).mean(-1)
+            scale = (y ** 2).reshape(len(columns), n).mean(-1)
+            out[..., row, columns] = np.sqrt(err / scale)
     return out
 
 
