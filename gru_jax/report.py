@@ -140,7 +140,7 @@ def dissect_network(params, sequence, out_dir: str, high: float = 100.0, label: 
                     key = f"flag {flag:g}, value {value:g}"
                     maps[key], gains[key] = dyn.h_next[fi, vi], dyn.gain[fi, vi]
         fixed = [(f"flag {p['flag']:g}, value {p['value']:g}", p["h"], p["gain"])
-                 for p in dyn.fixed_points]
+                 for p in dyn.fixed_points if not p["continuum"]]
         fig = plots.plot_dynamics(dyn.h_grid, maps, gains, fixed, title=f"{label} dynamics")
         parts.append(figures.add(fig, f"{prefix}dynamics.png",
                                  f"{label}: the one-unit map h_t -> h_(t+1) (left) and its gain "

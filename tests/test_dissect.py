@@ -147,3 +147,19 @@ def test_parse_sequence_errors():
     with pytest.raises(ValueError, match="ONE network"):
         dissect.walkthrough({m: {k: np.asarray(v)[None] for k, v in s.items()}
                              for m, s in from_state_dict(BLOG_STATE_DICT).items()}, "12,0")
+
+
+def test_perfect_memory_is_a_line_of_fixed_points():
+    # z = sigmoid(10) ~ 1 - 4.5e-5 for flag 0: h is held; reported as one neutral continuum
+    adder = from_state_dict({
+        "gru.weight_ih_l0": [[0.0, 0.0], [0.0, -40.0], [0.05, 0.0]],
+        "gru.weight_hh_l0": [[0.0], [0.0], [1.0]],
+        "gru.bias_ih_l0": [5.0, 10.0, 0.0], "gru.bias_hh_l0": [5.0, 10.0, 0.0],
+        "linear.weight": [[20.0]], "linear.bias": [0.0]})
+    dyn = dissect.dynamics(adder, values=(12,), flags=(0, 1))
+    flag0 = [p for p in dyn.fixed_points if p["flag"] == 0]
+    assert len(flag0) == 1 and flag0[0]["continuum"] == (-1.0, 1.0)
+    assert flag0[0]["gain"] == pytest.approx(1.0, abs=1e-5)
+    assert "line of fixed points" in dissect.fixed_points_markdown(dyn)
+    flag1 = [p for p in dyn.fixed_points if p["flag"] == 1]
+    assert len(flag1) == 1 and flag1[0]["continuum"] is None

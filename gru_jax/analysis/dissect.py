@@ -378,7 +378,8 @@ class Dynamics:
     h_grid: ``(G,)``. values: ``(V,)`` original units. flags: ``(F,)``. high: value scale.
     h_next, gain: ``(F, V, G)``: ``f(h)`` and ``df/dh`` on the grid.
     fixed_points: one dict per fixed point: flag, value, h (the fixed point), gain (df/dh there),
-      stable (``|gain| < 1``).
+      stable (``|gain| < 1``), continuum (None, or the ``(low, high)`` range of a line of fixed
+      points, then h is NaN and gain the median gain on it).
     """
 
     h_grid: np.ndarray
@@ -419,12 +420,14 @@ def step_map(params, h, value: float, flag: float, high: float = 100.0):
 
 def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0, 1),
              high: float = 100.0, h_grid: Optional[np.ndarray] = None,
-             bisection_steps: int = 60) -> Dynamics:
+             bisection_steps: int = 60, continuum_atol: float = 1e-6) -> Dynamics:
     """The map ``h_t -> h_{t+1}`` for each (flag, value), its gain and fixed points (H = 1).
 
     Fixed points ``f(h*) = h*`` are bracketed by sign changes of ``f(h) - h`` on the grid (the map
     sends [-1, 1] into itself since h' is a convex mix of h and tanh) and refined by bisection;
-    a fixed point is stable when ``|f'(h*)| < 1``.
+    a fixed point is stable when ``|f'(h*)| < 1``. When ``|f(h) - h| <= continuum_atol`` on more
+    than half the grid (a perfect memory, as the hand-crafted accumulator's flag-0 map) the
+    (flag, value) gets ONE entry with ``h = nan`` and ``continuum = (lowest, highest)`` fixed h.
     """
     params = _one_network(params, "dynamics")
     _require_one_unit(params, "dynamics")
@@ -442,6 +445,13 @@ def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0
     for fi in range(len(flags)):
         for vi in range(len(values)):
             res = residual[fi, vi]
+            flat = np.abs(res) <= continuum_atol
+            if flat.mean() > 0.5:  # a line of (numerically) fixed points, e.g. a perfect memory
+                fixed.append({"flag": float(flags[fi]), "value": float(values[vi]),
+                              "h": float("nan"), "gain": float(np.median(gain[fi, vi][flat])),
+                              "stable": False, "continuum": (float(h_grid[flat].min()),
+                                                             float(h_grid[flat].max()))})
+                continue
             exact = np.flatnonzero(res == 0)
             for k in exact:
                 brackets.append((fi, vi, h_grid[k], h_grid[k]))
@@ -469,7 +479,7 @@ def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0
         for i in range(len(brackets)):
             fixed.append({"flag": float(flags[fb[i]]), "value": float(values[vb[i]]),
                           "h": float(h_star[i]), "gain": float(g_star[i]),
-                          "stable": bool(abs(float(g_star[i])) < 1.0)})
+                          "stable": bool(abs(float(g_star[i])) < 1.0), "continuum": None})
     return Dynamics(h_grid=h_grid, values=values, flags=flags, high=float(high), h_next=h_next,
                     gain=gain, fixed_points=fixed)
 
@@ -478,6 +488,11 @@ def fixed_points_markdown(dyn: Dynamics, digits: int = 4) -> str:
     """Markdown table of the fixed points of :func:`dynamics`."""
     lines = ["| flag | value | fixed point h* | gain f'(h*) | stable |", "|---:|---:|---:|---:|:---:|"]
     for p in dyn.fixed_points:
+        if p.get("continuum"):
+            lo, hi = p["continuum"]
+            lines.append(f"| {p['flag']:g} | {p['value']:g} | every h in [{lo:+.3f}, {hi:+.3f}] | "
+                         f"{p['gain']:.{digits}f} | neutral (a line of fixed points) |")
+            continue
         lines.append(f"| {p['flag']:g} | {p['value']:g} | {p['h']:+.{digits}f} | "
                      f"{p['gain']:.{digits}f} | {'yes' if p['stable'] else 'no'} |")
     return "\n".join(lines)
