@@ -220,3 +220,10 @@ def fraction_within(errors: np.ndarray, tolerance: float = 0.05) -> np.ndarray:
 def summary_error(errors: np.ndarray) -> np.ndarray:
     """One number per model: the worst cell's relative RMS error. ``(..., nL, nK) -> (...)``."""
     return np.nanmax(errors, axis=(-2, -1))
+
+
+def run_errors(run, held_out: HeldOut = None, snapshots: bool = True) -> np.ndarray:
+    """Relative RMS error per cell of a :class:`gru_jax.Run`: every seed at every snapshot
+    (``(S, n_eval, nL, nK)``) or at the end (``(S, nL, nK)``). Default grid: the coarse one."""
+    params = run.snapshots if snapshots else run.params
+    return relative_rms_error(params, held_out or coarse_held_out(n_per_cell=100))
