@@ -70,24 +70,26 @@ class ChunkLog(NamedTuple):
 
 
 def seed_streams(cfg, seeds: Sequence[int]) -> Streams:
-    """Named keys for every seed, honouring the Config's fixed-stream seeds. ``(S, 2)`` each."""
+    """Named keys for every seed, honouring the Config's fixed-stream seeds. ``(S, 2)`` each.
 
-    def streams_of(seed):
-        init_key, data_key, order_key = jax.random.split(jax.random.key(seed), 3)
-        return init_key, data_key, order_key
+    Seed ``s``: ``init_key, data_key, order_key = jax.random.split(jax.random.key(s), 3)``;
+    a fixed ``Config.<stream>_seed`` replaces that stream by the one of the fixed seed.
+    """
 
-    rows = []
-    for seed in seeds:
-        init_key, data_key, order_key = streams_of(seed)
-        if cfg.init_seed is not None:
-            init_key = streams_of(cfg.init_seed)[0]
-        if cfg.data_seed is not None:
-            data_key = streams_of(cfg.data_seed)[1]
-        if cfg.order_seed is not None:
-            order_key = streams_of(cfg.order_seed)[2]
-        rows.append([jax.random.key_data(k) for k in (init_key, data_key, order_key)])
-    stacked = [jnp.stack([row[i] for row in rows]) for i in range(3)]
-    return Streams(*stacked)
+    @jax.jit
+    def streams_of(seed_values):
+        keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s), 3))(seed_values)
+        return jax.random.key_data(keys)                       # (S, 3, 2)
+
+    own = streams_of(jnp.asarray(np.asarray(seeds, np.uint32)))
+    columns = []
+    for index, fixed in enumerate((cfg.init_seed, cfg.data_seed, cfg.order_seed)):
+        column = own[:, index]
+        if fixed is not None:
+            column = jnp.broadcast_to(streams_of(jnp.asarray([fixed], jnp.uint32))[0, index],
+                                      column.shape)
+        columns.append(column)
+    return Streams(*columns)
 
 
 def _wrap(key_data):

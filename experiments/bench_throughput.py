@@ -1,0 +1,124 @@
+"""CPU throughput: the blog's loop, a vectorized PyTorch ensemble and gru_jax, side by side.
+
+    python experiments/bench_throughput.py                      # the table in results/bench_cpu/
+    python experiments/bench_throughput.py --jax-seeds 1,16,64 --jax-epochs 20 --quick
+
+One invocation runs, in this order: the blog's own script (``seed_reference.py``, a subprocess,
+a few epochs), the vectorized PyTorch ensemble (``experiments/torch_ensemble.py``) at 1024
+seeds, and gru_jax at each seed count. gru_jax's rate is the steady state between the end of
+its first chunk (which includes compilation) and the end of the last; compile time is reported
+apart. Peak RSS is this process's high-water mark after each gru_jax run (it only grows, so a
+row's value bounds that run from above). Writes ``--out``/bench_cpu.{json,md}.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+import gru_jax as gj  # noqa: E402
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
+
+
+def blog_loop_ms(script: str, epochs: int) -> float:
+    """ms per epoch of the blog's own loop (one seed), parsed from its last line."""
+    out_json = os.path.join("/tmp", f"blog_bench_{os.getpid()}.json")
+    proc = subprocess.run([sys.executable, script, "--epochs", str(epochs), "--seed", "37",
+                           "--out", out_json], capture_output=True, text=True, check=True)
+    match = re.search(r"per_epoch=([\d.]+)ms", proc.stdout)
+    return float(match.group(1))
+
+
+def torch_ensemble_ms(n_seeds: int, epochs: int, threads) -> float:
+    import torch_ensemble
+    result = torch_ensemble.train_ensemble(n_seeds, epochs, seed=0, threads=threads)
+    return float(result["per_seed_epoch_ms"])
+
+
+def jax_row(n_seeds: int, epochs: int, chunk: int) -> dict:
+    cfg = gj.Config(epochs=epochs)
+    marks = []
+    start = time.perf_counter()
+    gj.train(cfg, seeds=range(n_seeds), progress=False, chunk_epochs=chunk,
+             on_chunk=lambda done: marks.append((done, time.perf_counter())))
+    (first_done, first_t), (last_done, last_t) = marks[0], marks[-1]
+    rate = n_seeds * (last_done - first_done) / (last_t - first_t)
+    return {"seeds": n_seeds, "epochs": epochs, "seed_epochs_per_s": rate,
+            "ms_per_seed_epoch": 1e3 / rate,
+            "compile_s": (first_t - start) - n_seeds * first_done / rate,
+            "peak_rss_gb": peak_rss_gb()}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--reference", default=os.path.join(HERE, "..", "..", "shared", "reference",
+                                                            "seed_reference.py"))
+    parser.add_argument("--blog-epochs", type=int, default=20)
+    parser.add_argument("--torch-seeds", type=int, default=1024)
+    parser.add_argument("--torch-epochs", type=int, default=3)
+    parser.add_argument("--torch-threads", type=int, default=None)
+    parser.add_argument("--jax-seeds", default="1,16,64,256,1024,4096")
+    parser.add_argument("--jax-epochs", type=int, default=0,
+                        help="epochs per gru_jax run (default: scaled so each run is ~1M seed-epochs)")
+    parser.add_argument("--out", default=os.path.join(HERE, "..", "results", "bench_cpu"))
+    args = parser.parse_args(argv)
+
+    machine = {"machine": platform.machine(), "processor": platform.processor(),
+               "cpus": os.cpu_count(), "python": platform.python_version(),
+               "load_avg_at_start": os.getloadavg(), "jax": __import__("jax").__version__,
+               "command": "python " + " ".join(sys.argv)}
+    print(json.dumps(machine), flush=True)
+    blog_ms = blog_loop_ms(args.reference, args.blog_epochs)
+    print(f"blog loop: {blog_ms:.2f} ms per epoch (one seed)", flush=True)
+    torch_ms = torch_ensemble_ms(args.torch_seeds, args.torch_epochs, args.torch_threads)
+    print(f"vectorized torch ensemble: {torch_ms:.3f} ms per seed-epoch at {args.torch_seeds} seeds",
+          flush=True)
+    rows = []
+    for n_seeds in [int(s) for s in args.jax_seeds.split(",")]:
+        epochs = args.jax_epochs or int(min(294, max(20, 300000 // n_seeds)))
+        chunk = max(1, epochs // 3)
+        row = jax_row(n_seeds, epochs, chunk)
+        row["x_torch_ensemble"] = torch_ms / row["ms_per_seed_epoch"]
+        row["x_blog_loop"] = blog_ms / row["ms_per_seed_epoch"]
+        rows.append(row)
+        print(json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}),
+              flush=True)
+    machine["load_avg_at_end"] = os.getloadavg()
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "bench_cpu.json"), "w") as handle:
+        json.dump({"machine": machine, "blog_loop_ms_per_epoch": blog_ms,
+                   "torch_ensemble_ms_per_seed_epoch": torch_ms,
+                   "torch_ensemble_seeds": args.torch_seeds, "gru_jax": rows}, handle, indent=2)
+    lines = [f"# CPU throughput ({machine['cpus']} cores, {machine['processor'] or machine['machine']})",
+             "", f"Command: `{machine['command']}`; load average at start {machine['load_avg_at_start']}", "",
+             f"- blog's loop (seed_reference.py, 1 seed): {blog_ms:.2f} ms per epoch",
+             f"- vectorized PyTorch ensemble at {args.torch_seeds} seeds: {torch_ms:.3f} ms per seed-epoch",
+             "", "| seeds | epochs | seed-epochs/s | ms per seed-epoch | x torch ensemble | x blog loop | compile s | peak RSS GB |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['seeds']} | {r['epochs']} | {r['seed_epochs_per_s']:,.0f} | "
+                     f"{r['ms_per_seed_epoch']:.4f} | {r['x_torch_ensemble']:.2f} | "
+                     f"{r['x_blog_loop']:.0f} | {r['compile_s']:.1f} | {r['peak_rss_gb']:.2f} |")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(args.out, "bench_cpu.md"), "w") as handle:
+        handle.write(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
