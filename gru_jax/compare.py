@@ -50,6 +50,7 @@ def _md_table(header, rows) -> list[str]:
 
 def run_compare(run_dir: str, out_dir: Optional[str] = None, stability_epochs: int = 98,
                 stability_runs: int = 8, n_per_cell: int = 200,
+                stability_scale: float = 0.005,
                 tradeoff_n_per_cell: int = 100) -> str:
     """Compare a run with the hand-crafted sets; returns the path of the Markdown file.
 
@@ -58,6 +59,7 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None, stability_epochs: i
       out_dir: default ``RUN_DIR/compare``.
       stability_epochs: epochs of the stability runs (the run's protocol, shortened); 0 skips.
       stability_runs: runs from the reachable accumulator (1 exact + perturbations).
+      stability_scale: perturbation std as a fraction of each coordinate's reachable cap.
       n_per_cell: sequences per cell of the coarse generalization grid.
       tradeoff_n_per_cell: the same for the accumulator trade-off table (0 skips it).
     """
@@ -183,10 +185,11 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None, stability_epochs: i
         import dataclasses
         cfg = dataclasses.replace(run.config, epochs=stability_epochs,
                                   eval_every=min(run.config.eval_every, stability_epochs))
-        stab = cmp.stability_runs(reachable, cfg, n=stability_runs)
+        stab = cmp.stability_runs(reachable, cfg, n=stability_runs, scale=stability_scale)
         s = cmp.stability_summary(stab, reachable)
         md += [f"## Stability: the protocol started from the reachable accumulator "
-               f"({stability_epochs} epochs; run 0 exact, the rest perturbed by 2% of each cap)",
+               f"({stability_epochs} epochs; run 0 exact, the rest perturbed by "
+               f"{stability_scale:.1%} of each coordinate's cap)",
                ""]
         md += _md_table(["run", "start distance", "final distance", "final train loss",
                          "z flag 0", "z flag 1"],

@@ -154,7 +154,7 @@ def perturbed_copies(params, n: int, scale: float, seed: int = 0, include_exact:
 
 
 def stability_runs(reference=None, cfg: Optional[Config] = None, n: int = 8,
-                   scale: float = 0.02, seed: int = 0, train_fn: Optional[Callable] = None):
+                   scale: float = 0.005, seed: int = 0, train_fn: Optional[Callable] = None):
     """Train the protocol from ``reference`` (copy 0) and ``n - 1`` perturbations of it.
 
     Args:

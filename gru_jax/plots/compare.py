@@ -15,13 +15,15 @@ MARK_STYLES = (("tab:red", "-"), ("black", "--"), ("tab:purple", ":"))
 
 
 def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
-                            marks: Mapping[str, np.ndarray], bins: int = 30) -> plt.Figure:
+                            marks: Mapping[str, np.ndarray], bins: int = 30,
+                            clip_marks: float = 25.0) -> plt.Figure:
     """Histogram per canonical coordinate of the seeds' final values, with marked reference sets.
 
     Args:
       vectors: ``(S, P)`` canonical coordinates. names: ``P`` coordinate names.
-      marks: label -> ``(P,)`` values drawn as vertical lines (clipped to the panel's range; a
-        reference outside the seeds' range is drawn at the edge with its value in the legend).
+      marks: label -> ``(P,)`` values drawn as vertical lines. The panel spans the seeds and
+        every mark with ``|value| <= clip_marks``; larger marks (the exact accumulator's readout
+        2000) are drawn at the edge, their value in the legend.
     """
     count = len(names)
     cols = 5
@@ -34,7 +36,10 @@ def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
         values = np.asarray(vectors)[:, i]
         finite = values[np.isfinite(values)]
         ax.hist(finite, bins=bins, color="0.6")
-        lo, hi = (finite.min(), finite.max()) if finite.size else (-1.0, 1.0)
+        near = [float(np.asarray(m)[i]) for m in marks.values()
+                if abs(float(np.asarray(m)[i])) <= clip_marks]
+        span = np.concatenate([finite, near]) if finite.size or near else np.array([-1.0, 1.0])
+        lo, hi = float(np.min(span)), float(np.max(span))
         pad = 0.05 * (hi - lo) + 1e-3
         for (label, mark), (color, style) in zip(marks.items(), MARK_STYLES):
             value = float(np.asarray(mark)[i])
