@@ -18,12 +18,13 @@ import numpy as np
 class Dataset(NamedTuple):
     """One dataset in the trainer's layout (add a leading seed axis for an ensemble).
 
-    Samples are on the LAST axis (the trainer's fast layout, see ``model.forward_batch_last``).
+    x_train: ``(n_train, T, 2)`` float32, value channel divided by ``high`` (scaled units).
+    y_train: ``(n_train, 1)`` float32, target divided by ``high`` (scaled units).
+    x_test:  ``(n_test, T, 2)`` float32, scaled like ``x_train``.
+    y_test:  ``(n_test, 1)`` float32, raw target (ORIGINAL units: the test loss is reported so).
 
-    x_train: ``(T, 2, n_train)`` float32, value channel divided by ``high`` (scaled units).
-    y_train: ``(1, n_train)`` float32, target divided by ``high`` (scaled units).
-    x_test:  ``(T, 2, n_test)`` float32, scaled like ``x_train``.
-    y_test:  ``(1, n_test)`` float32, raw target (ORIGINAL units: the test loss is reported so).
+    Samples lead (rows are contiguous, so gathering a batch is cheap); the trainer transposes
+    each gathered batch to the cell's batch-last layout (``model.forward_columns``).
     length:  ``()`` int32, the real sequence length (``<= T``; steps ``T - length..T-1`` are real).
     """
 
@@ -118,10 +119,7 @@ def prepare(cfg, x, y, length=None) -> Dataset:
         x = jnp.pad(x, ((0, 0), (pad, 0), (0, 0)))
     x = x.at[..., 0].divide(cfg.high)
     n = cfg.n_train
-    x = jnp.transpose(x, (1, 2, 0))      # (T, 2, N): samples last
-    y = y.T                              # (1, N)
-    return Dataset(x[..., :n], y[:, :n] / cfg.high, x[..., n:], y[:, n:],
-                   jnp.asarray(length, jnp.int32))
+    return Dataset(x[:n], y[:n] / cfg.high, x[n:], y[n:], jnp.asarray(length, jnp.int32))
 
 
 def valid_mask(length: jax.Array, width: int) -> jax.Array:

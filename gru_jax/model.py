@@ -31,10 +31,18 @@ def _column(vector: jax.Array, ndim: int) -> jax.Array:
 def _affine(weight: jax.Array, vector: jax.Array) -> jax.Array:
     """``weight @ vector`` for a column or a batch of columns: ``(R, C), (C, *batch) -> (R, *batch)``.
 
-    Written as a broadcast multiply and a sum over C (1 or 2 here) so the batch stays the
-    contiguous last axis and the whole cell fuses into elementwise loops; tiny matmuls would not.
+    Written as a sum of C broadcast products (C = 1 or 2 here) so the batch stays the contiguous
+    last axis and the whole cell fuses into elementwise loops: neither tiny matmuls nor a
+    reduction over C (which XLA:CPU materialises as a broadcast of the weights to the batch).
     """
-    return jnp.sum(_column(weight, vector.ndim - 1) * vector[None], axis=1)
+    if weight.shape[1] > 16:
+        return jnp.tensordot(weight, vector, axes=1)
+    rows = weight.shape[0]
+    total = None
+    for c in range(weight.shape[1]):
+        term = _column(weight[:, c], vector.ndim - 1) * vector[c][None]
+        total = term if total is None else total + term
+    return jnp.broadcast_to(total, (rows,) + vector.shape[1:])
 
 
 def gate_preactivations(gru: dict[str, jax.Array], h: jax.Array, x: jax.Array):

@@ -115,7 +115,8 @@ def make_epoch_fns(cfg):
 
     def train_step(state: TrainState, data: Dataset, index: jax.Array):
         """One optimizer step on the samples ``index`` ``(B,)``; returns (state, batch loss)."""
-        x, y = data.x_train[..., index], data.y_train[..., index]
+        x = jnp.transpose(data.x_train[index], (1, 2, 0))        # (T, 2, B)
+        y = data.y_train[index].T                                  # (1, B)
         loss, grads = jax.value_and_grad(batch_loss)(state.params, x, y, mask_of(data))
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -147,8 +148,8 @@ def make_epoch_fns(cfg):
 
     def evaluate(params, data: Dataset):
         """Test MSE in ORIGINAL units: ``mean((pred * high - y)^2)`` over the test set."""
-        pred, _ = forward_columns(params, data.x_test, mask_of(data))
-        return jnp.mean((pred * cfg.high - data.y_test) ** 2)
+        pred, _ = forward_columns(params, jnp.transpose(data.x_test, (1, 2, 0)), mask_of(data))
+        return jnp.mean((pred * cfg.high - data.y_test.T) ** 2)
 
     return optimizer, train_epoch, evaluate
 
