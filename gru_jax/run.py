@@ -67,6 +67,22 @@ class Run:
                    train_loss=logs.train_loss(), test_loss=logs.test_loss(), lr=logs.lr(),
                    diverged=np.asarray(state.diverged, bool), wall_s=float(wall_s))
 
+    @classmethod
+    def concatenate(cls, runs: list["Run"], wall_s: Optional[float] = None) -> "Run":
+        """Join runs of the same Config along the seed axis (e.g. batches of seeds)."""
+        first = runs[0]
+        for run in runs[1:]:
+            if run.config != first.config:
+                raise ValueError("Run.concatenate: the runs have different Configs")
+        cat = lambda name: np.concatenate([getattr(r, name) for r in runs], axis=0)
+        cat_tree = lambda name: {m: {k: np.concatenate([getattr(r, name)[m][k] for r in runs])
+                                     for k in sub} for m, sub in getattr(first, name).items()}
+        return cls(config=first.config, seeds=cat("seeds"), eval_epochs=first.eval_epochs,
+                   init_params=cat_tree("init_params"), params=cat_tree("params"),
+                   snapshots=cat_tree("snapshots"), train_loss=cat("train_loss"),
+                   test_loss=cat("test_loss"), lr=cat("lr"), diverged=cat("diverged"),
+                   wall_s=sum(r.wall_s for r in runs) if wall_s is None else wall_s)
+
     @property
     def n_seeds(self) -> int:
         return int(self.seeds.shape[0])

@@ -321,10 +321,73 @@ def initial_state(cfg, params, streams: Streams) -> TrainState:
     return jax.jit(jax.vmap(one))(params, streams.order)
 
 
+def bytes_per_seed(cfg, shared_data: bool = False) -> int:
+    """Estimated device memory one seed needs while training (data, order, state, activations)."""
+    data = 0 if shared_data else 4 * cfg.n_samples * (2 * cfg.max_len + 1)
+    order = 4 * 4 * cfg.n_train                       # order, sort keys and their temporaries
+    activations = 4 * cfg.batch_size * cfg.max_len * 64 * max(1, cfg.hidden_size)
+    return data + order + activations + 64 * 1024
+
+
+def auto_seed_batch(cfg, fraction: float = 0.5) -> int:
+    """How many seeds fit in ``fraction`` of the first device's memory (host RAM on CPU)."""
+    stats = {}
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - backends without memory stats
+        stats = {}
+    if "bytes_limit" in stats:
+        budget = stats["bytes_limit"] * fraction
+    else:
+        budget = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * fraction
+    return max(1, int(budget // bytes_per_seed(cfg)) * max(1, jax.local_device_count()))
+
+
+def _slice_data(data, start: int, stop: int):
+    """Seeds [start, stop) of explicit data: per-seed ``(S, N, L, 2)`` data is cut, shared
+    ``(N, L, 2)`` data is passed on whole."""
+    x, y = data
+    x = np.asarray(x)
+    return (x[start:stop], np.asarray(y)[start:stop]) if x.ndim == 4 else data
+
+
+def _train_in_batches(cfg, seeds, seed_batch, *, init, data, orders, out, resume, **kwargs):
+    """Train ``seeds`` in consecutive batches of ``seed_batch`` and join the Runs.
+
+    With ``out``, each finished batch is kept under ``out/batches/`` so a resumed run skips it.
+    """
+    import shutil
+    groups = [(i, min(i + seed_batch, len(seeds))) for i in range(0, len(seeds), seed_batch)]
+    if out is not None:
+        ckpt.check_out_dir(out, resume)
+        ckpt.write_config(out, cfg, seeds)
+    runs = []
+    start_time = time.perf_counter()
+    for index, (start, stop) in enumerate(groups):
+        group_out = None if out is None else os.path.join(out, "batches", f"batch_{index:04d}")
+        group_init = init
+        if init is not None:
+            flat = init if "gru.weight_ih_l0" in init else {
+                f"{m}.{k}": v for m, sub in init.items() for k, v in sub.items()}
+            if np.asarray(flat["gru.weight_ih_l0"]).ndim == 3:
+                group_init = {k: np.asarray(v)[start:stop] for k, v in flat.items()}
+        group_data = None if data is None else _slice_data(data, start, stop)
+        group_orders = None if orders is None else np.asarray(orders)[start:stop]
+        runs.append(train(cfg, seeds[start:stop], init=group_init, data=group_data,
+                          orders=group_orders, out=group_out,
+                          resume=resume and group_out is not None and os.path.isdir(group_out),
+                          seed_batch=seed_batch, **kwargs))
+    run = Run.concatenate(runs, wall_s=time.perf_counter() - start_time)
+    if out is not None:
+        run.save(out, overwrite=True)
+        shutil.rmtree(os.path.join(out, "batches"), ignore_errors=True)
+    return run
+
+
 def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=None,
           out: Optional[str] = None, resume: bool = False, chunk_epochs: Optional[int] = None,
-          progress: bool = True, mesh=None, on_chunk: Optional[Callable[[int], None]] = None
-          ) -> Run:
+          progress: bool = True, mesh=None, on_chunk: Optional[Callable[[int], None]] = None,
+          seed_batch: Optional[int] = None) -> Run:
     """Train the protocol for every seed at once; returns a :class:`gru_jax.Run`.
 
     Args:
@@ -341,11 +404,20 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
       progress: show a progress bar (seeds x epochs, rate, ETA).
       mesh: optional ``jax.sharding.Mesh`` with axis "seeds"; default: all local devices.
       on_chunk: called with the number of finished epochs after each chunk (tests use it).
+      seed_batch: most seeds trained at once; more are trained in consecutive batches with the
+        same results (default: what fits half the device's memory, see ``auto_seed_batch``).
     """
     seeds = _check_seeds(seeds)
     n_seeds = len(seeds)
     if orders is not None:
         orders = _check_orders(cfg, orders, n_seeds)
+    if seed_batch is not None and seed_batch < 1:
+        raise ValueError(f"train: seed_batch must be >= 1, got {seed_batch}")
+    seed_batch = int(seed_batch or auto_seed_batch(cfg))
+    if n_seeds > seed_batch:
+        return _train_in_batches(cfg, seeds, seed_batch, init=init, data=data, orders=orders,
+                                 out=out, resume=resume, chunk_epochs=chunk_epochs,
+                                 progress=progress, mesh=mesh, on_chunk=on_chunk)
     chunk_epochs = int(chunk_epochs or default_chunk_epochs(cfg))
     if chunk_epochs < 1:
         raise ValueError(f"train: chunk_epochs must be >= 1, got {chunk_epochs}")

@@ -131,3 +131,15 @@ def test_replay_uses_the_given_orders():
     reversed_orders = orders[:, :, ::-1].copy()
     c = gj.train(cfg, seeds=[5], data=data, orders=reversed_orders, progress=False)
     assert not np.allclose(a.train_loss[0, 1:], c.train_loss[0, 1:])
+
+
+def test_seed_batches_equal_one_ensemble(tmp_path):
+    whole = gj.train(SMALL, seeds=range(5), progress=False)
+    out = str(tmp_path / "batched")
+    batched = gj.train(SMALL, seeds=range(5), progress=False, seed_batch=2, out=out)
+    for a, b in zip(_leaves(whole.params), _leaves(batched.params)):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(batched.seeds, np.arange(5))
+    loaded = gj.Run.load(out)
+    assert loaded.train_loss.shape == (5, SMALL.epochs)
+    assert not os.path.exists(os.path.join(out, "batches"))
