@@ -3,6 +3,7 @@
     gru-jax train --seeds 256 --epochs 3000 --out runs/blog     # the blog's protocol x 256 seeds
     gru-jax train --out runs/blog --resume                      # continue an interrupted run
     gru-jax info runs/blog                                      # summary table
+    gru-jax pipeline --out runs/quick                           # train -> compare -> report
     gru-jax compare RUN_DIR | report RUN_DIR | dissect RUN_DIR --seed S --epoch E
 """
 from __future__ import annotations
@@ -83,7 +84,7 @@ def cmd_train(args) -> int:
         cfg = config_from_args(args)
         seeds = _parse_seeds(args.seeds)
     run = train(cfg, seeds, out=args.out, resume=args.resume, chunk_epochs=args.chunk_epochs,
-                progress=not args.no_progress)
+                progress=not args.no_progress, seed_batch=args.seed_batch)
     print(f"trained {run.n_seeds} seeds x {cfg.epochs} epochs in {run.wall_s:.1f} s -> {args.out}")
     print(summary_table(run))
     return 0
@@ -117,12 +118,43 @@ def _seed_span(seeds) -> str:
     return ", ".join(map(str, seeds[:6].tolist())) + (" ..." if seeds.size > 6 else "")
 
 
+def cmd_pipeline(args) -> int:
+    """train -> compare -> report, printing where the report is."""
+    from .compare import run_compare
+    from .report import write_report
+
+    code = cmd_train(args)
+    if code:
+        return code
+    print("comparing with the hand-crafted accumulators ...", flush=True)
+    compare_md = run_compare(args.out)
+    print(f"comparison: {compare_md}")
+    print("writing the report ...", flush=True)
+    report_md = write_report(args.out, run_comparison=False)
+    print(f"report: {report_md}")
+    return 0
+
+
 def cmd_info(args) -> int:
     from .run import Run
 
     run = Run.load(args.run_dir)
     print(summary_table(run))
     return 0
+
+
+def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> None:
+    parser.add_argument("--seeds", default=default_seeds,
+                        help=f"N (seeds 0..N-1), A:B (a range) or a comma list (default {default_seeds})")
+    parser.add_argument("--out", required=True, help="run directory (must be new or empty)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in --out (its Config and seeds)")
+    parser.add_argument("--chunk-epochs", type=int, default=None,
+                        help="epochs per compiled chunk / checkpoint (default ~epochs/20)")
+    parser.add_argument("--seed-batch", type=int, default=None,
+                        help="most seeds trained at once (default: what fits half the memory)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -132,16 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_train = sub.add_parser("train", help="train an ensemble of seeds",
                              description="Train the blog's protocol for many seeds at once.")
-    p_train.add_argument("--seeds", default="8",
-                         help="N (seeds 0..N-1), A:B (a range) or a comma list (default 8)")
-    p_train.add_argument("--out", required=True, help="run directory (must be new or empty)")
-    p_train.add_argument("--resume", action="store_true",
-                         help="continue an interrupted run in --out (its Config and seeds)")
-    p_train.add_argument("--chunk-epochs", type=int, default=None,
-                         help="epochs per compiled chunk / checkpoint (default ~epochs/20)")
-    p_train.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_config_options(p_train)
+    _add_train_options(p_train, default_seeds="8")
     p_train.set_defaults(func=cmd_train)
+
+    p_pipe = sub.add_parser(
+        "pipeline", help="train -> compare -> report in one go (the README's main command)",
+        description="Train an ensemble, compare it with the hand-crafted accumulators and write "
+                    "the report; prints where the report is.")
+    _add_train_options(p_pipe, default_seeds="32")
+    p_pipe.set_defaults(func=cmd_pipeline)
 
     p_info = sub.add_parser("info", help="summary table of a run")
     p_info.add_argument("run_dir")
