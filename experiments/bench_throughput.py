@@ -34,11 +34,12 @@ def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6
 
 
-def blog_loop_ms(script: str, epochs: int) -> float:
+def blog_loop_ms(script: str, epochs: int, threads: int) -> float:
     """ms per epoch of the blog's own loop (one seed), parsed from its last line."""
     out_json = os.path.join("/tmp", f"blog_bench_{os.getpid()}.json")
     proc = subprocess.run([sys.executable, script, "--epochs", str(epochs), "--seed", "37",
-                           "--out", out_json], capture_output=True, text=True, check=True)
+                           "--out", out_json, "--threads", str(threads)],
+                          capture_output=True, text=True, check=True)
     match = re.search(r"per_epoch=([\d.]+)ms", proc.stdout)
     return float(match.group(1))
 
@@ -70,10 +71,12 @@ def main(argv=None) -> int:
     parser.add_argument("--blog-epochs", type=int, default=20)
     parser.add_argument("--torch-seeds", type=int, default=1024)
     parser.add_argument("--torch-epochs", type=int, default=3)
-    parser.add_argument("--torch-threads", type=int, default=None)
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch threads for both PyTorch baselines (default 1: on a shared "
+                             "2-core machine one thread is several times faster than two)")
     parser.add_argument("--jax-seeds", default="1,16,64,256,1024,4096")
     parser.add_argument("--jax-epochs", type=int, default=0,
-                        help="epochs per gru_jax run (default: scaled so each run is ~1M seed-epochs)")
+                        help="epochs per gru_jax run (default: scaled so each run is ~60k seed-epochs)")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "results", "bench_cpu"))
     args = parser.parse_args(argv)
 
@@ -82,14 +85,14 @@ def main(argv=None) -> int:
                "load_avg_at_start": os.getloadavg(), "jax": __import__("jax").__version__,
                "command": "python " + " ".join(sys.argv)}
     print(json.dumps(machine), flush=True)
-    blog_ms = blog_loop_ms(args.reference, args.blog_epochs)
+    blog_ms = blog_loop_ms(args.reference, args.blog_epochs, args.torch_threads or 1)
     print(f"blog loop: {blog_ms:.2f} ms per epoch (one seed)", flush=True)
     torch_ms = torch_ensemble_ms(args.torch_seeds, args.torch_epochs, args.torch_threads)
     print(f"vectorized torch ensemble: {torch_ms:.3f} ms per seed-epoch at {args.torch_seeds} seeds",
           flush=True)
     rows = []
     for n_seeds in [int(s) for s in args.jax_seeds.split(",")]:
-        epochs = args.jax_epochs or int(min(294, max(20, 300000 // n_seeds)))
+        epochs = args.jax_epochs or int(min(294, max(12, 60000 // n_seeds)))
         chunk = max(1, epochs // 3)
         row = jax_row(n_seeds, epochs, chunk)
         row["x_torch_ensemble"] = torch_ms / row["ms_per_seed_epoch"]
