@@ -21,18 +21,12 @@ from .analysis.canonical import CANONICAL_NAMES, canonical_vector  # noqa: E402
 from .analysis.census import STRATEGIES, strategy_census, update_gate_behaviour  # noqa: E402
 from .analysis.generalization import (coarse_held_out, fraction_within,  # noqa: E402
                                       relative_rms_error)
-from .interop import from_state_dict  # noqa: E402
+from .interop import BLOG_SEED37_STATE_DICT, from_state_dict  # noqa: E402
 from .plots import compare as plots  # noqa: E402
 from .run import Run  # noqa: E402
 
 # The blog's seed 37 final weights (BLOG_FACTS: the CPU replay, agreeing with every published digit)
-BLOG_SEED37 = from_state_dict({
-    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599],
-                         [-0.2839302, -0.8133938]],
-    "gru.weight_hh_l0": [[-0.1414806], [-0.8965575], [1.1289151]],
-    "gru.bias_ih_l0": [0.7426546, 0.8092875, 0.6560431],
-    "gru.bias_hh_l0": [0.7426547, 0.8092874, 0.1652635],
-    "linear.weight": [[-4.1571345]], "linear.bias": [0.8693163]})
+BLOG_SEED37 = from_state_dict(BLOG_SEED37_STATE_DICT)
 
 
 def _save(fig, out_dir: str, name: str) -> str:

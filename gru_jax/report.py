@@ -26,19 +26,13 @@ import numpy as np
 
 from .analysis import dissect, ensemble, events
 from .config import Config
-from .interop import from_state_dict
+from .interop import BLOG_SEED37_STATE_DICT, from_state_dict
 from .run import Run
 
 #: The epochs the blog's part 3 showed the walkthrough at.
 BLOG_EPOCHS = (0, 735, 1519, 2989)
 #: The blog's published final weights (seed 37; BLOG_FACTS.md), as a state dict.
-BLOG_STATE_DICT = {
-    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599], [-0.2839302, -0.8133938]],
-    "gru.weight_hh_l0": [[-0.1414806], [-0.8965575], [1.1289151]],
-    "gru.bias_ih_l0": [0.7426546, 0.8092875, 0.6560431],
-    "gru.bias_hh_l0": [0.7426547, 0.8092874, 0.1652635],
-    "linear.weight": [[-4.1571345]], "linear.bias": [0.8693163],
-}
+BLOG_STATE_DICT = BLOG_SEED37_STATE_DICT
 DPI = 100
 
 
