@@ -1,0 +1,39 @@
+"""The thin CLI: train -> files on disk -> info; clear errors before any training."""
+import json
+import os
+
+import numpy as np
+
+from gru_jax import Run
+from gru_jax.cli import main
+
+
+def test_train_then_info(tmp_path, capsys):
+    out = str(tmp_path / "run")
+    code = main(["train", "--seeds", "3", "--epochs", "4", "--n-samples", "200",
+                 "--eval-every", "2", "--out", out, "--no-progress"])
+    assert code == 0
+    run = Run.load(out)
+    assert run.seeds.tolist() == [0, 1, 2]
+    assert run.train_loss.shape == (3, 4) and list(run.eval_epochs) == [0, 2]
+    with open(os.path.join(out, "config.json")) as handle:
+        assert json.load(handle)["n_samples"] == 200
+    capsys.readouterr()
+    assert main(["info", out]) == 0
+    text = capsys.readouterr().out
+    assert "seeds      3" in text and "diverged   0" in text
+    # the median final train loss printed equals the run's own
+    assert f"{np.quantile(run.train_loss[:, -1], 0.5):.4g}" in text
+
+
+def test_existing_directory_and_bad_option_are_refused(tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    assert main(["train", "--seeds", "1", "--epochs", "2", "--out", str(out), "--no-progress"]) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert (out / "notes.txt").read_text() == "keep me"
+    assert main(["train", "--seeds", "1", "--learning-rate", "-1", "--out",
+                 str(tmp_path / "new"), "--no-progress"]) == 2
+    assert "learning_rate" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()
