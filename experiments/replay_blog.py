@@ -38,14 +38,7 @@ sys.path.insert(0, REPO)
 import gru_jax as gj  # noqa: E402
 
 # The CPU torch run of seed_reference.py (3000 epochs, seed 37): its full final state_dict.
-TORCH_CPU_FINAL = {
-    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599], [-0.2839302, -0.8133938]],
-    "gru.weight_hh_l0": [[-0.1414806], [-0.8965575], [1.1289151]],
-    "gru.bias_ih_l0": [0.7426546, 0.8092875, 0.6560431],
-    "gru.bias_hh_l0": [0.7426547, 0.8092874, 0.1652635],
-    "linear.weight": [[-4.1571345]],
-    "linear.bias": [0.8693163],
-}
+TORCH_CPU_FINAL = gj.interop.BLOG_SEED37_STATE_DICT
 
 # The published values: (name, how to read it off a state dict, value, decimals, tolerance).
 # Full-precision values must match to 1e-5; 4-decimal values (rounded, so up to 5e-5 off the
