@@ -80,3 +80,13 @@ def test_weight_trajectory_prepends_init():
     assert epochs[0] == events.INIT_EPOCH
     assert values[2, 0, 3] == init["gru"]["weight_ih_l0"][2, 1, 1]  # W_iz[flag]
     assert values[2, 3, 3] == snaps["gru"]["weight_ih_l0"][2, 2, 1, 1]
+
+
+def test_gaussian_smooth_equals_scipy():
+    scipy_ndimage = pytest.importorskip("scipy.ndimage")
+    from gru_jax.analysis.events import gaussian_smooth
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(3, 200)).cumsum(axis=1)
+    for sigma in (0.7, 5.0, 20.0):
+        expected = scipy_ndimage.gaussian_filter1d(values, sigma, axis=-1, mode="nearest")
+        np.testing.assert_allclose(gaussian_smooth(values, sigma), expected, rtol=1e-12, atol=1e-12)

@@ -1,7 +1,7 @@
 """Events in a training trajectory: loss accelerations and weight zero crossings.
 
 Acceleration follows the blog's part 4: smooth the per-epoch training loss with a Gaussian
-(``scipy.ndimage.gaussian_filter1d``), take the second derivative by finite differences
+(:func:`gaussian_smooth`, equal to ``scipy.ndimage.gaussian_filter1d(mode='nearest')``), take the second derivative by finite differences
 (``np.gradient`` twice) and report the epochs where its magnitude peaks. By default the smoothing
 is done on ``log10(loss)``: the loss spans four decades, and on the raw scale the first epochs'
 drop would drown every later event (pass ``log=False`` for the raw scale).
@@ -18,7 +18,6 @@ import dataclasses
 from typing import Optional, Sequence
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from .dissect import flatten_params, hidden_size, param_names
 
@@ -27,6 +26,34 @@ INIT_EPOCH = -1
 
 
 # ---- loss acceleration -----------------------------------------------------------------------
+
+def gaussian_smooth(values: np.ndarray, sigma: float, truncate: float = 4.0) -> np.ndarray:
+    """Gaussian smoothing along the last axis, edges extended with their end values.
+
+    The same numbers as ``scipy.ndimage.gaussian_filter1d(values, sigma, mode="nearest")``
+    (kernel radius ``int(truncate * sigma + 0.5)``), in numpy alone.
+
+    Args:
+      values: ``(..., n)``. sigma: kernel width in samples (> 0).
+
+    Returns:
+      ``(..., n)`` float64.
+    """
+    if sigma <= 0:
+        raise ValueError(f"gaussian_smooth: sigma must be > 0, got {sigma}")
+    values = np.asarray(values, np.float64)
+    radius = int(truncate * float(sigma) + 0.5)
+    offsets = np.arange(-radius, radius + 1)
+    kernel = np.exp(-0.5 * (offsets / float(sigma)) ** 2)
+    kernel /= kernel.sum()
+    padded = np.concatenate([np.repeat(values[..., :1], radius, axis=-1), values,
+                             np.repeat(values[..., -1:], radius, axis=-1)], axis=-1)
+    n = values.shape[-1]
+    smooth = np.zeros_like(values)
+    for weight, offset in zip(kernel, range(2 * radius + 1)):
+        smooth += weight * padded[..., offset:offset + n]
+    return smooth
+
 def smoothed_acceleration(loss: np.ndarray, sigma: float = 20.0, log: bool = True) -> np.ndarray:
     """Second derivative (per epoch^2) of the Gaussian-smoothed loss, ``(..., T) -> (..., T)``.
 
@@ -40,7 +67,7 @@ def smoothed_acceleration(loss: np.ndarray, sigma: float = 20.0, log: bool = Tru
         raise ValueError(f"need at least 3 epochs for a second derivative, got {values.shape[-1]}")
     if log:
         values = np.log10(np.maximum(values, np.finfo(np.float64).tiny))
-    smooth = gaussian_filter1d(values, sigma, axis=-1, mode="nearest")
+    smooth = gaussian_smooth(values, sigma)
     return np.gradient(np.gradient(smooth, axis=-1), axis=-1)
 
 
