@@ -262,7 +262,7 @@ def _initial_params(cfg, n_seeds: int, streams: Streams, init):
     return jax.tree_util.tree_map(jnp.asarray, params)
 
 
-def _datasets(cfg, seeds, streams: Streams, data, progress: bool):
+def _datasets(cfg, seeds, streams: Streams, data):
     """Returns (Dataset, shared) where shared means no seed axis (one dataset for all)."""
     if data is not None:
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
@@ -275,13 +275,9 @@ def _datasets(cfg, seeds, streams: Streams, data, progress: bool):
             return jax.vmap(lambda a, b: prepare(cfg, a, b))(x, y), False
         return prepare(cfg, x, y), True
     if cfg.data_generator == "numpy":
-        data_seeds = [cfg.data_seed] if cfg.data_seed is not None else seeds
-        raws = [seed_dataset(cfg, s) for s in data_seeds]
-        lengths = {r[0].shape[1] for r in raws}
-        prepared = [prepare(cfg, x, y) for x, y in raws]
-        if len(prepared) == 1:
-            return prepared[0], cfg.data_seed is not None
-        del lengths
+        if cfg.data_seed is not None:
+            return prepare(cfg, *seed_dataset(cfg, cfg.data_seed)), True
+        prepared = [prepare(cfg, *seed_dataset(cfg, s)) for s in seeds]
         return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *prepared), False
     if cfg.data_seed is not None:
         return _dataset_fn(cfg, False)(streams.data[0]), True
@@ -455,7 +451,7 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
         ckpt.check_out_dir(out, resume)
 
     streams = seed_streams(cfg, seeds)
-    dataset, shared = _datasets(cfg, seeds, streams, data, progress)
+    dataset, shared = _datasets(cfg, seeds, streams, data)
     params0 = _initial_params(cfg, n_seeds, streams, init)
 
     logs = ckpt.Logs.empty()

@@ -143,3 +143,15 @@ def test_seed_batches_equal_one_ensemble(tmp_path):
     loaded = gj.Run.load(out)
     assert loaded.train_loss.shape == (5, SMALL.epochs)
     assert not os.path.exists(os.path.join(out, "batches"))
+
+
+def test_numpy_generator_trains_on_the_seed_data():
+    """data_generator="numpy": each seed trains on np.random.seed(seed)'s dataset, exactly the
+    data an explicit (X, Y) would give (also for a single seed)."""
+    cfg = SMALL.__class__(**{**SMALL.to_dict(), "data_generator": "numpy", "init_seed": 1,
+                             "order_seed": 2})
+    run = gj.train(cfg, seeds=[7], progress=False)
+    explicit = gj.train(cfg, seeds=[7], data=gj.seed_dataset(cfg, 7), progress=False)
+    np.testing.assert_array_equal(run.train_loss, explicit.train_loss)
+    other = gj.train(cfg, seeds=[8], progress=False)
+    assert not np.allclose(run.train_loss, other.train_loss)
