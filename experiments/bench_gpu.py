@@ -16,13 +16,15 @@ import json
 import os
 import platform
 import sys
-import time
 
 import jax
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import gru_jax as gj  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import timed_train  # noqa: E402
 
 
 def peak_device_bytes() -> int:
@@ -31,21 +33,12 @@ def peak_device_bytes() -> int:
 
 
 def timed_run(cfg, n_seeds: int, chunk_epochs: int):
-    """Train once; returns (run, row) with compile-inclusive first chunk and steady rate."""
-    marks = []
-    start = time.perf_counter()
-    run = gj.train(cfg, seeds=range(n_seeds), progress=False, chunk_epochs=chunk_epochs,
-                   on_chunk=lambda done: marks.append((done, time.perf_counter())))
-    total = time.perf_counter() - start
-    first_done, first_t = marks[0]
-    last_done, last_t = marks[-1]
-    steady_epochs = last_done - first_done
-    rate = n_seeds * steady_epochs / (last_t - first_t) if steady_epochs else float("nan")
-    # compile estimate: first chunk's time minus what it would take at the steady rate
-    compile_s = (first_t - start) - n_seeds * first_done / rate if steady_epochs else float("nan")
-    row = {"seeds": n_seeds, "epochs": cfg.epochs, "wall_s": round(total, 2),
+    """Train once; returns (run, row): steady rate and compile time (``timing.timed_train``)."""
+    run, stats = timed_train(cfg, n_seeds, chunk_epochs)
+    rate = stats["seed_epochs_per_s"]
+    row = {"seeds": n_seeds, "epochs": cfg.epochs, "wall_s": round(stats["wall_s"], 2),
            "seed_epochs_per_s": round(rate, 1), "us_per_seed_epoch": round(1e6 / rate, 3),
-           "compile_s": round(compile_s, 2), "peak_device_gb": round(peak_device_bytes() / 1e9, 3),
+           "compile_s": round(stats["compile_s"], 2), "peak_device_gb": round(peak_device_bytes() / 1e9, 3),
            "final_train_loss_median": float(np.nanmedian(run.train_loss[:, -1])),
            "diverged": int(run.diverged.sum())}
     print(json.dumps(row), flush=True)

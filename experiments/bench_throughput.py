@@ -20,7 +20,6 @@ import re
 import resource
 import subprocess
 import sys
-import time
 
 import numpy as np
 
@@ -28,6 +27,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import gru_jax as gj  # noqa: E402
+from timing import timed_train  # noqa: E402
 
 
 def peak_rss_gb() -> float:
@@ -51,33 +51,12 @@ def torch_ensemble_ms(n_seeds: int, epochs: int, threads) -> float:
 
 
 def jax_row(n_seeds: int, epochs: int, chunk: int) -> dict:
-    """gru_jax's steady rate: chunk ends after the first of each seed batch, summed over batches.
-
-    CPU ensembles above ``gru_jax.train.CPU_SEED_BATCH`` seeds run as consecutive batches; each
-    batch's first chunk (data, state and, for the first batch only, compilation) is excluded.
-    """
-    from gru_jax.train import auto_seed_batch
-    cfg = gj.Config(epochs=epochs)
-    per_batch = min(n_seeds, auto_seed_batch(cfg))
-    marks = []
-    start = time.perf_counter()
-    gj.train(cfg, seeds=range(n_seeds), progress=False, chunk_epochs=chunk,
-             on_chunk=lambda done: marks.append((done, time.perf_counter())))
-    segments, current = [], []
-    for done, stamp in marks:
-        if current and done <= current[-1][0]:
-            segments.append(current)
-            current = []
-        current.append((done, stamp))
-    segments.append(current)
-    seed_epochs = sum(per_batch * (seg[-1][0] - seg[0][0]) for seg in segments)
-    seconds = sum(seg[-1][1] - seg[0][1] for seg in segments)
-    rate = seed_epochs / seconds
-    first_done, first_t = marks[0]
-    return {"seeds": n_seeds, "seed_batch": per_batch, "epochs": epochs,
+    """gru_jax's steady rate (see ``timing.timed_train``)."""
+    _, stats = timed_train(gj.Config(epochs=epochs), n_seeds, chunk)
+    rate = stats["seed_epochs_per_s"]
+    return {"seeds": n_seeds, "seed_batch": stats["seed_batch"], "epochs": epochs,
             "seed_epochs_per_s": rate, "ms_per_seed_epoch": 1e3 / rate,
-            "compile_s": (first_t - start) - per_batch * first_done / rate,
-            "peak_rss_gb": peak_rss_gb()}
+            "compile_s": stats["compile_s"], "peak_rss_gb": peak_rss_gb()}
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,36 @@
+"""Timing shared by the benchmarks: gru_jax's steady-state rate from its per-chunk callbacks."""
+from __future__ import annotations
+
+import time
+
+import gru_jax as gj
+from gru_jax.train import auto_seed_batch
+
+
+def timed_train(cfg, n_seeds: int, chunk_epochs: int):
+    """Train ``n_seeds`` seeds; returns ``(run, stats)``.
+
+    ``stats``: ``seed_batch``, ``wall_s``, ``seed_epochs_per_s`` (steady state: from the end of
+    the first chunk of each seed batch to the end of its last, summed over batches, so data,
+    state setup and compilation are excluded) and ``compile_s`` (the first chunk's time beyond
+    what the steady rate accounts for).
+    """
+    per_batch = min(n_seeds, auto_seed_batch(cfg))
+    marks = []
+    start = time.perf_counter()
+    run = gj.train(cfg, seeds=range(n_seeds), progress=False, chunk_epochs=chunk_epochs,
+                   on_chunk=lambda done: marks.append((done, time.perf_counter())))
+    wall = time.perf_counter() - start
+    segments, current = [], []
+    for done, stamp in marks:
+        if current and done <= current[-1][0]:
+            segments.append(current)
+            current = []
+        current.append((done, stamp))
+    segments.append(current)
+    seed_epochs = sum(per_batch * (seg[-1][0] - seg[0][0]) for seg in segments)
+    seconds = sum(seg[-1][1] - seg[0][1] for seg in segments)
+    rate = seed_epochs / seconds if seconds > 0 else float("nan")
+    first_done, first_t = marks[0]
+    return run, {"seed_batch": per_batch, "wall_s": wall, "seed_epochs_per_s": rate,
+                 "compile_s": (first_t - start) - per_batch * first_done / rate}
