@@ -144,6 +144,11 @@ def index_bits(n: int) -> int:
     return max(1, int(n - 1).bit_length())
 
 
+def order_words(key: jax.Array) -> jax.Array:
+    """The two random ``uint32`` words an epoch's shuffle hashes with the positions, ``(2,)``."""
+    return jax.random.bits(key, (2,), jnp.uint32)
+
+
 def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
     """The next epoch's sample order: ``previous`` composed with a fresh random permutation.
 
@@ -165,7 +170,7 @@ def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
     """
     n = previous.shape[0]
     bits = index_bits(n)
-    words = jax.random.bits(key, (2,), jnp.uint32)
+    words = order_words(key)
     positions = jnp.arange(n, dtype=jnp.uint32)
     random = _mix32(_mix32(positions * jnp.uint32(0x9E3779B9) ^ words[0]) + words[1])
     keys = (random & ~jnp.uint32((1 << bits) - 1)) | positions

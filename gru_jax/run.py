@@ -42,7 +42,8 @@ class Run:
     snapshots: params with ``(S, n_eval, ...)`` leaves, after each eval epoch's training.
     train_loss: ``(S, epochs)`` scaled units (as the seed's ``train_losses``).
     test_loss: ``(S, n_eval)`` original units. lr: ``(S, n_eval)`` after each plateau step.
-    diverged: ``(S,)`` bool. wall_s: training wall time (s).
+    diverged: ``(S,)`` bool. wall_s: training wall time (s). engine: "xla" or "native", the
+    implementation that trained it (``gru_jax.train.resolve_engine``; "" if unknown).
     """
 
     config: Config
@@ -56,16 +57,18 @@ class Run:
     lr: np.ndarray
     diverged: np.ndarray
     wall_s: float = 0.0
+    engine: str = ""
 
     @classmethod
-    def from_training(cls, cfg, seeds, params0, state, logs, wall_s=0.0) -> "Run":
+    def from_training(cls, cfg, seeds, params0, state, logs, wall_s=0.0, engine="") -> "Run":
         to_np = lambda tree: from_state_dict(to_state_dict(tree))
         return cls(config=cfg, seeds=np.asarray(seeds, np.int64),
                    eval_epochs=np.asarray(cfg.eval_epochs, np.int64),
                    init_params=to_np(params0), params=to_np(state.params),
                    snapshots=from_state_dict(logs.snapshots_state_dict()),
                    train_loss=logs.train_loss(), test_loss=logs.test_loss(), lr=logs.lr(),
-                   diverged=np.asarray(state.diverged, bool), wall_s=float(wall_s))
+                   diverged=np.asarray(state.diverged, bool), wall_s=float(wall_s),
+                   engine=engine)
 
     @classmethod
     def concatenate(cls, runs: list["Run"], wall_s: Optional[float] = None) -> "Run":
@@ -81,7 +84,8 @@ class Run:
                    init_params=cat_tree("init_params"), params=cat_tree("params"),
                    snapshots=cat_tree("snapshots"), train_loss=cat("train_loss"),
                    test_loss=cat("test_loss"), lr=cat("lr"), diverged=cat("diverged"),
-                   wall_s=sum(r.wall_s for r in runs) if wall_s is None else wall_s)
+                   wall_s=sum(r.wall_s for r in runs) if wall_s is None else wall_s,
+                   engine="+".join(sorted({r.engine for r in runs})))
 
     @property
     def n_seeds(self) -> int:
@@ -127,7 +131,7 @@ class Run:
         _write_json(os.path.join(path, "run.json"), {
             "format_version": FORMAT_VERSION, "complete": True, "n_seeds": self.n_seeds,
             "seeds": self.seeds.tolist(), "epochs": int(self.train_loss.shape[1]),
-            "wall_s": self.wall_s})
+            "wall_s": self.wall_s, "engine": self.engine})
 
     @classmethod
     def load(cls, path: str) -> "Run":
@@ -155,7 +159,7 @@ class Run:
                   init_params=params[1], params=params[0], snapshots=params[2],
                   train_loss=metrics["train_loss"], test_loss=metrics["test_loss"],
                   lr=metrics["lr"], diverged=metrics["diverged"].astype(bool),
-                  wall_s=float(meta.get("wall_s", 0.0)))
+                  wall_s=float(meta.get("wall_s", 0.0)), engine=str(meta.get("engine", "")))
         run._check_shapes(path)
         return run
 

@@ -28,6 +28,8 @@ from . import checkpoint as ckpt
 from .data import (Dataset, jax_dataset_raw, next_order, prepare, seed_dataset, valid_mask)
 from .interop import from_state_dict
 from .model import forward_columns, init_params
+from . import native
+from .native import ops as native_ops
 from .optim import PlateauState, make_optimizer, plateau_init, plateau_step
 from .progress import progress_bar
 from .run import Run
@@ -98,8 +100,13 @@ def _wrap(key_data):
 
 
 # ---- the per-seed program --------------------------------------------------------------------
-def make_epoch_fns(cfg):
-    """Pure per-seed functions: ``train_epoch`` and ``evaluate`` (see their docstrings)."""
+def make_epoch_fns(cfg, use_native: bool = False):
+    """Pure per-seed functions: ``train_epoch`` and ``evaluate`` (see their docstrings).
+
+    With ``use_native`` a step's loss and gradient come from the native CPU kernel
+    (:mod:`gru_jax.native`, hidden size 1 only) instead of ``jax.value_and_grad`` of the model;
+    ``train_epoch`` then needs the packed ``rows`` of :func:`gru_jax.native.pack_rows`.
+    """
     optimizer = make_optimizer(cfg)
     sizes = cfg.batch_sizes
     n_full = sum(1 for s in sizes if s == cfg.batch_size)
@@ -114,11 +121,17 @@ def make_epoch_fns(cfg):
         pred, _ = forward_columns(params, x, valid)
         return jnp.mean((pred - y) ** 2)
 
-    def train_step(state: TrainState, data: Dataset, index: jax.Array):
-        """One optimizer step on the samples ``index`` ``(B,)``; returns (state, batch loss)."""
+    def loss_and_grad(params, data: Dataset, index: jax.Array, rows):
+        """Batch loss and gradient on the samples ``index`` ``(B,)``."""
+        if use_native:
+            return native_ops.loss_and_grad(params, rows, index, mask_of(data), cfg.max_len)
         x = jnp.transpose(data.x_train[index], (1, 2, 0))        # (T, 2, B)
         y = data.y_train[index].T                                  # (1, B)
-        loss, grads = jax.value_and_grad(batch_loss)(state.params, x, y, mask_of(data))
+        return jax.value_and_grad(batch_loss)(params, x, y, mask_of(data))
+
+    def train_step(state: TrainState, data: Dataset, index: jax.Array, rows=None):
+        """One optimizer step on the samples ``index`` ``(B,)``; returns (state, batch loss)."""
+        loss, grads = loss_and_grad(state.params, data, index, rows)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
@@ -130,19 +143,21 @@ def make_epoch_fns(cfg):
                                opt_state=keep(opt_state, state.opt_state), diverged=diverged)
         return state, loss
 
-    def train_epoch(state: TrainState, data: Dataset, order: jax.Array):
+    def train_epoch(state: TrainState, data: Dataset, order: jax.Array, rows=None):
         """All steps of one epoch in ``order`` ``(n_train,)``; returns (state, epoch train loss).
 
-        The epoch loss is ``sum(batch loss x batch size) / n_train`` like the seed's.
+        The epoch loss is ``sum(batch loss x batch size) / n_train`` like the seed's. ``rows``:
+        the packed training set, for the native kernel only.
         """
         state = state._replace(order=order)
         full = order[: n_full * cfg.batch_size].reshape(n_full, cfg.batch_size)
         total = jnp.float32(0.0)
         if n_full:
-            state, losses = jax.lax.scan(lambda s, idx: train_step(s, data, idx), state, full)
+            state, losses = jax.lax.scan(lambda s, idx: train_step(s, data, idx, rows), state,
+                                         full)
             total = jnp.sum(losses) * cfg.batch_size
         if rest:
-            state, last = train_step(state, data, order[n_full * cfg.batch_size:])
+            state, last = train_step(state, data, order[n_full * cfg.batch_size:], rows)
             total = total + last * rest
         loss = total / cfg.n_train
         return state, jnp.where(state.diverged, jnp.nan, loss)
@@ -160,20 +175,23 @@ def eval_slots(cfg, chunk_epochs: int) -> int:
     return (chunk_epochs - 1) // cfg.eval_every + 1
 
 
-def make_train_chunk(cfg, chunk_epochs: int, replay: bool):
+def make_train_chunk(cfg, chunk_epochs: int, replay: bool, use_native: bool = False):
     """Build the per-seed chunk function (vmap it over seeds; jit the result).
 
     ``chunk(state, data, order_key, first_epoch, orders) -> (state, ChunkLog)`` trains epochs
     ``first_epoch .. first_epoch + chunk_epochs - 1`` (epochs ``>= cfg.epochs`` are skipped).
     With ``replay`` the orders come from ``orders`` ``(chunk_epochs, n_train)``; otherwise
     each epoch's order is :func:`next_order` of the last one with key
-    ``fold_in(order_key, epoch)``.
+    ``fold_in(order_key, epoch)``. ``use_native``: steps and shuffles by the native CPU kernels
+    (same orders bit for bit, same losses and gradients to float32 rounding).
     """
-    _, train_epoch, evaluate = make_epoch_fns(cfg)
+    _, train_epoch, evaluate = make_epoch_fns(cfg, use_native)
+    shuffle = native_ops.next_order if use_native else next_order
     slots = eval_slots(cfg, chunk_epochs)
 
     def chunk(state: TrainState, data: Dataset, order_key, first_epoch, orders):
         order_key = _wrap(order_key)
+        rows = native_ops.pack_rows(data.x_train, data.y_train) if use_native else None
         empty_snaps = jax.tree_util.tree_map(
             lambda p: jnp.zeros((slots,) + p.shape, p.dtype), state.params)
         carry0 = (state, empty_snaps, jnp.full((slots,), jnp.nan, jnp.float32),
@@ -188,8 +206,8 @@ def make_train_chunk(cfg, chunk_epochs: int, replay: bool):
                 if replay:
                     order = jax.lax.dynamic_index_in_dim(orders, step, 0, keepdims=False)
                 else:
-                    order = next_order(state.order, jax.random.fold_in(order_key, epoch))
-                state, loss = train_epoch(state, data, order)
+                    order = shuffle(state.order, jax.random.fold_in(order_key, epoch))
+                state, loss = train_epoch(state, data, order, rows)
 
                 def do_eval(args):
                     state, snaps, tests, lrs, slot = args
@@ -224,10 +242,12 @@ def make_train_chunk(cfg, chunk_epochs: int, replay: bool):
 
 
 @functools.lru_cache(maxsize=16)
-def compiled_chunk(cfg, chunk_epochs: int, replay: bool, shared_data: bool):
-    """``jit(vmap(chunk))`` over seeds, cached per (Config, chunk length, replay, shared data) so
-    that repeated ``train`` calls (notebooks, tests, seed batches) compile once per shape."""
-    chunk = make_train_chunk(cfg, chunk_epochs, replay)
+def compiled_chunk(cfg, chunk_epochs: int, replay: bool, shared_data: bool,
+                   use_native: bool = False):
+    """``jit(vmap(chunk))`` over seeds, cached per (Config, chunk length, replay, shared data,
+    engine) so that repeated ``train`` calls (notebooks, tests, seed batches) compile once per
+    shape."""
+    chunk = make_train_chunk(cfg, chunk_epochs, replay, use_native)
     return jax.jit(jax.vmap(chunk, in_axes=(0, None if shared_data else 0, 0, None, 0)))
 
 
@@ -345,6 +365,35 @@ def bytes_per_seed(cfg, shared_data: bool = False) -> int:
 
 
 CPU_SEED_BATCH = 256
+ENGINES = ("auto", "xla", "native")
+
+
+def resolve_engine(cfg, engine: str = "auto", mesh=None) -> str:
+    """Which implementation trains: ``"native"`` (the CPU kernels of :mod:`gru_jax.native`)
+    or ``"xla"`` (the model differentiated by JAX; every backend, every model size).
+
+    ``"auto"`` picks native when every device is a CPU, the model is the blog's shape (hidden
+    1, input 2, output 1) and the kernels build (a C++ compiler is found); xla otherwise.
+    ``"native"`` raises ``ValueError`` naming the condition that fails. Both give the same
+    shuffles bit for bit and the same losses and gradients to float32 rounding.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"train: engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "xla":
+        return "xla"
+    devices = list(mesh.devices.flat) if mesh is not None else jax.local_devices()
+    problems = []
+    if not native_ops.supports(cfg):
+        problems.append(f"the native kernels need hidden 1, input 2, output 1 (the Config has "
+                        f"{cfg.hidden_size}, {cfg.input_size}, {cfg.output_size})")
+    if any(d.platform != "cpu" for d in devices):
+        problems.append(f"the native kernels run on CPUs only (devices: "
+                        f"{sorted({d.platform for d in devices})})")
+    if not problems and native.load() is None:
+        problems.append(f"the native kernels are unavailable: {native.unavailable_reason()}")
+    if engine == "native" and problems:
+        raise ValueError("train: engine='native' but " + "; ".join(problems))
+    return "xla" if problems else "native"
 
 
 def auto_seed_batch(cfg, fraction: float = 0.5) -> int:
@@ -413,7 +462,7 @@ def _train_in_batches(cfg, seeds, seed_batch, *, init, data, orders, out, resume
 def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=None,
           out: Optional[str] = None, resume: bool = False, chunk_epochs: Optional[int] = None,
           progress: bool = True, mesh=None, on_chunk: Optional[Callable[[int], None]] = None,
-          seed_batch: Optional[int] = None) -> Run:
+          seed_batch: Optional[int] = None, engine: str = "auto") -> Run:
     """Train the protocol for every seed at once; returns a :class:`gru_jax.Run`.
 
     Args:
@@ -432,8 +481,10 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
       on_chunk: called with the number of finished epochs after each chunk (tests use it).
       seed_batch: most seeds trained at once; more are trained in consecutive batches with the
         same results (default: what fits half the device's memory, see ``auto_seed_batch``).
+      engine: "auto", "xla" or "native" (see :func:`resolve_engine`); the Run records which.
     """
     seeds = _check_seeds(seeds)
+    engine = resolve_engine(cfg, engine, mesh)
     n_seeds = len(seeds)
     if orders is not None:
         orders = _check_orders(cfg, orders, n_seeds)
@@ -443,7 +494,8 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
     if n_seeds > seed_batch:
         return _train_in_batches(cfg, seeds, seed_batch, init=init, data=data, orders=orders,
                                  out=out, resume=resume, chunk_epochs=chunk_epochs,
-                                 progress=progress, mesh=mesh, on_chunk=on_chunk)
+                                 progress=progress, mesh=mesh, on_chunk=on_chunk,
+                                 engine=engine)
     chunk_epochs = int(chunk_epochs or default_chunk_epochs(cfg))
     if chunk_epochs < 1:
         raise ValueError(f"train: chunk_epochs must be >= 1, got {chunk_epochs}")
@@ -476,7 +528,7 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
         dataset = put(dataset)
     order_keys = put(streams.order)
 
-    compiled = compiled_chunk(cfg, chunk_epochs, orders is not None, shared)
+    compiled = compiled_chunk(cfg, chunk_epochs, orders is not None, shared, engine == "native")
     dummy_orders = jnp.zeros((n_seeds, 1, 1), jnp.int32)
     t_start = time.perf_counter()
     with progress_bar(n_seeds * cfg.epochs, n_seeds * done, progress) as advance:
@@ -500,7 +552,7 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
             if on_chunk is not None:
                 on_chunk(done)
     wall = time.perf_counter() - t_start
-    run = Run.from_training(cfg, seeds, params0, state, logs, wall_s=wall)
+    run = Run.from_training(cfg, seeds, params0, state, logs, wall_s=wall, engine=engine)
     if out is not None:
         run.save(out, overwrite=True)
         ckpt.remove_checkpoint(out)

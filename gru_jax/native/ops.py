@@ -1,0 +1,104 @@
+"""JAX entry points to the native CPU kernels, written per seed (``vmap`` adds the seed axis).
+
+Both calls use ``vmap_method="expand_dims"``: under ``vmap`` over seeds the kernel receives
+every seed at once (one call per step, not one per seed), and an input without a seed axis
+(a dataset shared by all seeds) arrives once, not broadcast.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+
+from ..data import order_words
+
+N_PARAMS = 17  # hidden 1, input 2, output 1
+
+
+def supports(cfg) -> bool:
+    """The kernel is written for the blog's shapes: hidden 1, input 2, output 1."""
+    return (cfg.hidden_size, cfg.input_size, cfg.output_size) == (1, 2, 1)
+
+
+def flatten_params(params) -> jax.Array:
+    """Params (PyTorch layout, hidden 1) -> ``(17,)``, the state_dict entries row-major."""
+    gru, linear = params["gru"], params["linear"]
+    parts = (gru["weight_ih_l0"], gru["weight_hh_l0"], gru["bias_ih_l0"], gru["bias_hh_l0"],
+             linear["weight"], linear["bias"])
+    return jnp.concatenate([jnp.reshape(p, (-1,)) for p in parts])
+
+
+def unflatten_params(flat: jax.Array, like):
+    """``(17,)`` -> a params dict shaped like ``like``."""
+    leaves, treedef = jax.tree_util.tree_flatten(like)
+    order = [("gru", "weight_ih_l0"), ("gru", "weight_hh_l0"), ("gru", "bias_ih_l0"),
+             ("gru", "bias_hh_l0"), ("linear", "weight"), ("linear", "bias")]
+    out, start = {"gru": {}, "linear": {}}, 0
+    for module, name in order:
+        shape = like[module][name].shape
+        size = 1
+        for d in shape:
+            size *= d
+        out[module][name] = flat[start:start + size].reshape(shape)
+        start += size
+    return jax.tree_util.tree_unflatten(treedef, jax.tree_util.tree_leaves(out))
+
+
+ROW_ALIGN = 16  # floats: packed rows are whole 64-byte cache lines
+
+
+def pack_rows(x_train: jax.Array, y_train: jax.Array) -> jax.Array:
+    """One row a training sample, as the kernel reads it: ``[v_0, f_0, ..., v_{T-1}, f_{T-1},
+    y, 0...]``, padded to a multiple of 16 floats (T = 4: one 64-byte line a sample).
+
+    Args:
+      x_train: ``(n, T, 2)`` scaled inputs. y_train: ``(n, 1)`` scaled targets.
+
+    Returns:
+      ``(n, width)`` float32, ``width = 16 * ceil((2T + 1) / 16)``.
+    """
+    n, steps = x_train.shape[0], x_train.shape[1]
+    used = 2 * steps + 1
+    width = -(-used // ROW_ALIGN) * ROW_ALIGN
+    return jnp.concatenate([jnp.reshape(x_train, (n, 2 * steps)), jnp.reshape(y_train, (n, 1)),
+                            jnp.zeros((n, width - used), jnp.float32)], axis=1)
+
+
+def loss_and_grad(params, rows: jax.Array, index: jax.Array, valid: Optional[jax.Array],
+                  steps: int):
+    """Batch MSE (scaled units) and its gradient w.r.t. ``params``, like
+    ``jax.value_and_grad`` of the seed's loss on the samples ``index``.
+
+    Args:
+      params: one model, hidden size 1 (PyTorch layout).
+      rows: ``(n, width)`` from :func:`pack_rows`.
+      index: ``(B,)`` int32 sample indices. valid: ``(T,)`` bool real steps, or None (all).
+      steps: T, the sequence length the rows hold.
+
+    Returns:
+      ``(loss, grads)``: scalar float32 and a params-shaped gradient.
+    """
+    mask = jnp.ones((steps,), jnp.float32) if valid is None else valid.astype(jnp.float32)
+    call = jax.ffi.ffi_call(
+        "gru_jax_loss_grad",
+        (jax.ShapeDtypeStruct((1,), jnp.float32), jax.ShapeDtypeStruct((1, N_PARAMS), jnp.float32)),
+        vmap_method="expand_dims")
+    loss, grad = call(flatten_params(params)[None], rows[None], index.astype(jnp.int32)[None],
+                      mask[None])
+    return loss[0], unflatten_params(grad[0], params)
+
+
+def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
+    """:func:`gru_jax.data.next_order`, the same permutation bit for bit, by a radix sort.
+
+    Args:
+      previous: ``(n,)`` int32 permutation. key: PRNG key for this epoch.
+
+    Returns:
+      ``(n,)`` int32 permutation.
+    """
+    call = jax.ffi.ffi_call("gru_jax_next_order",
+                            jax.ShapeDtypeStruct((1,) + previous.shape, jnp.int32),
+                            vmap_method="expand_dims")
+    return call(previous.astype(jnp.int32)[None], order_words(key)[None])[0]
