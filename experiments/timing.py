@@ -7,18 +7,21 @@ import gru_jax as gj
 from gru_jax.train import auto_seed_batch
 
 
-def timed_train(cfg, n_seeds: int, chunk_epochs: int):
-    """Train ``n_seeds`` seeds; returns ``(run, stats)``.
+def timed_train(cfg, n_seeds: int, chunk_epochs: int, engine: str = "auto",
+                seed_batch=None):
+    """Train ``n_seeds`` seeds with ``engine`` ("auto", "xla" or "native"); returns
+    ``(run, stats)``.
 
     ``stats``: ``seed_batch``, ``wall_s``, ``seed_epochs_per_s`` (steady state: from the end of
     the first chunk of each seed batch to the end of its last, summed over batches, so data,
     state setup and compilation are excluded) and ``compile_s`` (the first chunk's time beyond
     what the steady rate accounts for).
     """
-    per_batch = min(n_seeds, auto_seed_batch(cfg))
+    per_batch = min(n_seeds, seed_batch or auto_seed_batch(cfg))
     marks = []
     start = time.perf_counter()
     run = gj.train(cfg, seeds=range(n_seeds), progress=False, chunk_epochs=chunk_epochs,
+                   engine=engine, seed_batch=per_batch,
                    on_chunk=lambda done: marks.append((done, time.perf_counter())))
     wall = time.perf_counter() - start
     segments, current = [], []
@@ -32,5 +35,6 @@ def timed_train(cfg, n_seeds: int, chunk_epochs: int):
     seconds = sum(seg[-1][1] - seg[0][1] for seg in segments)
     rate = seed_epochs / seconds if seconds > 0 else float("nan")
     first_done, first_t = marks[0]
-    return run, {"seed_batch": per_batch, "wall_s": wall, "seed_epochs_per_s": rate,
+    return run, {"seed_batch": per_batch, "engine": run.engine, "wall_s": wall,
+                 "seed_epochs_per_s": rate,
                  "compile_s": (first_t - start) - per_batch * first_done / rate}

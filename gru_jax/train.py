@@ -122,9 +122,9 @@ def make_epoch_fns(cfg, use_native: bool = False):
         return jnp.mean((pred - y) ** 2)
 
     def loss_and_grad(params, data: Dataset, index: jax.Array, rows):
-        """Batch loss and gradient on the samples ``index`` ``(B,)``."""
+        """Batch loss and gradient on the samples ``index`` ``(B,)`` (native: flat params)."""
         if use_native:
-            return native_ops.loss_and_grad(params, rows, index, mask_of(data), cfg.max_len)
+            return native_ops.loss_and_grad_flat(params, rows, index, mask_of(data), cfg.max_len)
         x = jnp.transpose(data.x_train[index], (1, 2, 0))        # (T, 2, B)
         y = data.y_train[index].T                                  # (1, B)
         return jax.value_and_grad(batch_loss)(params, x, y, mask_of(data))
@@ -150,6 +150,12 @@ def make_epoch_fns(cfg, use_native: bool = False):
         the packed training set, for the native kernel only.
         """
         state = state._replace(order=order)
+        if use_native:
+            # The steps run on flat (17,) params and moments: the kernel's own layout, and one
+            # small array per optimizer operation instead of six.
+            like = state
+            state = state._replace(params=native_ops.flatten_state(state.params),
+                                   opt_state=native_ops.flatten_state(state.opt_state))
         full = order[: n_full * cfg.batch_size].reshape(n_full, cfg.batch_size)
         total = jnp.float32(0.0)
         if n_full:
@@ -160,6 +166,10 @@ def make_epoch_fns(cfg, use_native: bool = False):
             state, last = train_step(state, data, order[n_full * cfg.batch_size:], rows)
             total = total + last * rest
         loss = total / cfg.n_train
+        if use_native:
+            state = state._replace(
+                params=native_ops.unflatten_state(state.params, like.params),
+                opt_state=native_ops.unflatten_state(state.opt_state, like.opt_state))
         return state, jnp.where(state.diverged, jnp.nan, loss)
 
     def evaluate(params, data: Dataset):
@@ -209,24 +219,33 @@ def make_train_chunk(cfg, chunk_epochs: int, replay: bool, use_native: bool = Fa
                     order = shuffle(state.order, jax.random.fold_in(order_key, epoch))
                 state, loss = train_epoch(state, data, order, rows)
 
-                def do_eval(args):
-                    state, snaps, tests, lrs, slot = args
-                    test = evaluate(state.params, data)
-                    test = jnp.where(state.diverged, jnp.nan, test)
-                    plateau = plateau_step(cfg, state.plateau, test)
-                    hyper = dict(state.opt_state.hyperparams)
-                    hyper["learning_rate"] = plateau.lr
-                    state = state._replace(
-                        plateau=plateau, opt_state=state.opt_state._replace(hyperparams=hyper))
-                    snaps = jax.tree_util.tree_map(
-                        lambda buf, p: jax.lax.dynamic_update_index_in_dim(buf, p, slot, 0),
-                        snaps, state.params)
-                    tests = tests.at[slot].set(test)
-                    lrs = lrs.at[slot].set(plateau.lr)
-                    return state, snaps, tests, lrs, slot + 1
-
+                # The evaluation is a cond on the params alone: a cond over the whole carry
+                # (order, optimizer state, snapshot buffers) made XLA copy it every epoch.
                 is_eval = (epoch % cfg.eval_every) == 0
-                carry = jax.lax.cond(is_eval, do_eval, lambda a: a, (state, snaps, tests, lrs, slot))
+
+                def do_eval(params, plateau, diverged):
+                    test = jnp.where(diverged, jnp.nan, evaluate(params, data))
+                    return plateau_step(cfg, plateau, test), test
+
+                def no_eval(params, plateau, diverged):
+                    return plateau, jnp.float32(jnp.nan)
+
+                plateau, test = jax.lax.cond(is_eval, do_eval, no_eval, state.params,
+                                             state.plateau, state.diverged)
+                hyper = dict(state.opt_state.hyperparams)
+                hyper["learning_rate"] = plateau.lr          # unchanged unless evaluated
+                state = state._replace(
+                    plateau=plateau, opt_state=state.opt_state._replace(hyperparams=hyper))
+
+                def record(buffer, value):
+                    """Write ``value`` at ``slot`` on eval epochs (else rewrite what is there)."""
+                    old = jax.lax.dynamic_index_in_dim(buffer, slot, 0, keepdims=False)
+                    return jax.lax.dynamic_update_index_in_dim(
+                        buffer, jnp.where(is_eval, value, old), slot, 0)
+
+                snaps = jax.tree_util.tree_map(record, snaps, state.params)
+                carry = (state, snaps, record(tests, test), record(lrs, plateau.lr),
+                         slot + is_eval.astype(jnp.int32))
                 return carry, loss
 
             def skip(carry):

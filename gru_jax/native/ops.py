@@ -65,6 +65,18 @@ def pack_rows(x_train: jax.Array, y_train: jax.Array) -> jax.Array:
                             jnp.zeros((n, width - used), jnp.float32)], axis=1)
 
 
+def loss_and_grad_flat(flat: jax.Array, rows: jax.Array, index: jax.Array,
+                       valid: Optional[jax.Array], steps: int):
+    """:func:`loss_and_grad` on flat parameters: ``(17,)`` in, ``(loss, (17,) gradient)`` out."""
+    mask = jnp.ones((steps,), jnp.float32) if valid is None else valid.astype(jnp.float32)
+    call = jax.ffi.ffi_call(
+        "gru_jax_loss_grad",
+        (jax.ShapeDtypeStruct((1,), jnp.float32), jax.ShapeDtypeStruct((1, N_PARAMS), jnp.float32)),
+        vmap_method="expand_dims")
+    loss, grad = call(flat[None], rows[None], index.astype(jnp.int32)[None], mask[None])
+    return loss[0], grad[0]
+
+
 def loss_and_grad(params, rows: jax.Array, index: jax.Array, valid: Optional[jax.Array],
                   steps: int):
     """Batch MSE (scaled units) and its gradient w.r.t. ``params``, like
@@ -79,14 +91,24 @@ def loss_and_grad(params, rows: jax.Array, index: jax.Array, valid: Optional[jax
     Returns:
       ``(loss, grads)``: scalar float32 and a params-shaped gradient.
     """
-    mask = jnp.ones((steps,), jnp.float32) if valid is None else valid.astype(jnp.float32)
-    call = jax.ffi.ffi_call(
-        "gru_jax_loss_grad",
-        (jax.ShapeDtypeStruct((1,), jnp.float32), jax.ShapeDtypeStruct((1, N_PARAMS), jnp.float32)),
-        vmap_method="expand_dims")
-    loss, grad = call(flatten_params(params)[None], rows[None], index.astype(jnp.int32)[None],
-                      mask[None])
-    return loss[0], unflatten_params(grad[0], params)
+    loss, grad = loss_and_grad_flat(flatten_params(params), rows, index, valid, steps)
+    return loss, unflatten_params(grad, params)
+
+
+def _is_params(tree) -> bool:
+    return isinstance(tree, dict) and set(tree) == {"gru", "linear"}
+
+
+def flatten_state(tree):
+    """Every params-shaped subtree of ``tree`` (the params, Adam's moments) as ``(17,)``."""
+    return jax.tree_util.tree_map(lambda t: flatten_params(t) if _is_params(t) else t, tree,
+                                  is_leaf=_is_params)
+
+
+def unflatten_state(flat_tree, like):
+    """Inverse of :func:`flatten_state`, shaped like ``like``."""
+    return jax.tree_util.tree_map(lambda t, f: unflatten_params(f, t) if _is_params(t) else f,
+                                  like, flat_tree, is_leaf=_is_params)
 
 
 def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
