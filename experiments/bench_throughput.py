@@ -1,14 +1,16 @@
 """CPU throughput: the blog's loop, a vectorized PyTorch ensemble and gru_jax, side by side.
 
     python experiments/bench_throughput.py                      # the table in results/bench_cpu/
-    python experiments/bench_throughput.py --jax-seeds 1,16,64 --jax-epochs 20 --quick
+    python experiments/bench_throughput.py --jax-seeds 1,16,64 --jax-epochs 20 --xla-seeds ''
+    python experiments/bench_throughput.py --skip-baselines     # a machine without torch
 
 One invocation runs, in this order: the blog's own script (``seed_reference.py``, a subprocess,
 a few epochs), the vectorized PyTorch ensemble (``experiments/torch_ensemble.py``) at 1024
-seeds, and gru_jax at each seed count. gru_jax's rate is the steady state between the end of
-its first chunk (which includes compilation) and the end of the last; compile time is reported
-apart. Peak RSS is this process's high-water mark after each gru_jax run (it only grows, so a
-row's value bounds that run from above). Writes ``--out``/bench_cpu.{json,md}.
+seeds, gru_jax's native CPU engine at each of ``--jax-seeds`` and its XLA engine at each of
+``--xla-seeds``. gru_jax's rate is the steady state between the end of its first chunk (which
+includes compilation) and the end of the last; compile time is reported apart. Peak RSS is
+this process's high-water mark after each gru_jax run (it only grows, so a row's value bounds
+that run from above). Writes ``--out``/bench_cpu.{json,md}.
 """
 from __future__ import annotations
 
@@ -50,11 +52,12 @@ def torch_ensemble_ms(n_seeds: int, epochs: int, threads) -> float:
     return float(result["per_seed_epoch_ms"])
 
 
-def jax_row(n_seeds: int, epochs: int, chunk: int) -> dict:
+def jax_row(n_seeds: int, epochs: int, chunk: int, engine: str) -> dict:
     """gru_jax's steady rate (see ``timing.timed_train``)."""
-    _, stats = timed_train(gj.Config(epochs=epochs), n_seeds, chunk)
+    _, stats = timed_train(gj.Config(epochs=epochs), n_seeds, chunk, engine=engine)
     rate = stats["seed_epochs_per_s"]
-    return {"seeds": n_seeds, "seed_batch": stats["seed_batch"], "epochs": epochs,
+    return {"engine": stats["engine"], "seeds": n_seeds, "seed_batch": stats["seed_batch"],
+            "epochs": epochs,
             "seed_epochs_per_s": rate, "ms_per_seed_epoch": 1e3 / rate,
             "compile_s": stats["compile_s"], "peak_rss_gb": peak_rss_gb()}
 
@@ -69,7 +72,12 @@ def main(argv=None) -> int:
     parser.add_argument("--torch-threads", type=int, default=1,
                         help="torch threads for both PyTorch baselines (default 1: on a shared "
                              "2-core machine one thread is several times faster than two)")
-    parser.add_argument("--jax-seeds", default="1,16,64,256,1024,4096")
+    parser.add_argument("--jax-seeds", default="1,16,64,256,1024,4096",
+                        help="seed counts for the native CPU engine")
+    parser.add_argument("--xla-seeds", default="256,1024",
+                        help="seed counts for the XLA engine ('' for none)")
+    parser.add_argument("--skip-baselines", action="store_true",
+                        help="no PyTorch baselines (ratios are then left out)")
     parser.add_argument("--jax-epochs", type=int, default=0,
                         help="epochs per gru_jax run (default: scaled so each run is ~60k seed-epochs)")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "results", "bench_cpu"))
@@ -80,16 +88,22 @@ def main(argv=None) -> int:
                "load_avg_at_start": os.getloadavg(), "jax": __import__("jax").__version__,
                "command": "python " + " ".join(sys.argv)}
     print(json.dumps(machine), flush=True)
-    blog_ms = blog_loop_ms(args.reference, args.blog_epochs, args.torch_threads or 1)
-    print(f"blog loop: {blog_ms:.2f} ms per epoch (one seed)", flush=True)
-    torch_ms = torch_ensemble_ms(args.torch_seeds, args.torch_epochs, args.torch_threads)
-    print(f"vectorized torch ensemble: {torch_ms:.3f} ms per seed-epoch at {args.torch_seeds} seeds",
-          flush=True)
+    blog_ms = torch_ms = float("nan")
+    if not args.skip_baselines:
+        blog_ms = blog_loop_ms(args.reference, args.blog_epochs, args.torch_threads or 1)
+        print(f"blog loop: {blog_ms:.2f} ms per epoch (one seed)", flush=True)
+        torch_ms = torch_ensemble_ms(args.torch_seeds, args.torch_epochs, args.torch_threads)
+        print(f"vectorized torch ensemble: {torch_ms:.3f} ms per seed-epoch at "
+              f"{args.torch_seeds} seeds", flush=True)
     rows = []
-    for n_seeds in [int(s) for s in args.jax_seeds.split(",")]:
+    plan = [("native", int(s)) for s in args.jax_seeds.split(",") if s]
+    plan += [("xla", int(s)) for s in args.xla_seeds.split(",") if s]
+    for engine, n_seeds in plan:
         epochs = args.jax_epochs or int(min(294, max(12, 60000 // n_seeds)))
+        if engine == "xla" and not args.jax_epochs:
+            epochs = max(12, epochs // 4)             # ~4x slower: keep the run short
         chunk = max(1, epochs // 3)
-        row = jax_row(n_seeds, epochs, chunk)
+        row = jax_row(n_seeds, epochs, chunk, engine)
         row["x_torch_ensemble"] = torch_ms / row["ms_per_seed_epoch"]
         row["x_blog_loop"] = blog_ms / row["ms_per_seed_epoch"]
         rows.append(row)
@@ -105,10 +119,10 @@ def main(argv=None) -> int:
              "", f"Command: `{machine['command']}`; load average at start {machine['load_avg_at_start']}", "",
              f"- blog's loop (seed_reference.py, 1 seed): {blog_ms:.2f} ms per epoch",
              f"- vectorized PyTorch ensemble at {args.torch_seeds} seeds: {torch_ms:.3f} ms per seed-epoch",
-             "", "| seeds | seed batch | epochs | seed-epochs/s | ms per seed-epoch | x torch ensemble | x blog loop | compile s | peak RSS GB |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "", "| engine | seeds | seed batch | epochs | seed-epochs/s | ms per seed-epoch | x torch ensemble | x blog loop | compile s | peak RSS GB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['seeds']} | {r['seed_batch']} | {r['epochs']} | {r['seed_epochs_per_s']:,.0f} | "
+        lines.append(f"| {r['engine']} | {r['seeds']} | {r['seed_batch']} | {r['epochs']} | {r['seed_epochs_per_s']:,.0f} | "
                      f"{r['ms_per_seed_epoch']:.4f} | {r['x_torch_ensemble']:.2f} | "
                      f"{r['x_blog_loop']:.0f} | {r['compile_s']:.1f} | {r['peak_rss_gb']:.2f} |")
     text = "\n".join(lines) + "\n"
