@@ -103,6 +103,36 @@ inline Vec load(const float* from) {
   return out;
 }
 
+inline void store(float* to, Vec value) { std::memcpy(to, &value, sizeof(value)); }
+
+#if defined(__clang__)
+#define SHUFFLE(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+  __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
+#else
+#define SHUFFLE(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
+  __builtin_shuffle(a, b, IVec{i0, i1, i2, i3, i4, i5, i6, i7})
+#endif
+
+// In-place 8 x 8 transpose: afterwards m[k][j] is the old m[j][k]. Three rounds of pairwise
+// interleaves (lanes 0-7 of the first operand, 8-15 of the second).
+inline void transpose8(Vec* m) {
+  Vec t[8], u[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = SHUFFLE(m[i], m[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+    t[i + 1] = SHUFFLE(m[i], m[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    u[i] = SHUFFLE(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[i + 1] = SHUFFLE(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+    u[i + 2] = SHUFFLE(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+    u[i + 3] = SHUFFLE(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  for (int k = 0; k < 4; ++k) {
+    m[k] = SHUFFLE(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+    m[k + 4] = SHUFFLE(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+  }
+}
+
 // Product of all dimensions but the last `core` ones (the "seed" count of a buffer).
 template <typename Buffer>
 int64_t leading(const Buffer& buffer, int core) {
@@ -185,17 +215,32 @@ bool seed_loss_grad(const float* p, const float* rows, const int32_t* index, con
       prefetch_row(rows, index[j], width, n);
     }
     alignas(32) float target[W], live[W];
+    const float* samples[W];
     for (int j = 0; j < W; ++j) {
       const bool real = start + j < B;
       const int32_t row = real ? index[start + j] : 0;
       if (row < 0 || row >= n) return false;
-      const float* sample = rows + static_cast<int64_t>(row) * width;
-      for (int64_t t = 0; t < T; ++t) {
-        inputs[(t * 2 + 0) * W + j] = sample[t * 2 + 0];
-        inputs[(t * 2 + 1) * W + j] = sample[t * 2 + 1];
-      }
-      target[j] = sample[T * 2];
+      samples[j] = rows + static_cast<int64_t>(row) * width;
+      target[j] = samples[j][T * 2];
       live[j] = real ? 1.0f : 0.0f;
+    }
+    if (T == 4) {
+      // The blog's length: a sample's 8 inputs are one vector; 8 samples transpose into the
+      // 8 per-step input vectors (v_0, f_0, ..., v_3, f_3), 3.5x fewer instructions than
+      // scalar copies.
+      for (int u = 0; u < U; ++u) {
+        Vec block[kLanes];
+        for (int j = 0; j < kLanes; ++j) block[j] = load(samples[u * kLanes + j]);
+        transpose8(block);
+        for (int k = 0; k < kLanes; ++k) store(&inputs[k * W + u * kLanes], block[k]);
+      }
+    } else {
+      for (int j = 0; j < W; ++j) {
+        for (int64_t t = 0; t < T; ++t) {
+          inputs[(t * 2 + 0) * W + j] = samples[j][t * 2 + 0];
+          inputs[(t * 2 + 1) * W + j] = samples[j][t * 2 + 1];
+        }
+      }
     }
     Vec h[U];
     for (int u = 0; u < U; ++u) h[u] = Vec{};
