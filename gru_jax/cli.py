@@ -84,8 +84,9 @@ def cmd_train(args) -> int:
         cfg = config_from_args(args)
         seeds = _parse_seeds(args.seeds)
     run = train(cfg, seeds, out=args.out, resume=args.resume, chunk_epochs=args.chunk_epochs,
-                progress=not args.no_progress, seed_batch=args.seed_batch)
-    print(f"trained {run.n_seeds} seeds x {cfg.epochs} epochs in {run.wall_s:.1f} s -> {args.out}")
+                progress=not args.no_progress, seed_batch=args.seed_batch, engine=args.engine)
+    print(f"trained {run.n_seeds} seeds x {cfg.epochs} epochs in {run.wall_s:.1f} s "
+          f"({run.engine or 'unknown'} engine) -> {args.out}")
     print(summary_table(run))
     return 0
 
@@ -153,6 +154,9 @@ def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> N
                         help="epochs per compiled chunk / checkpoint (default ~epochs/20)")
     parser.add_argument("--seed-batch", type=int, default=None,
                         help="most seeds trained at once (default: what fits half the memory)")
+    parser.add_argument("--engine", choices=("auto", "xla", "native"), default="auto",
+                        help="auto: the native CPU kernels where they apply (CPU, hidden 1), "
+                             "else XLA; xla/native force one (native fails if it cannot run)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     _add_config_options(parser)
 

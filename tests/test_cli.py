@@ -37,3 +37,16 @@ def test_existing_directory_and_bad_option_are_refused(tmp_path, capsys):
                  str(tmp_path / "new"), "--no-progress"]) == 2
     assert "learning_rate" in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
+
+
+def test_engine_option_records_and_refuses(tmp_path, capsys):
+    out = tmp_path / "xla"
+    assert main(["train", "--seeds", "2", "--epochs", "2", "--n-samples", "200", "--engine", "xla",
+                 "--out", str(out), "--no-progress"]) == 0
+    assert Run.load(str(out)).engine == "xla"
+    assert "(xla engine)" in capsys.readouterr().out
+    # the native kernels are written for hidden size 1: refused by name, before any file exists
+    assert main(["train", "--seeds", "1", "--hidden-size", "3", "--engine", "native",
+                 "--out", str(tmp_path / "wide"), "--no-progress"]) == 2
+    assert "hidden 1" in capsys.readouterr().err
+    assert not (tmp_path / "wide").exists()
