@@ -18,10 +18,14 @@ SCRIPT = textwrap.dedent("""
     cfg = gj.Config(n_samples=600, batch_size=64, epochs=6, eval_every=5)
     sharded = gj.train(cfg, seeds=range(8), progress=False)            # default: all 4 devices
     single = gj.train(cfg, seeds=range(8), progress=False, mesh=seed_mesh(jax.devices()[:1]))
+    xla = gj.train(cfg, seeds=range(8), progress=False, engine="xla")  # sharded, XLA engine
     diff = max(float(np.max(np.abs(sharded.params[m][k] - single.params[m][k])))
                for m in single.params for k in single.params[m])
+    engine_diff = max(float(np.max(np.abs(sharded.params[m][k] - xla.params[m][k])))
+                      for m in single.params for k in single.params[m])
     loss_diff = float(np.max(np.abs(sharded.train_loss - single.train_loss)))
-    print(json.dumps({"param_diff": diff, "loss_diff": loss_diff}))
+    print(json.dumps({"param_diff": diff, "loss_diff": loss_diff, "engine_diff": engine_diff,
+                      "engines": [sharded.engine, xla.engine]}))
 """)
 
 
@@ -36,3 +40,6 @@ def test_sharded_equals_single_device():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["param_diff"] <= 1e-6
     assert result["loss_diff"] <= 1e-6
+    # the default engine on CPUs is the native one; the XLA engine agrees to float32 rounding
+    assert result["engines"] == ["native", "xla"]
+    assert result["engine_diff"] <= 2e-6

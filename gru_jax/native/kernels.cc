@@ -4,10 +4,10 @@
 //
 //   gru_jax_loss_grad: loss and gradient of ONE optimizer step of the one-unit GRU
 //     (hidden 1, input 2, output 1; torch.nn.GRU equations, gate order r, z, n), for the
-//     samples `index` of each seed's training set, packed one row a sample (ops.pack_rows). The math is the same as the JAX path
-//     (gru_jax.model.gru_cell + jax.grad), written out by hand: forward over the T steps
-//     keeping r, z, n, the hidden pre-term and h; backward in reverse; parameter gradients
-//     summed over steps and samples.
+//     samples `index` of each seed's training set, packed one row a sample (ops.pack_rows).
+//     The math is the same as the JAX path (gru_jax.model.gru_cell + jax.grad), written out
+//     by hand: forward over the T steps keeping r, z, n, the hidden pre-term and h; backward
+//     in reverse; parameter gradients summed over steps and samples.
 //   gru_jax_next_order: gru_jax.data.next_order, bit for bit: 32-bit keys (hash of the
 //     position and two random words, low bits = position) sorted ascending by a stable LSD
 //     radix sort over the high bits (two passes of 11 bits for n = 8000; an MSD pass with
@@ -17,7 +17,7 @@
 // b_hn w_out b_out: the row-major concatenation of the torch state_dict entries.
 //
 // Why this exists: XLA:CPU runs the same step as ~60 separate elementwise loops per step, each
-// a pass over memory; this loop keeps every intermediate of 8 samples in registers and
+// a pass over memory; this loop keeps every intermediate of 16 samples in registers and
 // vectorises over samples (experiments/PERF_NOTES.md). float32 throughout, sums over samples
 // in double; results agree with the XLA path to float32 rounding (tests/test_native.py).
 #include <algorithm>
@@ -53,7 +53,8 @@ inline Vec from_bits(IVec bits) {
   return out;
 }
 
-// exp(x) for float32 (Cephes expf: range reduction by ln 2, degree-6 polynomial; ~1 ulp).
+// exp(x) for float32 (Cephes expf: range reduction by ln 2, then 1 + r + r^2 p(r) with p of
+// degree 5; ~1 ulp).
 // Inputs are clamped to [-87.3, 88.3], where exp is finite and normal. No -ffast-math: the
 // rounding trick (adding and subtracting 1.5 * 2^23) and the evaluation order rely on IEEE
 // semantics.
