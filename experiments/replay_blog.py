@@ -90,6 +90,8 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=3000)
     ap.add_argument("--seed", type=int, default=37)
     ap.add_argument("--out", default=os.path.join(REPO, "results", "replay_blog"))
+    ap.add_argument("--engine", default="auto", choices=("auto", "xla", "native"),
+                    help="gru_jax engine (auto: native on CPUs)")
     args = ap.parse_args(argv)
 
     command = "python " + shlex.join([os.path.relpath(__file__, REPO)] + (argv or sys.argv[1:]))
@@ -108,7 +110,7 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     run = gj.train(cfg, seeds=[args.seed], init=init, data=(X, Y), orders=orders[None],
-                   progress=False)
+                   progress=False, engine=args.engine)
     wall = time.perf_counter() - t0
     final = {k: v[0] for k, v in gj.to_state_dict(run.params).items()}
 
@@ -128,7 +130,7 @@ def main(argv=None):
                 for k, v in TORCH_CPU_FINAL.items()}
     result = {
         "command": command, "orders_file": os.path.abspath(orders_path),
-        "epochs": args.epochs, "seed": args.seed, "wall_s": wall,
+        "epochs": args.epochs, "seed": args.seed, "wall_s": wall, "engine": run.engine,
         "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),
         "jax_backend": __import__("jax").default_backend(),
         "data_identical_to_seed_dataset": data_identical,
@@ -161,7 +163,8 @@ def markdown(result) -> str:
         "",
         f"Command: `{result['command']}` (orders, init and data from `seed_reference.py "
         f"--orders-only`).  ",
-        f"{result['epochs']} epochs, seed {result['seed']}, wall time {result['wall_s']:.1f} s "
+        f"{result['epochs']} epochs, seed {result['seed']}, {result['engine']} engine, "
+        f"wall time {result['wall_s']:.1f} s "
         f"on {result['machine']} (jax backend: {result['jax_backend']}).  ",
         f"Data identical to `gj.seed_dataset(cfg, {result['seed']})`: "
         f"{result['data_identical_to_seed_dataset']}.  ",
