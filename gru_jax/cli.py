@@ -100,7 +100,7 @@ def summary_table(run) -> str:
              f"epochs     {run.train_loss.shape[1]} (eval every {run.config.eval_every}: "
              f"{len(run.eval_epochs)} snapshots)",
              f"diverged   {int(run.diverged.sum())}",
-             f"wall       {run.wall_s:.1f} s",
+             f"wall       {run.wall_s:.1f} s ({run.engine or 'unrecorded'} engine)",
              "",
              f"{'quantile':>10} " + " ".join(f"{q:>10.0%}" for q in qs)]
     for label, values in (("train", final_train), ("test", final_test)):

@@ -376,11 +376,13 @@ def _initial_state_fn(cfg):
 
 
 def bytes_per_seed(cfg, shared_data: bool = False) -> int:
-    """Estimated device memory one seed needs while training (data, order, state, activations)."""
+    """Estimated device memory one seed needs while training (data, order, state, activations,
+    and the native engine's packed rows: 64 bytes a training sample for the blog's length)."""
     data = 0 if shared_data else 4 * cfg.n_samples * (2 * cfg.max_len + 1)
+    rows = 0 if shared_data else 4 * cfg.n_train * 16 * -(-(2 * cfg.max_len + 1) // 16)
     order = 4 * 4 * cfg.n_train                       # order, sort keys and their temporaries
     activations = 4 * cfg.batch_size * cfg.max_len * 64 * max(1, cfg.hidden_size)
-    return data + order + activations + 64 * 1024
+    return data + rows + order + activations + 64 * 1024
 
 
 CPU_SEED_BATCH = 256
@@ -418,9 +420,10 @@ def resolve_engine(cfg, engine: str = "auto", mesh=None) -> str:
 def auto_seed_batch(cfg, fraction: float = 0.5) -> int:
     """How many seeds fit in ``fraction`` of the first device's memory (host RAM on CPU).
 
-    On CPU it is also capped at ``CPU_SEED_BATCH`` (x devices): the per-seed rate is best at
-    64-256 seeds, whose per-step arrays stay in cache; at 1024-4096 seeds it falls by 15-40%
-    (results/bench_cpu), so larger CPU ensembles run as consecutive batches of 256.
+    On CPU it is also capped at ``CPU_SEED_BATCH`` (x devices): with the XLA engine the rate
+    is best at 64-256 seeds, whose per-step arrays stay in cache (unbatched, 1024-4096 seeds
+    were 15-40% slower); the native engine is flat from 16 to 256 seeds and 15% slower at 512
+    (experiments/PERF_NOTES.md), so larger CPU ensembles run as consecutive batches of 256.
     """
     stats = {}
     try:
