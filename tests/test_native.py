@@ -156,6 +156,10 @@ def test_missing_compiler_falls_back(monkeypatch, tmp_path):
     try:
         assert build.load() is None
         assert "no C++ compiler" in build.unavailable_reason()
+        with pytest.warns(UserWarning, match="XLA engine"):
+            assert resolve_engine(gj.Config(), "auto") == "xla"
+        with pytest.raises(ValueError, match="no C\\+\\+ compiler"):
+            resolve_engine(gj.Config(), "native")
     finally:
         build._state.clear()
         build._state.update(saved)

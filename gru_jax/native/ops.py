@@ -6,6 +6,7 @@ every seed at once (one call per step, not one per seed), and an input without a
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import jax
@@ -21,28 +22,26 @@ def supports(cfg) -> bool:
     return (cfg.hidden_size, cfg.input_size, cfg.output_size) == (1, 2, 1)
 
 
+# The state_dict entries in the kernel's flat order (each row-major).
+LAYOUT = (("gru", "weight_ih_l0"), ("gru", "weight_hh_l0"), ("gru", "bias_ih_l0"),
+          ("gru", "bias_hh_l0"), ("linear", "weight"), ("linear", "bias"))
+
+
 def flatten_params(params) -> jax.Array:
-    """Params (PyTorch layout, hidden 1) -> ``(17,)``, the state_dict entries row-major."""
-    gru, linear = params["gru"], params["linear"]
-    parts = (gru["weight_ih_l0"], gru["weight_hh_l0"], gru["bias_ih_l0"], gru["bias_hh_l0"],
-             linear["weight"], linear["bias"])
-    return jnp.concatenate([jnp.reshape(p, (-1,)) for p in parts])
+    """Params (PyTorch layout, hidden 1) -> ``(17,)``: the ``LAYOUT`` entries, row-major."""
+    return jnp.concatenate([jnp.reshape(params[module][name], (-1,))
+                            for module, name in LAYOUT])
 
 
 def unflatten_params(flat: jax.Array, like):
-    """``(17,)`` -> a params dict shaped like ``like``."""
-    leaves, treedef = jax.tree_util.tree_flatten(like)
-    order = [("gru", "weight_ih_l0"), ("gru", "weight_hh_l0"), ("gru", "bias_ih_l0"),
-             ("gru", "bias_hh_l0"), ("linear", "weight"), ("linear", "bias")]
+    """``(17,)`` -> a params dict with the shapes of ``like``."""
     out, start = {"gru": {}, "linear": {}}, 0
-    for module, name in order:
+    for module, name in LAYOUT:
         shape = like[module][name].shape
-        size = 1
-        for d in shape:
-            size *= d
+        size = math.prod(shape)
         out[module][name] = flat[start:start + size].reshape(shape)
         start += size
-    return jax.tree_util.tree_unflatten(treedef, jax.tree_util.tree_leaves(out))
+    return out
 
 
 ROW_ALIGN = 16  # floats: packed rows are whole 64-byte cache lines
