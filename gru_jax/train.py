@@ -5,6 +5,12 @@
 plus one step for the remainder batch (8000 = 31 x 256 + 64 by default). ``train`` drives it
 chunk by chunk on the host: progress bar, checkpoint after each chunk, resume.
 
+Engines (:func:`resolve_engine`): a step's loss and gradient and the epoch shuffle come from
+JAX (``"xla"``: ``jax.value_and_grad`` of :mod:`gru_jax.model`, the sort of
+:func:`gru_jax.data.next_order`) or from the native CPU kernels (``"native"``:
+:mod:`gru_jax.native`, hidden size 1); everything else (vmap, scans, optax, the plateau
+schedule, snapshots) is the same program.
+
 Randomness: seed ``s`` has key ``jax.random.key(s)`` split into named streams
 ``init_key, data_key, order_key``; ``Config.{init,data,order}_seed`` replaces a stream by the one
 of that fixed seed for every member. Epoch ``e``'s order uses ``fold_in(order_key, e)`` only,
