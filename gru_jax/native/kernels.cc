@@ -186,12 +186,11 @@ inline void prefetch_row(const float* rows, int32_t row, int64_t width, int64_t 
   __builtin_prefetch(rows + static_cast<int64_t>(row) * width);
 }
 
-// The 16 sums behind one seed's loss and gradient (see `sums` below), over the `count`
-// samples `index[0 .. count)` of a batch of shape.batch. rows: (n, width), each [v_0, f_0,
-// ..., v_{T-1}, f_{T-1}, y, padding] (one 64-byte line a sample for T = 4: one cache miss,
-// not two); valid: (T,). Returns false if an index is out of range.
-bool partial_sums(const float* p, const float* rows, const int32_t* index, int64_t count,
-                  const float* valid, const StepShape& shape, double* sums) {
+// Loss and gradient of one seed's step. rows: (n, width), each [v_0, f_0, ..., v_{T-1},
+// f_{T-1}, y, padding] (one 64-byte line a sample for T = 4: one cache miss, not two),
+// index: (B,), valid: (T,). Returns false if an index is out of range.
+bool seed_loss_grad(const float* p, const float* rows, const int32_t* index, const float* valid,
+                    const StepShape& shape, float* loss_out, float* grad_out) {
   constexpr int U = 2;  // independent 8-lane blocks, interleaved to hide latency
   constexpr int W = U * kLanes;  // samples per group
   const int64_t T = shape.steps, B = shape.batch, n = shape.n, width = shape.width;
@@ -201,6 +200,7 @@ bool partial_sums(const float* p, const float* rows, const int32_t* index, int64
   // Accumulators, per lane: 0 r*v, 1 r*f, 2 z*v, 3 z*f, 4 n*v, 5 n*f, 6 r*h, 7 z*h, 8 g*h,
   // 9 r, 10 z, 11 n, 12 g (gate pre-activation gradients times their inputs), 13 dy*h_T,
   // 14 dy, 15 e^2. Summed over groups in float per lane, then over lanes in double.
+  double sums[16] = {};
   // Per step and block: v, f, h_prev, r, z, n, g.
   std::vector<Vec> cache(static_cast<size_t>(T) * 7 * U);
   std::vector<float> inputs(static_cast<size_t>(T) * 2 * W);
@@ -208,17 +208,17 @@ bool partial_sums(const float* p, const float* rows, const int32_t* index, int64
   Vec acc[16];
   for (auto& a : acc) a = Vec{};
   constexpr int64_t kAhead = 2 * W;  // prefetch the rows two groups ahead (DRAM latency)
-  for (int64_t j = 0; j < std::min<int64_t>(kAhead, count); ++j) {
+  for (int64_t j = 0; j < std::min<int64_t>(kAhead, B); ++j) {
     prefetch_row(rows, index[j], width, n);
   }
-  for (int64_t start = 0; start < count; start += W) {
-    for (int64_t j = start + kAhead; j < std::min<int64_t>(start + kAhead + W, count); ++j) {
+  for (int64_t start = 0; start < B; start += W) {
+    for (int64_t j = start + kAhead; j < std::min<int64_t>(start + kAhead + W, B); ++j) {
       prefetch_row(rows, index[j], width, n);
     }
     alignas(32) float target[W], live[W];
     const float* samples[W];
     for (int j = 0; j < W; ++j) {
-      const bool real = start + j < count;
+      const bool real = start + j < B;
       const int32_t row = real ? index[start + j] : 0;
       if (row < 0 || row >= n) return false;
       samples[j] = rows + static_cast<int64_t>(row) * width;
@@ -311,9 +311,11 @@ bool partial_sums(const float* p, const float* rows, const int32_t* index, int64
     }
   }
   for (int k = 0; k < 16; ++k) {
-    sums[k] = 0.0;
     for (int j = 0; j < kLanes; ++j) sums[k] += acc[k][j];
   }
+  static const int kFromSum[kParams] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 9, 10, 12, 13, 14};
+  for (int i = 0; i < kParams; ++i) grad_out[i] = static_cast<float>(sums[kFromSum[i]]);
+  *loss_out = static_cast<float>(sums[15] / static_cast<double>(B));
   return true;
 }
 
@@ -354,33 +356,17 @@ ffi::Error LossGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> params,
   const float* vd = valid.typed_data();
   float* lo = loss->typed_data();
   float* go = grad->typed_data();
-  // Work items of at most kItem samples of one seed, summed in a fixed order afterwards: a
-  // seed's numbers do not depend on the number of threads or seeds, and a few seeds still
-  // keep every core busy.
-  constexpr int64_t kItem = 128;
-  const int64_t items = (shape.batch + kItem - 1) / kItem;
-  std::vector<double> partial(static_cast<size_t>(seeds * items) * 16);
   std::atomic<bool> in_range{true};
-  auto body = [&](int64_t work) {
-    const int64_t s = work / items, start = (work % items) * kItem;
-    const bool ok = partial_sums(
+  auto body = [&](int64_t s) {
+    const bool ok = seed_loss_grad(
         p + (lp == 1 ? 0 : s) * kParams, rd + (lr == 1 ? 0 : s) * shape.n * shape.width,
-        id + (li == 1 ? 0 : s) * shape.batch + start, std::min(kItem, shape.batch - start),
-        vd + (lv == 1 ? 0 : s) * shape.steps, shape, &partial[work * 16]);
+        id + (li == 1 ? 0 : s) * shape.batch, vd + (lv == 1 ? 0 : s) * shape.steps, shape,
+        lo + s, go + s * kParams);
     if (!ok) in_range.store(false);
   };
-  parallel_for(pool, seeds * items, body);
+  parallel_for(pool, seeds, body);
   if (!in_range.load()) {
     return ffi::Error::InvalidArgument("gru_jax_loss_grad: a batch index is outside [0, n)");
-  }
-  static const int kFromSum[kParams] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 9, 10, 12, 13, 14};
-  for (int64_t s = 0; s < seeds; ++s) {
-    double sums[16] = {};
-    for (int64_t item = 0; item < items; ++item) {
-      for (int k = 0; k < 16; ++k) sums[k] += partial[(s * items + item) * 16 + k];
-    }
-    for (int i = 0; i < kParams; ++i) go[s * kParams + i] = static_cast<float>(sums[kFromSum[i]]);
-    lo[s] = static_cast<float>(sums[15] / static_cast<double>(shape.batch));
   }
   return ffi::Error::Success();
 }
