@@ -38,7 +38,7 @@ sys.path.insert(0, REPO)
 import gru_jax as gj  # noqa: E402
 
 # The CPU torch run of seed_reference.py (3000 epochs, seed 37): its full final state_dict.
-TORCH_CPU_FINAL = gj.interop.BLOG_SEED37_STATE_DICT
+TORCH_CPU_FINAL = gj.blog.SEED37_STATE_DICT
 
 # The published values: (name, how to read it off a state dict, value, decimals, tolerance).
 # Full-precision values must match to 1e-5; 4-decimal values (rounded, so up to 5e-5 off the

@@ -10,6 +10,7 @@ Public API::
     run = train(cfg, seeds=range(256))      # -> Run
     run.save(path); Run.load(path)
 """
+from . import blog
 from .config import Config
 from .data import seed_dataset
 from .interop import export_blog_files, from_state_dict, load_blog_weights, to_state_dict

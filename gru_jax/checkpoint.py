@@ -16,7 +16,7 @@ import jax
 import numpy as np
 
 from .config import Config
-from .interop import STATE_DICT_KEYS, to_state_dict
+from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -89,8 +89,20 @@ def _flatten(prefix: str, tree) -> dict[str, np.ndarray]:
     return {f"{prefix}{i:04d}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
 
 
-def save_checkpoint(out: str, state, logs: Logs, done: int, params0) -> None:
+def is_complete(out: str) -> bool:
+    """Does ``out`` hold a finished run (``run.json`` says ``complete``)?"""
+    path = os.path.join(out, "run.json")
+    if not os.path.exists(path):
+        return False
+    with open(path) as handle:
+        return bool(json.load(handle).get("complete"))
+
+
+def save_checkpoint(out: str, state, logs: Logs, done: int, params0, engine: str) -> None:
+    """Write ``out/checkpoint.npz`` atomically: the TrainState (in ``engine``'s packed layout,
+    so the engine's name is stored with it), the logs, the epochs done, the initial params."""
     arrays = _flatten("state/", state)
+    arrays["engine"] = np.asarray(engine)
     arrays.update({f"init/{k}": v for k, v in to_state_dict(params0).items()})
     arrays["done"] = np.asarray(done)
     arrays["n_chunks"] = np.asarray(len(logs.train))
@@ -105,11 +117,12 @@ def save_checkpoint(out: str, state, logs: Logs, done: int, params0) -> None:
     os.replace(tmp, os.path.join(out, CHECKPOINT))
 
 
-def load_checkpoint(out: str, cfg: Config, seeds, template_fn):
+def load_checkpoint(out: str, cfg: Config, seeds, template_fn, engine: str):
     """Restore ``(state, logs, done, params0)`` or None if there is no checkpoint.
 
     ``template_fn(params0)`` builds a state of the right structure to unflatten into.
-    Raises ``ValueError`` if the directory's Config or seeds differ from the ones given.
+    Raises ``ValueError`` if the directory's Config or seeds differ from the ones given, or if
+    the checkpoint was written by another engine (its state is in that engine's layout).
     """
     with open(os.path.join(out, "config.json")) as handle:
         saved = Config.from_dict(json.load(handle))
@@ -125,8 +138,12 @@ def load_checkpoint(out: str, cfg: Config, seeds, template_fn):
     path = os.path.join(out, CHECKPOINT)
     if not os.path.exists(path):
         return None
-    from .interop import from_state_dict
     with np.load(path, allow_pickle=False) as handle:
+        saved_engine = str(handle["engine"]) if "engine" in handle.files else "unrecorded"
+        if saved_engine != engine:
+            raise ValueError(f"cannot resume {out!r} with the {engine} engine: its checkpoint "
+                             f"was written by the {saved_engine} engine; resume with "
+                             f"--engine {saved_engine}")
         params0 = from_state_dict({k: handle[f"init/{k}"] for k in STATE_DICT_KEYS})
         template = template_fn(params0)
         leaves, treedef = jax.tree_util.tree_flatten(template)

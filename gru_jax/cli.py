@@ -1,10 +1,13 @@
-"""``gru-jax``: thin command line. parse -> Config -> library call -> files.
+"""``gru-jax``: the command line. Thin: parse -> Config -> library call -> files.
 
     gru-jax train --seeds 256 --epochs 3000 --out runs/blog     # the blog's protocol x 256 seeds
     gru-jax train --out runs/blog --resume                      # continue an interrupted run
     gru-jax info runs/blog                                      # summary table
     gru-jax pipeline --out runs/quick                           # train -> compare -> report
     gru-jax compare RUN_DIR | report RUN_DIR | dissect RUN_DIR --seed S --epoch E
+
+Bad input (a ValueError, a missing file or run) ends with one line on stderr and exit status
+2; ``GRU_JAX_DEBUG=1`` shows the traceback instead.
 """
 from __future__ import annotations
 
@@ -15,36 +18,55 @@ import os
 import sys
 import typing
 
+import matplotlib
 import numpy as np
 
+from .analysis import dissect, dynamics
+from .analysis.census import run_census
+from .blog import SEQUENCE
 from .config import Config
+from .engines import ENGINES
+from .handcrafted import accumulator
+from .interop import load_weights
+from .model import hidden_size
+from .reports import CompareOptions, run_compare, write_dissection, write_report
+from .reports.markdown import seed_span
+from .run import Run
+from .train import train
 
 _CONFIG_HELP = {
     "seq_len": "sequence length L (>= 4)", "high": "values are integers in [0, high)",
     "delta": "length spread: per-dataset length in [int(L(1-d)), int(L(1+d)))",
     "n_samples": "sequences per dataset", "train_split": "fraction used for training",
     "data_generator": "jax (fast) or numpy (the seed's exact generator)",
+    "input_size": "inputs per step (value, flag)", "hidden_size": "GRU hidden units H",
+    "output_size": "outputs (the sum)",
     "batch_size": "samples per optimizer step", "learning_rate": "Adam's initial lr",
+    "beta1": "Adam's first-moment decay", "beta2": "Adam's second-moment decay",
+    "eps": "Adam's denominator epsilon",
     "weight_decay": "coupled L2 (torch Adam weight_decay)", "clip": "max global grad norm",
     "epochs": "epochs to train", "eval_every": "test loss, LR step and snapshot every N epochs",
+    "plateau_factor": "LR multiplier when the test loss plateaus",
+    "plateau_patience": "eval steps without improvement before the LR drops",
+    "plateau_threshold": "relative improvement that counts (ReduceLROnPlateau 'rel' mode)",
+    "plateau_cooldown": "eval steps to wait after an LR drop",
+    "min_lr": "the LR never drops below this",
     "init_seed": "fix the init stream across the ensemble",
     "data_seed": "fix the data stream across the ensemble",
     "order_seed": "fix the batch-order stream across the ensemble",
 }
 
 
+# ---- options ---------------------------------------------------------------------------------
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("protocol (defaults = the blog's)")
     hints = typing.get_type_hints(Config)
     for field in dataclasses.fields(Config):
-        hint = hints[field.name]
-        kind = {int: int, float: float, str: str}.get(hint)
-        if kind is None:  # Optional[int]
-            kind = int
-        flag = "--" + field.name.replace("_", "-")
-        default = field.default
-        group.add_argument(flag, type=kind, default=None, dest=field.name,
-                           help=f"{_CONFIG_HELP.get(field.name, field.name)} (default {default})")
+        kind = {int: int, float: float, str: str}.get(hints[field.name], int)  # Optional[int]
+        group.add_argument("--" + field.name.replace("_", "-"), type=kind, default=None,
+                           dest=field.name,
+                           help=f"{_CONFIG_HELP.get(field.name, field.name)} "
+                                f"(default {field.default})")
 
 
 def config_from_args(args) -> Config:
@@ -55,8 +77,7 @@ def config_from_args(args) -> Config:
 
 
 def _parse_seeds(text: str) -> list[int]:
-    """``"256"`` -> 0..255; ``"37"`` with --seed-list semantics handled by caller; ``"0:64"``,
-    ``"1,5,37"`` ranges and lists."""
+    """``"256"`` -> 0..255; ``"0:64"`` a range; ``"1,5,37"`` a list."""
     text = text.strip()
     if "," in text:
         return [int(t) for t in text.split(",") if t.strip()]
@@ -65,17 +86,33 @@ def _parse_seeds(text: str) -> list[int]:
         return list(range(start, stop))
     count = int(text)
     if count < 1:
-        raise argparse.ArgumentTypeError(f"--seeds must be >= 1, got {count}")
+        raise ValueError(f"--seeds must be >= 1, got {count}")
     return list(range(count))
 
 
-def cmd_train(args) -> int:
-    from .train import train
+def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> None:
+    parser.add_argument("--seeds", default=default_seeds,
+                        help=f"N (seeds 0..N-1), A:B (a range) or a comma list "
+                             f"(default {default_seeds})")
+    parser.add_argument("--out", required=True, help="run directory (must be new or empty)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run in --out (its Config and seeds)")
+    parser.add_argument("--chunk-epochs", type=int, default=None,
+                        help="epochs per compiled chunk / checkpoint (default ~epochs/20)")
+    parser.add_argument("--seed-batch", type=int, default=None,
+                        help="most seeds trained at once (default: what fits half the memory)")
+    parser.add_argument("--engine", choices=ENGINES, default="auto",
+                        help="auto: the native CPU kernels where they apply (CPU, hidden 1), "
+                             "else XLA; xla/native force one (native fails if it cannot run)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_options(parser)
 
+
+# ---- commands --------------------------------------------------------------------------------
+def cmd_train(args) -> int:
     if args.resume:
         if not os.path.exists(os.path.join(args.out, "config.json")):
-            print(f"error: --resume: {args.out} holds no run to resume", file=sys.stderr)
-            return 2
+            raise ValueError(f"--resume: {args.out} holds no run to resume")
         with open(os.path.join(args.out, "config.json")) as handle:
             cfg = Config.from_dict(json.load(handle))
         with open(os.path.join(args.out, "run.json")) as handle:
@@ -96,7 +133,7 @@ def summary_table(run) -> str:
     final_train = run.train_loss[:, -1]
     final_test = run.test_loss[:, -1]
     qs = (0.0, 0.1, 0.5, 0.9, 1.0)
-    lines = [f"seeds      {run.n_seeds} ({_seed_span(run.seeds)})",
+    lines = [f"seeds      {run.n_seeds} ({seed_span(run.seeds)})",
              f"epochs     {run.train_loss.shape[1]} (eval every {run.config.eval_every}: "
              f"{len(run.eval_epochs)} snapshots)",
              f"diverged   {int(run.diverged.sum())}",
@@ -112,55 +149,72 @@ def summary_table(run) -> str:
     return "\n".join(lines)
 
 
-def _seed_span(seeds) -> str:
-    seeds = np.asarray(seeds)
-    if seeds.size and np.array_equal(seeds, np.arange(seeds[0], seeds[0] + seeds.size)):
-        return f"{seeds[0]}..{seeds[-1]}"
-    return ", ".join(map(str, seeds[:6].tolist())) + (" ..." if seeds.size > 6 else "")
+def cmd_info(args) -> int:
+    print(summary_table(Run.load(args.run_dir)))
+    return 0
 
 
 def cmd_pipeline(args) -> int:
-    """train -> compare -> report, printing where the report is."""
-    from .compare import run_compare
-    from .report import write_report
-
+    """train -> compare -> report (the census computed once for both), printing where the
+    report is."""
     code = cmd_train(args)
     if code:
         return code
+    census = run_census(Run.load(args.out))
     print("comparing with the hand-crafted accumulators ...", flush=True)
-    compare_md = run_compare(args.out)
-    print(f"comparison: {compare_md}")
+    print(f"comparison: {run_compare(args.out, census=census)}")
     print("writing the report ...", flush=True)
-    report_md = write_report(args.out, run_comparison=False)
-    print(f"report: {report_md}")
+    print(f"report: {write_report(args.out, run_comparison=False, census=census)}")
     return 0
 
 
-def cmd_info(args) -> int:
-    from .run import Run
-
-    run = Run.load(args.run_dir)
-    print(summary_table(run))
+def cmd_compare(args) -> int:
+    if args.stability_runs < 1:
+        raise ValueError(f"--stability-runs must be >= 1, got {args.stability_runs}")
+    options = CompareOptions(stability_epochs=args.stability_epochs,
+                             stability_runs=args.stability_runs, n_per_cell=args.n_per_cell)
+    print(run_compare(args.run_dir, args.out, options))
     return 0
 
 
-def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> None:
-    parser.add_argument("--seeds", default=default_seeds,
-                        help=f"N (seeds 0..N-1), A:B (a range) or a comma list (default {default_seeds})")
-    parser.add_argument("--out", required=True, help="run directory (must be new or empty)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue an interrupted run in --out (its Config and seeds)")
-    parser.add_argument("--chunk-epochs", type=int, default=None,
-                        help="epochs per compiled chunk / checkpoint (default ~epochs/20)")
-    parser.add_argument("--seed-batch", type=int, default=None,
-                        help="most seeds trained at once (default: what fits half the memory)")
-    parser.add_argument("--engine", choices=("auto", "xla", "native"), default="auto",
-                        help="auto: the native CPU kernels where they apply (CPU, hidden 1), "
-                             "else XLA; xla/native force one (native fails if it cannot run)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    _add_config_options(parser)
+def cmd_report(args) -> int:
+    path = write_report(args.run_dir, args.out, run_comparison=not args.no_compare)
+    print(f"report written: {path}")
+    return 0
 
 
+def cmd_dissect(args) -> int:
+    sources = sum(x is not None for x in (args.run_dir, args.weights)) + bool(args.handcrafted)
+    if sources != 1:
+        raise ValueError("dissect: give exactly one of RUN_DIR, --weights FILE or --handcrafted")
+    sequence = dissect.parse_sequence(args.sequence)
+    high = args.high
+    if args.run_dir:
+        run = Run.load(args.run_dir)
+        params, seed, epoch = run.network(args.seed, args.epoch)
+        high = high or run.config.high
+        out = args.out or os.path.join(args.run_dir, "dissect", f"seed{seed}_epoch{epoch}")
+        label = f"Seed {seed}, epoch {epoch}"
+    elif args.weights:
+        params = load_weights(args.weights, args.epoch)
+        label = os.path.splitext(os.path.basename(args.weights))[0]
+        out = args.out or os.path.join("dissect", label)
+    else:
+        params = accumulator()
+        out = args.out or os.path.join("dissect", "handcrafted")
+        label = "Hand-crafted accumulator"
+    high = float(high or 100)
+    path = write_dissection(params, sequence, out, high, label=label)
+    print(f"{label}\n")
+    print(dissect.walkthrough_markdown(dissect.walkthrough(params, sequence, high)))
+    if hidden_size(params) == 1:
+        print("\nFixed points of h_t -> h_(t+1):\n")
+        print(dynamics.fixed_points_markdown(dynamics.dynamics(params, high=high)))
+    print(f"\nfigures and {os.path.basename(path)} written to {out}")
+    return 0
+
+
+# ---- the parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gru-jax", description="Train and analyse seed ensembles of the adding-problem GRU.")
@@ -182,21 +236,67 @@ def build_parser() -> argparse.ArgumentParser:
     p_info.add_argument("run_dir")
     p_info.set_defaults(func=cmd_info)
 
-    for module in ("compare", "report"):
-        try:
-            __import__(f"gru_jax.{module}")
-            sys.modules[f"gru_jax.{module}"].register(sub)
-        except ImportError:
-            pass
+    p_compare = sub.add_parser("compare", help="learned seeds vs the hand-crafted "
+                                               "accumulators: figures + compare.md")
+    p_compare.add_argument("run_dir")
+    p_compare.add_argument("--out", default=None, help="output folder (default RUN_DIR/compare)")
+    p_compare.add_argument("--stability-epochs", type=int, default=98,
+                           help="epochs of the stability runs from the hand-crafted set (0: skip)")
+    p_compare.add_argument("--stability-runs", type=int, default=8,
+                           help="stability runs: the reachable accumulator and perturbations")
+    p_compare.add_argument("--n-per-cell", type=int, default=200,
+                           help="sequences per cell of the generalization grid")
+    p_compare.set_defaults(func=cmd_compare)
+    _add_report_parsers(sub)
     return parser
 
 
+def _add_report_parsers(subparsers) -> None:
+    p_report = subparsers.add_parser(
+        "report", help="write RUN_DIR/report/report.md with its figures",
+        description="The Markdown report of a run: config, ensemble, comparison, dissections.")
+    p_report.add_argument("run_dir")
+    p_report.add_argument("--out", default=None, help="output directory (default RUN_DIR/report)")
+    p_report.add_argument("--no-compare", action="store_true",
+                          help="do not run `gru-jax compare` when RUN_DIR/compare is missing")
+    p_report.set_defaults(func=cmd_report)
+
+    p_dissect = subparsers.add_parser(
+        "dissect", help="walkthrough, gate terms, gate responses and dynamics of one network",
+        description="Dissect one network: a run's seed at an epoch, a state-dict file "
+                    "(--weights) or the hand-crafted accumulator (--handcrafted).")
+    p_dissect.add_argument("run_dir", nargs="?", default=None, help="a run directory")
+    p_dissect.add_argument("--seed", type=int, default=None,
+                           help="seed value in the run (default: the run's first seed)")
+    p_dissect.add_argument("--epoch", default=None,
+                           help="an eval epoch (0, 49, ...), 'init' or 'final' (default final)")
+    p_dissect.add_argument("--sequence", default=" ".join(f"{v},{f}" for v, f in SEQUENCE),
+                           help='input "value,flag value,flag ..." in original units '
+                                '(default the blog\'s "12,0 37,1 12,0 21,1")')
+    p_dissect.add_argument("--weights", default=None,
+                           help="a state dict (.json / .npz, torch names) or the blog's "
+                                "all_weights.json, instead of RUN_DIR")
+    p_dissect.add_argument("--handcrafted", action="store_true",
+                           help="dissect gru_jax.handcrafted.accumulator() instead of RUN_DIR")
+    p_dissect.add_argument("--high", type=float, default=None,
+                           help="value scale (default: the run's Config.high, else 100)")
+    p_dissect.add_argument("--out", default=None,
+                           help="figure directory (default RUN_DIR/dissect/seed{S}_epoch{E}/, or "
+                                "./dissect/NAME/ for --weights and --handcrafted)")
+    p_dissect.set_defaults(func=cmd_dissect)
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status (2 for bad input, with one line on
+    stderr; ``GRU_JAX_DEBUG=1`` re-raises instead)."""
+    matplotlib.use("Agg")      # the CLI writes files; no window, whatever the environment
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileExistsError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError) as err:
+        if os.environ.get("GRU_JAX_DEBUG") == "1":
+            raise
         print(f"error: {err}", file=sys.stderr)
         return 2
 

@@ -117,9 +117,19 @@ def prepare(cfg, x, y, length=None) -> Dataset:
     pad = cfg.max_len - x.shape[1]
     if pad:
         x = jnp.pad(x, ((0, 0), (pad, 0), (0, 0)))
-    x = x.at[..., 0].divide(cfg.high)
+    x = scale_inputs(x, cfg.high)
     n = cfg.n_train
     return Dataset(x[:n], y[:n] / cfg.high, x[n:], y[n:], jnp.asarray(length, jnp.int32))
+
+
+def scale_inputs(x, high):
+    """Raw ``(..., 2)`` (value, flag) -> what the network sees: ``(value / high, flag)``, float32.
+
+    The one place inputs are scaled. numpy in, numpy out; jax in, jax out.
+    """
+    xp = jnp if isinstance(x, jax.Array) else np
+    x = xp.asarray(x, xp.float32)
+    return xp.stack([x[..., 0] / xp.float32(high), x[..., 1]], axis=-1)
 
 
 def valid_mask(length: jax.Array, width: int) -> jax.Array:

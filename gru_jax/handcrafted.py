@@ -38,7 +38,7 @@ Defaults chosen by the bound for the target relative RMS error <= 1e-4 on every 
 ``a = 5e-4`` (compression <= 4.9e-5 worst case) and ``s = 16`` (``eps = 1.1e-7``, leak
 <= 1.9e-5 worst case): the worst cell's bound (:func:`worst_bound`) is 5.1e-5. Measured on the
 full grid (1000 sequences a cell): max 9.8e-6 in float64, 1.0e-5 in float32 (JAX), median ~3e-6. The price is weight size: readout 1 / a = 2000, ``W_iz[flag] = -2 s = -32``.
-:func:`tradeoff_table` tabulates precision against weight size.
+:func:`gru_jax.analysis.tradeoff.tradeoff_table` tabulates precision against weight size.
 
 Reachable by training (:func:`reachable_accumulator`): Adam moves a weight by at most about
 ``lr`` per step (its normalised step ``m_hat / (sqrt(v_hat) + eps)`` is ~<= 1; the strict worst
@@ -61,6 +61,8 @@ import math
 from typing import Optional, Sequence
 
 import numpy as np
+
+from .model import forward
 
 DEFAULT_GAIN = 5e-4
 DEFAULT_SHARPNESS = 16.0
@@ -132,12 +134,6 @@ def worst_bound(gain: float, sharpness: float, lengths: Sequence[int] = range(2,
                for length in lengths for k in flag_counts if k <= length)
 
 
-def max_weight(params) -> float:
-    """Largest absolute parameter (merged r/z biases counted as one)."""
-    from .analysis.canonical import canonical_vector  # analysis sits above; import lazily
-    return float(np.max(np.abs(canonical_vector(params))))
-
-
 # ---- reachable by the blog's protocol --------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
 class Reach:
@@ -174,12 +170,6 @@ def reachable_caps(reach: Reach = REACH) -> np.ndarray:
                     + [c["readout"], c["bias"]], np.float32)
 
 
-def within_reach(params, reach: Reach = REACH) -> bool:
-    """True if every canonical coordinate is within its reachable cap."""
-    from .analysis.canonical import canonical_vector
-    return bool(np.all(np.abs(canonical_vector(params)) <= reachable_caps(reach) + 1e-6))
-
-
 def reachable_accumulator(gain: float = 0.2, hold_bias: Optional[float] = None,
                           reach: Reach = REACH, high: int = 100, fit_readout: bool = True,
                           fit_samples: int = 4000, fit_seed: int = 0) -> dict:
@@ -187,7 +177,7 @@ def reachable_accumulator(gain: float = 0.2, hold_bias: Optional[float] = None,
 
     Args:
       gain: ``a``, candidate value weight; larger means a smaller readout weight but more tanh
-        curvature. Default chosen by :func:`reachable_tradeoff`.
+        curvature. Default chosen by :func:`gru_jax.analysis.tradeoff.reachable_tradeoff`.
       hold_bias: merged z bias ``B`` (flag 0: ``z = sigmoid(B)``; flag 1:
         ``z = sigmoid(B - F)`` with ``F`` the weight cap). Default: ``F`` (so ``1 - z`` at flag 1
         is 1/2).
@@ -215,19 +205,10 @@ def reachable_accumulator(gain: float = 0.2, hold_bias: Optional[float] = None,
     return params
 
 
-def _final_hidden_numpy(params, x_scaled) -> np.ndarray:
+def _final_hidden(params, x_scaled) -> np.ndarray:
     """Final hidden state ``(N,)`` of a hidden-size-1 GRU on scaled ``(N, L, 2)`` inputs."""
-    g = {k: np.asarray(v, np.float64) for k, v in params["gru"].items()}
-    sig = lambda v: 1.0 / (1.0 + np.exp(-v))
-    h = np.zeros(x_scaled.shape[0])
-    for t in range(x_scaled.shape[1]):
-        x = x_scaled[:, t, :]
-        gi = x @ g["weight_ih_l0"].T + g["bias_ih_l0"]
-        gh = h[:, None] * g["weight_hh_l0"][:, 0] + g["bias_hh_l0"]
-        r, z = sig(gi[:, 0] + gh[:, 0]), sig(gi[:, 1] + gh[:, 1])
-        n = np.tanh(gi[:, 2] + r * gh[:, 2])
-        h = (1 - z) * n + z * h
-    return h
+    _, hs = forward(params, x_scaled)
+    return np.asarray(hs[:, -1, 0], np.float64)
 
 
 def _fit_readout(params, reach, high, n_samples, seed):
@@ -243,7 +224,7 @@ def _fit_readout(params, reach, high, n_samples, seed):
         x = np.stack([values / high, mask], -1)
         target = np.sum(np.where(mask, values, 0), 1) / high
         _, u_mean, u_var = _value_moments(high)
-        hs.append(_final_hidden_numpy(params, x))
+        hs.append(_final_hidden(params, x))
         ys.append(target)
         weights.append(np.full(50, 1.0 / (flags * u_var + flags ** 2 * u_mean ** 2)))
     h, y, wts = (np.concatenate(a) for a in (hs, ys, weights))
@@ -254,62 +235,3 @@ def _fit_readout(params, reach, high, n_samples, seed):
     out["linear"] = {"weight": np.float32([[np.clip(w_out, -caps["readout"], caps["readout"])]]),
                      "bias": np.float32([np.clip(b_out, -caps["bias"], caps["bias"])])}
     return out
-
-
-# ---- the trade-off -------------------------------------------------------------------------
-def tradeoff_table(gains: Sequence[float] = (1e-1, 1e-2, 3e-3, 1e-3, 5e-4, 1e-4),
-                   sharpnesses: Sequence[float] = (6.0, 10.0, 13.0, 16.0, 20.0),
-                   held_out=None, measure: bool = True) -> list[dict]:
-    """Precision vs range vs weight size of :func:`accumulator`.
-
-    One row per (gain, sharpness): ``max_weight`` (largest |canonical coordinate|), the
-    worst-case first-order ``bound`` over the grid, and (``measure``) the ``measured`` worst
-    relative RMS error on ``held_out`` (default: the coarse grid, float32 JAX forward) plus the
-    ``range``: the largest scaled sum before tanh's argument reaches 0.1 (``0.1 / a``).
-    """
-    from .analysis.generalization import coarse_held_out, relative_rms_error
-    held_out = held_out or coarse_held_out()
-    settings = [(g, s) for g in gains for s in sharpnesses]
-    models = [accumulator(g, s) for g, s in settings]
-    if measure:   # all settings in one vectorised evaluation
-        stacked = {m: {k: np.stack([p[m][k] for p in models]) for k in models[0][m]}
-                   for m in models[0]}
-        worst = np.nanmax(relative_rms_error(stacked, held_out), axis=(-2, -1))
-    rows = []
-    for i, ((gain, sharpness), params) in enumerate(zip(settings, models)):
-        row = {"gain": gain, "sharpness": sharpness, "max_weight": max_weight(params),
-               "range": 0.1 / gain,
-               "bound": worst_bound(gain, sharpness, held_out.lengths, held_out.flag_counts,
-                                    held_out.high)}
-        if measure:
-            row["measured"] = float(worst[i])
-        rows.append(row)
-    return rows
-
-
-def reachable_tradeoff(gains: Sequence[float] = (0.2, 0.4, 0.6, 0.8, 1.0, 1.5),
-                       holds: Sequence[float] = (8.0, 10.6, 13.0), held_out=None) -> list[dict]:
-    """Measured worst and median relative RMS error of :func:`reachable_accumulator` per
-    (gain, hold bias) on ``held_out`` (default: the coarse grid)."""
-    from .analysis.generalization import coarse_held_out, relative_rms_error
-    held_out = held_out or coarse_held_out()
-    rows = []
-    for gain in gains:
-        for hold in holds:
-            params = reachable_accumulator(gain, hold)
-            errors = relative_rms_error(params, held_out)
-            rows.append({"gain": gain, "hold_bias": hold, "max_weight": max_weight(params),
-                         "worst": float(np.nanmax(errors)), "median": float(np.nanmedian(errors)),
-                         "within_reach": within_reach(params)})
-    return rows
-
-
-def format_table(rows: list[dict]) -> str:
-    """Rows of dicts -> a Markdown table (floats in %.3g)."""
-    if not rows:
-        return ""
-    keys = list(rows[0])
-    fmt = lambda v: f"{v:.3g}" if isinstance(v, float) else str(v)
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(fmt(row[k]) for k in keys) + " |" for row in rows]
-    return "\n".join(lines)

@@ -13,15 +13,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-#: The blog's seed-37 final weights (BLOG_FACTS.md: the CPU run of its protocol, agreeing with
-#: every published digit), as a state dict of nested lists.
-BLOG_SEED37_STATE_DICT = {
-    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599], [-0.2839302, -0.8133938]],
-    "gru.weight_hh_l0": [[-0.1414806], [-0.8965575], [1.1289151]],
-    "gru.bias_ih_l0": [0.7426546, 0.8092875, 0.6560431],
-    "gru.bias_hh_l0": [0.7426547, 0.8092874, 0.1652635],
-    "linear.weight": [[-4.1571345]], "linear.bias": [0.8693163],
-}
+from .config import Config
+from .files import write_json
+from .model import param_shapes
 
 STATE_DICT_KEYS = ("gru.weight_ih_l0", "gru.weight_hh_l0", "gru.bias_ih_l0", "gru.bias_hh_l0",
                    "linear.weight", "linear.bias")
@@ -37,9 +31,9 @@ def to_state_dict(params) -> dict[str, np.ndarray]:
 
 
 def state_dict_shapes(hidden: int, inputs: int = 2, outputs: int = 1) -> dict[str, tuple]:
-    return {"gru.weight_ih_l0": (3 * hidden, inputs), "gru.weight_hh_l0": (3 * hidden, hidden),
-            "gru.bias_ih_l0": (3 * hidden,), "gru.bias_hh_l0": (3 * hidden,),
-            "linear.weight": (outputs, hidden), "linear.bias": (outputs,)}
+    """``{torch name: shape}`` of one model."""
+    shapes = param_shapes(hidden, inputs, outputs)
+    return {f"{m}.{k}": shape for m, sub in shapes.items() for k, shape in sub.items()}
 
 
 def from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, dict[str, np.ndarray]]:
@@ -114,10 +108,7 @@ def export_blog_files(run, seed_index: int, directory: str, overwrite: bool = Fa
         if epoch < len(test):
             test[int(epoch)] = _json_value(float(run.test_loss[seed_index, i]))
     for path, payload in zip(paths, (all_weights, train, test)):
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(payload, handle)
-        os.replace(tmp, path)
+        write_json(path, payload, indent=None)
     return paths
 
 
@@ -126,3 +117,29 @@ def load_blog_weights(path: str) -> list[dict[str, np.ndarray]]:
     with open(path) as handle:
         entries = json.load(handle)
     return [{k: np.asarray(v, np.float32) for k, v in entry.items()} for entry in entries]
+
+
+def load_weights(path: str, epoch=None, eval_epochs=None):
+    """One network's params from a file: a state dict (``.json`` or ``.npz``, torch names), or
+    the seed blog's ``all_weights.json`` (a list, one state dict per eval epoch).
+
+    Args:
+      path: the file. epoch: for ``all_weights.json``, an eval epoch or ``None``/"final" (the
+        last entry). eval_epochs: the eval epochs the list holds (default the blog's 0, 49, ...).
+    """
+    if path.endswith(".npz"):
+        with np.load(path, allow_pickle=False) as handle:
+            return from_state_dict({k: handle[k] for k in handle.files})
+    if not path.endswith(".json"):
+        raise ValueError(f"--weights {path}: expected a .json or .npz state dict")
+    with open(path) as handle:
+        payload = json.load(handle)
+    if not isinstance(payload, list):
+        return from_state_dict(payload)
+    eval_epochs = list(eval_epochs if eval_epochs is not None else Config().eval_epochs)
+    if epoch in (None, "final"):
+        return from_state_dict(payload[-1])
+    if int(epoch) not in eval_epochs[:len(payload)]:
+        raise ValueError(f"--epoch {epoch}: the blog's all_weights.json holds epochs "
+                         f"0, 49, ..., {eval_epochs[len(payload) - 1]}")
+    return from_state_dict(payload[eval_epochs.index(int(epoch))])

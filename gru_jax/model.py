@@ -14,11 +14,14 @@ the cell vectorise (see experiments/PERF_NOTES.md).
 """
 from __future__ import annotations
 
+import functools
+import math
 from typing import Any, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Params = dict[str, dict[str, jax.Array]]
 
@@ -88,30 +91,62 @@ def gru_cell(gru: dict[str, jax.Array], h: jax.Array, x: jax.Array):
     return h_next, (r, z, n)
 
 
-def forward_columns(params: Params, x: jax.Array, valid: Optional[jax.Array] = None):
-    """The seed's ``forward`` with the batch on the LAST axis (the fast layout).
+#: Sequences up to this length run as an unrolled Python loop over time (the training path:
+#: T = 4, one fused program); longer ones (the generalization grid, up to 128 steps) as a
+#: ``lax.scan``. Same cell, same numbers to float32 rounding.
+UNROLL_MAX = 16
+
+
+def forward_columns(params: Params, x: jax.Array, valid: Optional[jax.Array] = None, *,
+                    gates: bool = False):
+    """The GRU's run over time, batch on the LAST axes: the one forward pass of the package.
+
+    Every caller (training, evaluation, the analyses) runs the network through this function;
+    :func:`forward` is its batch-first wrapper and :func:`map_models` adds leading model axes.
 
     Args:
-      params: see the module docstring (one model, no seed axis).
-      x: ``(T, I)`` for one sequence or ``(T, I, B)`` for a batch, float32, value channel
-        already divided by ``high``.
-      valid: optional ``(T,)`` bool; where False the step leaves ``h`` unchanged (left padding
-        of shorter sequences). ``None``: every step is real.
+      params: one model (see the module docstring), any hidden size.
+      x: ``(T, I)`` for one sequence or ``(T, I, *batch)``, float32, value channel already
+        divided by ``high`` (:func:`gru_jax.data.scale_inputs`).
+      valid: optional bool mask of real steps, ``(T,)`` or ``(T, *batch)``; where False the step
+        leaves ``h`` unchanged (left padding of shorter sequences). ``None``: every step is real.
+      gates: also return the gates of every step.
 
     Returns:
-      ``(y, hs)``: output ``(O, *batch)`` from the last hidden state and hidden states
-      ``(T, H, *batch)``.
+      ``(y, hs)``, or ``(y, hs, gates)`` with ``gates=True``: output ``(O, *batch)`` (scaled
+      units) from the last hidden state, hidden states ``(T, H, *batch)`` and gates
+      ``(T, 3, H, *batch)`` (rows r, z, n).
     """
     gru = params["gru"]
     hidden = gru["weight_hh_l0"].shape[-1]
-    h = jnp.zeros((hidden,) + x.shape[2:], x.dtype)
-    hs = []
-    for t in range(x.shape[0]):
-        h_next, _ = gru_cell(gru, h, x[t])
-        h = h_next if valid is None else jnp.where(valid[t], h_next, h)
-        hs.append(h)
+    h0 = jnp.zeros((hidden,) + x.shape[2:], x.dtype)
+    mask = None if valid is None else jnp.asarray(valid)
+
+    def step(h, x_t, valid_t):
+        h_next, acts = gru_cell(gru, h, x_t)
+        if valid_t is not None:
+            h_next = jnp.where(valid_t, h_next, h)
+        return h_next, (jnp.stack(acts) if gates else None)
+
+    if x.shape[0] <= UNROLL_MAX:
+        h, hs, acts = h0, [], []
+        for t in range(x.shape[0]):
+            h, act = step(h, x[t], None if mask is None else mask[t])
+            hs.append(h)
+            acts.append(act)
+        hs = jnp.stack(hs)
+        acts = jnp.stack(acts) if gates else None
+    else:
+        def body(h, inputs):
+            h_next, act = step(h, *inputs)
+            return h_next, (h_next, act if gates else None)
+
+        if mask is None:
+            h, (hs, acts) = jax.lax.scan(lambda h, x_t: body(h, (x_t, None)), h0, x)
+        else:
+            h, (hs, acts) = jax.lax.scan(body, h0, (x, mask))
     y = _affine(params["linear"]["weight"], h) + _column(params["linear"]["bias"], h.ndim - 1)
-    return y, jnp.stack(hs)
+    return (y, hs, acts) if gates else (y, hs)
 
 
 def forward(params: Params, x: jax.Array, valid: Optional[jax.Array] = None):
@@ -198,3 +233,109 @@ def init_params(cfg, key: jax.Array) -> Params:
 
 def param_count(params: Params) -> int:
     return sum(int(leaf.size) for leaf in jax.tree_util.tree_leaves(params))
+
+
+# ---- parameters as one flat vector ----------------------------------------------------------
+#: The params entries in the flat order (each row-major): the torch state dict's order.
+LAYOUT = (("gru", "weight_ih_l0"), ("gru", "weight_hh_l0"), ("gru", "bias_ih_l0"),
+          ("gru", "bias_hh_l0"), ("linear", "weight"), ("linear", "bias"))
+GATES = ("r", "z", "n")
+INPUTS = ("value", "flag")
+
+
+def param_shapes(hidden: int, inputs: int = 2, outputs: int = 1) -> Params:
+    """The shape of every params entry (see the module docstring)."""
+    return {"gru": {"weight_ih_l0": (3 * hidden, inputs), "weight_hh_l0": (3 * hidden, hidden),
+                    "bias_ih_l0": (3 * hidden,), "bias_hh_l0": (3 * hidden,)},
+            "linear": {"weight": (outputs, hidden), "bias": (outputs,)}}
+
+
+def param_names(hidden: int = 1) -> tuple[str, ...]:
+    """Names of the entries of :func:`flatten_params`, in order.
+
+    For ``H = 1``: ``W_ir[value], W_ir[flag], W_iz[value], ..., W_hr, W_hz, W_hn, b_ir, b_iz,
+    b_in, b_hr, b_hz, b_hn, w_out, b_out`` (17 names). For ``H > 1`` every name gains a unit
+    index (``W_iz[flag][u]``, ``W_hz[u,k]``, ``w_out[u]``).
+    """
+    unit = (lambda u: "") if hidden == 1 else (lambda u: f"[{u}]")
+    names = [f"W_i{g}[{i}]{unit(u)}" for g in GATES for u in range(hidden) for i in INPUTS]
+    if hidden == 1:
+        names += [f"W_h{g}" for g in GATES]
+    else:
+        names += [f"W_h{g}[{u},{k}]" for g in GATES for u in range(hidden) for k in range(hidden)]
+    names += [f"b_i{g}{unit(u)}" for g in GATES for u in range(hidden)]
+    names += [f"b_h{g}{unit(u)}" for g in GATES for u in range(hidden)]
+    names += [f"w_out{unit(u)}" for u in range(hidden)] + ["b_out"]
+    return tuple(names)
+
+
+def flatten_params(params):
+    """Params with any leading axes ``(...)`` -> ``(..., P)`` in :data:`LAYOUT` order, named by
+    :func:`param_names` (``P = 17`` for ``H = 1``). numpy in, numpy out; jax arrays (also
+    traced ones) in, jax out."""
+    leaves = [params[module][name] for module, name in LAYOUT]
+    xp = jnp if any(isinstance(leaf, jax.Array) for leaf in leaves) else np
+    lead = xp.shape(leaves[0])[:-2]
+    return xp.concatenate([xp.reshape(leaf, lead + (-1,)) for leaf in leaves], axis=-1)
+
+
+def unflatten_params(flat, hidden: int, inputs: int = 2, outputs: int = 1) -> Params:
+    """Inverse of :func:`flatten_params`: ``(..., P)`` -> params with leading axes ``(...)``."""
+    shapes = param_shapes(hidden, inputs, outputs)
+    lead, out, start = flat.shape[:-1], {"gru": {}, "linear": {}}, 0
+    for module, name in LAYOUT:
+        shape = shapes[module][name]
+        size = math.prod(shape)
+        out[module][name] = flat[..., start:start + size].reshape(lead + shape)
+        start += size
+    return out
+
+
+# ---- many models at once ------------------------------------------------------------------
+def hidden_size(params) -> int:
+    return int(np.shape(params["gru"]["weight_hh_l0"])[-1])
+
+
+def select_model(params, *index):
+    """The model at ``index`` of params with leading axes (e.g. ``(seed,)`` or
+    ``(seed, snapshot)``), as numpy arrays."""
+    return {m: {k: np.asarray(v)[index] for k, v in sub.items()} for m, sub in params.items()}
+
+
+def model_axes(params) -> tuple:
+    """The leading axes of params that hold many models (seeds, snapshots): ``()`` for one."""
+    return tuple(np.shape(params["gru"]["weight_hh_l0"])[:-2])
+
+
+def flatten_models(params):
+    """Params with leading axes ``lead`` -> ``(params with one model axis M, lead)``, numpy
+    float32."""
+    lead = model_axes(params)
+    count = math.prod(lead)
+    flat = jax.tree_util.tree_map(
+        lambda a: np.asarray(a, np.float32).reshape((count,) + np.shape(a)[len(lead):]), params)
+    return flat, lead
+
+
+def map_models(fn, params, *args, chunk: int = 1024):
+    """``fn(one_model_params, *args)`` for every model of ``params`` (any leading axes).
+
+    ``fn`` is vmapped over models and jitted (with ``args`` shared by all models), and run in
+    chunks of ``chunk`` models so memory stays bounded. Returns numpy arrays shaped
+    ``lead + fn's output shape`` (a pytree of them if ``fn`` returns one).
+    """
+    flat, lead = flatten_models(params)
+    count = flat["gru"]["weight_hh_l0"].shape[0]
+    run = _vmapped(fn, len(args))
+    parts = []
+    for start in range(0, count, chunk):
+        part = jax.tree_util.tree_map(lambda a: a[start:start + chunk], flat)
+        parts.append(jax.tree_util.tree_map(np.asarray, run(part, *args)))
+    return jax.tree_util.tree_map(
+        lambda *p: np.concatenate(p).reshape(lead + p[0].shape[1:]), *parts)
+
+
+@functools.lru_cache(maxsize=64)
+def _vmapped(fn, n_args: int):
+    """``jit(vmap(fn))`` over the first argument, the other ``n_args`` shared; cached."""
+    return jax.jit(jax.vmap(fn, in_axes=(0,) + (None,) * n_args))

@@ -22,6 +22,7 @@ import numpy as np
 
 from .config import Config
 from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
+from .model import select_model
 
 FORMAT_VERSION = 1
 RUN_FILES = ("config.json", "run.json", "params.npz", "init_params.npz", "snapshots.npz",
@@ -60,14 +61,17 @@ class Run:
     engine: str = ""
 
     @classmethod
-    def from_training(cls, cfg, seeds, params0, state, logs, wall_s=0.0, engine="") -> "Run":
+    def from_training(cls, cfg, seeds, params0, params, diverged, logs, wall_s=0.0,
+                      engine="") -> "Run":
+        """A Run from the trainer's results: initial and final params ``(S, ...)`` (PyTorch
+        layout), ``diverged (S,)`` and the chunk logs (:class:`gru_jax.checkpoint.Logs`)."""
         to_np = lambda tree: from_state_dict(to_state_dict(tree))
         return cls(config=cfg, seeds=np.asarray(seeds, np.int64),
                    eval_epochs=np.asarray(cfg.eval_epochs, np.int64),
-                   init_params=to_np(params0), params=to_np(state.params),
+                   init_params=to_np(params0), params=to_np(params),
                    snapshots=from_state_dict(logs.snapshots_state_dict()),
                    train_loss=logs.train_loss(), test_loss=logs.test_loss(), lr=logs.lr(),
-                   diverged=np.asarray(state.diverged, bool), wall_s=float(wall_s),
+                   diverged=np.asarray(diverged, bool), wall_s=float(wall_s),
                    engine=engine)
 
     @classmethod
@@ -109,6 +113,32 @@ class Run:
             params=take(self.params), snapshots=take(self.snapshots),
             train_loss=self.train_loss[idx], test_loss=self.test_loss[idx], lr=self.lr[idx],
             diverged=self.diverged[idx])
+
+    def network(self, seed: Optional[int] = None, epoch=None):
+        """One network of the run: ``(params, seed, epoch label)``.
+
+        Args:
+          seed: a seed value of the run (default: its first seed).
+          epoch: an eval epoch (int or its string), ``"init"`` or ``"final"``/None (default).
+        """
+        index = 0 if seed is None else self.index_of(seed)
+        seed = int(self.seeds[index])
+        if epoch in (None, "final"):
+            return select_model(self.params, index), seed, "final"
+        if epoch == "init":
+            return select_model(self.init_params, index), seed, "init"
+        try:
+            value = int(epoch)
+        except ValueError as err:
+            raise ValueError(f"epoch must be an eval epoch, 'init' or 'final', got "
+                             f"{epoch!r}") from err
+        eval_list = [int(e) for e in self.eval_epochs]
+        if value not in eval_list:
+            near = min(eval_list, key=lambda e: abs(e - value))
+            raise ValueError(f"epoch {value} is not an eval epoch of this run (snapshots at "
+                             f"0, {self.config.eval_every}, ..., {eval_list[-1]}; nearest "
+                             f"{near})")
+        return select_model(self.snapshots, index, eval_list.index(value)), seed, str(value)
 
     # ---- disk ---------------------------------------------------------------------------------
     def save(self, path: str, overwrite: bool = False) -> None:

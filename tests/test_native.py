@@ -1,4 +1,4 @@
-"""gru_jax.native: the CPU kernels against PyTorch, against the XLA path, and their guards.
+"""gru_jax.native and gru_jax.engines.native: the CPU kernels against PyTorch, against the XLA path, and their guards.
 
 The loss/gradient kernel is checked against torch's autograd (an independent reference) and
 against ``jax.value_and_grad`` of gru_jax.model on the shapes the trainer uses (per-seed and
@@ -17,8 +17,9 @@ import torch_reference as ref
 from gru_jax import native
 from gru_jax.data import next_order
 from gru_jax.model import forward_columns
-from gru_jax.native import build, ops
-from gru_jax.train import resolve_engine
+from gru_jax.engines import native as ops
+from gru_jax.engines import resolve_engine
+from gru_jax.native import build
 
 pytestmark = pytest.mark.skipif(native.load() is None,
                                 reason=f"native kernels unavailable: {native.unavailable_reason()}")
@@ -138,10 +139,10 @@ def test_training_engines_agree():
 
 def test_engine_choice_and_refusals():
     cfg = gj.Config()
-    assert resolve_engine(cfg, "auto") == "native"
-    assert resolve_engine(cfg, "xla") == "xla"
+    assert resolve_engine(cfg, "auto").name == "native"
+    assert resolve_engine(cfg, "xla").name == "xla"
     wide = dataclasses.replace(cfg, hidden_size=3)
-    assert resolve_engine(wide, "auto") == "xla"
+    assert resolve_engine(wide, "auto").name == "xla"
     with pytest.raises(ValueError, match="hidden 1"):
         resolve_engine(wide, "native")
     with pytest.raises(ValueError, match="engine must be one of"):
@@ -157,7 +158,7 @@ def test_missing_compiler_falls_back(monkeypatch, tmp_path):
         assert build.load() is None
         assert "no C++ compiler" in build.unavailable_reason()
         with pytest.warns(UserWarning, match="XLA engine"):
-            assert resolve_engine(gj.Config(), "auto") == "xla"
+            assert resolve_engine(gj.Config(), "auto").name == "xla"
         with pytest.raises(ValueError, match="no C\\+\\+ compiler"):
             resolve_engine(gj.Config(), "native")
     finally:

@@ -25,11 +25,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..model import gru_cell
-from .generalization import HeldOut, _flatten_models, cell_data, relative_rms_error
+from ..blog import MEAN_BASELINE
+from ..data import scale_inputs
+from ..model import forward_columns, map_models
+from .generalization import HeldOut, cell_data, relative_rms_error
 
 STRATEGIES = ("general", "length-specific", "failed")
-BASELINE_LOSS = 1.0 / 6.0      # predict-the-mean MSE, scaled units
 PROBE_SEED = 4
 PROBE_HELD_OUT = HeldOut(lengths=(2, 3, 8, 16, 32), flag_counts=(1, 2, 3, 5), n_per_cell=200,
                          seed=PROBE_SEED)
@@ -40,26 +41,15 @@ def behaviour_probe(length: int = 4, flags: int = 2, n: int = 1000, high: int = 
     return cell_data(HeldOut((length,), (flags,), n, PROBE_SEED, high), length, flags)
 
 
-@jax.jit
 def _gate_means(params, x_columns):
-    """params ``(M, ...)``, x ``(T, 2, N)`` scaled -> ``(M, 2)`` mean z at flag 0 / flag 1."""
-    flags = x_columns[:, 1, :]                                    # (T, N)
-
-    def one_model(p):
-        gru = p["gru"]
-        h0 = jnp.zeros((gru["weight_hh_l0"].shape[-1], x_columns.shape[-1]), jnp.float32)
-
-        def step(h, x_t):
-            h_next, (_, z, _) = gru_cell(gru, h, x_t)
-            return h_next, jnp.mean(z, axis=0)                    # mean over hidden units
-
-        _, zs = jax.lax.scan(step, h0, x_columns)                 # (T, N)
-        on = flags > 0.5
-        z_flag0 = jnp.sum(jnp.where(on, 0.0, zs)) / jnp.maximum(jnp.sum(~on), 1)
-        z_flag1 = jnp.sum(jnp.where(on, zs, 0.0)) / jnp.maximum(jnp.sum(on), 1)
-        return jnp.stack([z_flag0, z_flag1])
-
-    return jax.vmap(one_model)(params)
+    """One model, x ``(T, 2, N)`` scaled -> ``(2,)`` mean z at flag-0 steps, at flag-1 steps
+    (z averaged over hidden units)."""
+    _, _, gates = forward_columns(params, x_columns, gates=True)
+    z = jnp.mean(gates[:, 1], axis=1)                             # (T, N)
+    on = x_columns[:, 1, :] > 0.5
+    z_flag0 = jnp.sum(jnp.where(on, 0.0, z)) / jnp.maximum(jnp.sum(~on), 1)
+    z_flag1 = jnp.sum(jnp.where(on, z, 0.0)) / jnp.maximum(jnp.sum(on), 1)
+    return jnp.stack([z_flag0, z_flag1])
 
 
 def update_gate_behaviour(params, probe=None, high: int = 100, chunk_models: int = 1024
@@ -74,16 +64,8 @@ def update_gate_behaviour(params, probe=None, high: int = 100, chunk_models: int
       ``lead + (2,)``: ``[..., 0]`` mean z where the flag is 0, ``[..., 1]`` where it is 1.
     """
     x_raw = (probe or behaviour_probe(high=high))[0]
-    flat, lead = _flatten_models(params)
-    x = np.asarray(x_raw, np.float32).copy()
-    x[..., 0] /= high
-    x_columns = jnp.asarray(np.transpose(x, (1, 2, 0)))
-    count = flat["gru"]["weight_hh_l0"].shape[0]
-    parts = []
-    for start in range(0, count, chunk_models):
-        part = jax.tree_util.tree_map(lambda a: a[start:start + chunk_models], flat)
-        parts.append(np.asarray(_gate_means(part, x_columns)))
-    return np.concatenate(parts).reshape(lead + (2,))
+    x_columns = jnp.asarray(np.transpose(scale_inputs(x_raw, high), (1, 2, 0)))
+    return map_models(_gate_means, params, x_columns, chunk=chunk_models)
 
 
 def wilson_interval(successes, total, z: float = 1.959964) -> tuple[float, float]:
@@ -123,7 +105,7 @@ class Census:
                 for s in STRATEGIES]
 
 
-def classify(final_train_loss, probe_error, *, baseline: float = BASELINE_LOSS,
+def classify(final_train_loss, probe_error, *, baseline: float = MEAN_BASELINE,
              failed_fraction: float = 0.5, tolerance: float = 0.1) -> np.ndarray:
     """Labels from the two measured numbers (see the module docstring). ``(S,), (S,) -> (S,)``."""
     loss = np.asarray(final_train_loss, np.float64)
@@ -133,7 +115,7 @@ def classify(final_train_loss, probe_error, *, baseline: float = BASELINE_LOSS,
     return np.where(failed, "failed", np.where(general, "general", "length-specific"))
 
 
-def strategy_census(params, final_train_loss, *, baseline: float = BASELINE_LOSS,
+def strategy_census(params, final_train_loss, *, baseline: float = MEAN_BASELINE,
                     failed_fraction: float = 0.5, tolerance: float = 0.1,
                     probe: Optional[HeldOut] = None, high: int = 100) -> Census:
     """Assign every seed a strategy; counts, fractions, 95% Wilson intervals, representatives.
@@ -163,6 +145,13 @@ def strategy_census(params, final_train_loss, *, baseline: float = BASELINE_LOSS
         representative[strategy] = _medoid(behaviour, members)
     return Census(labels, behaviour, probe_error, loss, counts, fractions, intervals,
                   representative)
+
+
+def run_census(run, **options) -> Census:
+    """:func:`strategy_census` of a :class:`gru_jax.Run`'s final params, with the last epoch's
+    training loss (NaN for a diverged seed, which therefore counts as failed)."""
+    return strategy_census(run.params, np.asarray(run.train_loss)[:, -1],
+                           high=run.config.high, **options)
 
 
 def _medoid(points: np.ndarray, members: np.ndarray) -> Optional[int]:

@@ -22,10 +22,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..model import forward, gate_preactivations, gru_cell
+from ..data import scale_inputs
+from ..model import (GATES, INPUTS, flatten_params, forward, gate_preactivations, gru_cell,
+                     hidden_size, param_names)
 
-GATES = ("r", "z", "n")
-INPUTS = ("value", "flag")
 #: Terms of each gate's pre-activation, in the order they are summed (they add up exactly to it).
 #: For the candidate the reset gate multiplies the hidden part: ``r * (W_hn h + b_hn)``.
 TERM_NAMES = {
@@ -33,40 +33,9 @@ TERM_NAMES = {
     "z": ("value x W_iz[value]", "flag x W_iz[flag]", "b_iz", "W_hz h", "b_hz"),
     "n": ("value x W_in[value]", "flag x W_in[flag]", "b_in", "r x W_hn h", "r x b_hn"),
 }
-#: The blog's worked example (parts 1 and 2): flags on 37 and 21, target 58, published output 57.81.
-BLOG_SEQUENCE = ((12, 0), (37, 1), (12, 0), (21, 1))
 
 
 # ---- parameters as named scalars ------------------------------------------------------------
-def param_names(hidden: int = 1) -> tuple[str, ...]:
-    """Names of the flat parameter vector of :func:`flatten_params`.
-
-    For ``H = 1``: ``W_ir[value], W_ir[flag], W_iz[value], ..., W_hr, W_hz, W_hn, b_ir, b_iz,
-    b_in, b_hr, b_hz, b_hn, w_out, b_out`` (17 names). For ``H > 1`` every name gains a unit
-    index (``W_iz[flag][u]``, ``W_hz[u,k]``, ``w_out[u]``).
-    """
-    unit = (lambda u: "") if hidden == 1 else (lambda u: f"[{u}]")
-    names = [f"W_i{g}[{i}]{unit(u)}" for g in GATES for u in range(hidden) for i in INPUTS]
-    if hidden == 1:
-        names += [f"W_h{g}" for g in GATES]
-    else:
-        names += [f"W_h{g}[{u},{k}]" for g in GATES for u in range(hidden) for k in range(hidden)]
-    names += [f"b_i{g}{unit(u)}" for g in GATES for u in range(hidden)]
-    names += [f"b_h{g}{unit(u)}" for g in GATES for u in range(hidden)]
-    names += [f"w_out{unit(u)}" for u in range(hidden)] + ["b_out"]
-    return tuple(names)
-
-
-def flatten_params(params) -> np.ndarray:
-    """Params with any leading axes ``(...)`` -> ``(..., P)`` float array in :func:`param_names`
-    order (``P = 17`` for ``H = 1``)."""
-    gru, linear = params["gru"], params["linear"]
-    lead = np.shape(gru["weight_ih_l0"])[:-2]
-    leaves = (gru["weight_ih_l0"], gru["weight_hh_l0"], gru["bias_ih_l0"], gru["bias_hh_l0"],
-              linear["weight"], linear["bias"])
-    return np.concatenate([np.asarray(a).reshape(lead + (-1,)) for a in leaves], axis=-1)
-
-
 def param_index(name: str, hidden: int = 1) -> int:
     """Position of ``name`` in :func:`param_names`; ValueError listing the names if unknown."""
     names = param_names(hidden)
@@ -75,11 +44,7 @@ def param_index(name: str, hidden: int = 1) -> int:
     return names.index(name)
 
 
-def hidden_size(params) -> int:
-    return int(np.shape(params["gru"]["weight_hh_l0"])[-1])
-
-
-def _one_network(params, where: str):
+def one_network(params, where: str):
     """Check there is no leading (seed) axis; return params as float32 jnp arrays."""
     w_hh = np.shape(params["gru"]["weight_hh_l0"])
     if len(w_hh) != 2:
@@ -88,7 +53,7 @@ def _one_network(params, where: str):
     return jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float32), params)
 
 
-def _require_one_unit(params, what: str) -> None:
+def require_one_unit(params, what: str) -> None:
     hidden = hidden_size(params)
     if hidden != 1:
         raise ValueError(f"{what} is defined for ONE hidden unit (a scalar map h -> h'); these "
@@ -121,15 +86,9 @@ def _as_sequence(sequence) -> np.ndarray:
     return seq
 
 
-def scale_inputs(sequence: np.ndarray, high: float) -> np.ndarray:
-    """Original-units ``(..., 2)`` (value, flag) -> what the network sees (value / high, flag)."""
-    seq = np.asarray(sequence, np.float32)
-    return np.stack([seq[..., 0] / np.float32(high), seq[..., 1]], axis=-1)
-
-
 def outputs(params, sequences, high: float = 100.0) -> np.ndarray:
     """Network outputs in ORIGINAL units for ``(B, T, 2)`` original-unit sequences -> ``(B,)``."""
-    params = _one_network(params, "outputs")
+    params = one_network(params, "outputs")
     y, _ = _FORWARD(params, jnp.asarray(scale_inputs(sequences, high)))
     return np.asarray(y[:, 0], np.float64) * high
 
@@ -199,7 +158,7 @@ def walkthrough(params, sequence, high: float = 100.0) -> Walkthrough:
       terms are checked to add up to :func:`gru_jax.model.gate_preactivations`.
     """
     seq = _as_sequence(sequence)
-    params = _one_network(params, "walkthrough")
+    params = one_network(params, "walkthrough")
     gru = params["gru"]
     hidden = hidden_size(params)
     x = scale_inputs(seq, high)
@@ -254,7 +213,7 @@ def walkthrough(params, sequence, high: float = 100.0) -> Walkthrough:
         target=float(np.sum(seq[:, 0] * (seq[:, 1] != 0))))
 
 
-def _fmt(v: float, digits: int = 4) -> str:
+def fmt_value(v: float, digits: int = 4) -> str:
     return f"{v:+.{digits}f}"
 
 
@@ -281,11 +240,11 @@ def walkthrough_markdown(walk: Walkthrough, digits: int = 4) -> str:
                 tv = walk.terms[g][t, :, u]
                 raw_hidden = walk.hidden_term[g][t, u]
                 b_h = walk.bias_hh[g][u]
-                reset = _fmt(tv[3] + tv[4], digits) if g == "n" else "-"
+                reset = fmt_value(tv[3] + tv[4], digits) if g == "n" else "-"
                 lines.append(
-                    f"| {t} | {inp} | {g}{unit(u)} | {_fmt(tv[0], digits)} | {_fmt(tv[1], digits)} | "
-                    f"{_fmt(tv[2], digits)} | {_fmt(raw_hidden, digits)} | {_fmt(b_h, digits)} | "
-                    f"{reset} | {_fmt(walk.preactivation[g][t, u], digits)} | "
+                    f"| {t} | {inp} | {g}{unit(u)} | {fmt_value(tv[0], digits)} | {fmt_value(tv[1], digits)} | "
+                    f"{fmt_value(tv[2], digits)} | {fmt_value(raw_hidden, digits)} | {fmt_value(b_h, digits)} | "
+                    f"{reset} | {fmt_value(walk.preactivation[g][t, u], digits)} | "
                     f"{act[t, u]:.{digits}f} |")
     lines += ["", "| t | input (value, flag) | r | z | n | h_{t-1} | h_t = (1-z) n + z h_{t-1} | "
               "gain dh_t/dh_{t-1} |", "|---:|:---:|---:|---:|---:|---:|---:|---:|"]
@@ -356,7 +315,7 @@ def gate_response(params, values: Optional[Sequence[float]] = None, h: float = 0
       ``{"values": (V,), (gate, flag, bias): (V, H)}`` with gate in "r", "z", "n", flag 0/1,
       bias True/False.
     """
-    params = _one_network(params, "gate_response")
+    params = one_network(params, "gate_response")
     values = np.linspace(0.0, 1.0, 101) if values is None else np.asarray(values, float)
     hidden = hidden_size(params)
     h_vec = jnp.full((hidden,), h, jnp.float32)
@@ -368,131 +327,3 @@ def gate_response(params, values: Optional[Sequence[float]] = None, h: float = 0
             out[(gate, flag, True)] = np.asarray(with_bias[gi], np.float64)
             out[(gate, flag, False)] = np.asarray(without[gi], np.float64)
     return out
-
-
-# ---- one-unit dynamics -----------------------------------------------------------------------
-@dataclasses.dataclass(frozen=True)
-class Dynamics:
-    """The scalar map ``h_{t+1} = f(h_t; value, flag)`` of a one-unit GRU.
-
-    h_grid: ``(G,)``. values: ``(V,)`` original units. flags: ``(F,)``. high: value scale.
-    h_next, gain: ``(F, V, G)``: ``f(h)`` and ``df/dh`` on the grid.
-    fixed_points: one dict per fixed point: flag, value, h (the fixed point), gain (df/dh there),
-      stable (``|gain| < 1``), continuum (None, or the ``(low, high)`` range of a line of fixed
-      points, then h is NaN and gain the median gain on it).
-    """
-
-    h_grid: np.ndarray
-    values: np.ndarray
-    flags: np.ndarray
-    high: float
-    h_next: np.ndarray
-    gain: np.ndarray
-    fixed_points: list
-
-
-def _scalar_map(gru, h, value_scaled, flag):
-    """``h_{t+1}`` of a one-unit cell as a scalar function of scalars."""
-    x = jnp.stack([value_scaled, flag])
-    return gru_cell(gru, jnp.reshape(h, (1,)), x)[0][0]
-
-
-_MAP_AND_GAIN = jax.value_and_grad(_scalar_map, argnums=1)
-#: f and df/dh on a grid: h (G,) x values (V,) x flags (F,) -> (F, V, G) each.
-_GRID_MAP = jax.jit(jax.vmap(jax.vmap(jax.vmap(_MAP_AND_GAIN, (None, 0, None, None)),
-                                      (None, None, 0, None)), (None, None, None, 0)))
-#: f and df/dh at paired points: h, values, flags all (K,).
-_POINT_MAP = jax.jit(jax.vmap(_MAP_AND_GAIN, (None, 0, 0, 0)))
-
-
-def step_map(params, h, value: float, flag: float, high: float = 100.0):
-    """``(f(h), df/dh)`` of the one-unit map for input (value [original units], flag); ``h``
-    any shape. ValueError for H > 1."""
-    params = _one_network(params, "step_map")
-    _require_one_unit(params, "step_map")
-    h = np.asarray(h, np.float32)
-    flat = jnp.asarray(h.reshape(-1))
-    k = flat.shape[0]
-    fh, gh = _POINT_MAP(params["gru"], flat, jnp.full((k,), value / high, jnp.float32),
-                        jnp.full((k,), flag, jnp.float32))
-    return np.asarray(fh).reshape(h.shape), np.asarray(gh).reshape(h.shape)
-
-
-def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0, 1),
-             high: float = 100.0, h_grid: Optional[np.ndarray] = None,
-             bisection_steps: int = 60, continuum_atol: float = 1e-6) -> Dynamics:
-    """The map ``h_t -> h_{t+1}`` for each (flag, value), its gain and fixed points (H = 1).
-
-    Fixed points ``f(h*) = h*`` are bracketed by sign changes of ``f(h) - h`` on the grid (the map
-    sends [-1, 1] into itself since h' is a convex mix of h and tanh) and refined by bisection;
-    a fixed point is stable when ``|f'(h*)| < 1``. When ``|f(h) - h| <= continuum_atol`` on more
-    than half the grid (a perfect memory, as the hand-crafted accumulator's flag-0 map) the
-    (flag, value) gets ONE entry with ``h = nan`` and ``continuum = (lowest, highest)`` fixed h.
-    """
-    params = _one_network(params, "dynamics")
-    _require_one_unit(params, "dynamics")
-    h_grid = np.linspace(-1.0, 1.0, 401) if h_grid is None else np.asarray(h_grid, float)
-    values = np.asarray(values, float)
-    flags = np.asarray(flags, float)
-    gru = params["gru"]
-    h_next, gain = _GRID_MAP(gru, jnp.asarray(h_grid, jnp.float32),
-                             jnp.asarray(values / high, jnp.float32),
-                             jnp.asarray(flags, jnp.float32))
-    h_next, gain = np.asarray(h_next, np.float64), np.asarray(gain, np.float64)
-    residual = h_next - h_grid
-    fixed = []
-    brackets = []
-    for fi in range(len(flags)):
-        for vi in range(len(values)):
-            res = residual[fi, vi]
-            flat = np.abs(res) <= continuum_atol
-            if flat.mean() > 0.5:  # a line of (numerically) fixed points, e.g. a perfect memory
-                fixed.append({"flag": float(flags[fi]), "value": float(values[vi]),
-                              "h": float("nan"), "gain": float(np.median(gain[fi, vi][flat])),
-                              "stable": False, "continuum": (float(h_grid[flat].min()),
-                                                             float(h_grid[flat].max()))})
-                continue
-            exact = np.flatnonzero(res == 0)
-            for k in exact:
-                brackets.append((fi, vi, h_grid[k], h_grid[k]))
-            cross = np.flatnonzero(np.sign(res[:-1]) * np.sign(res[1:]) < 0)
-            for k in cross:
-                brackets.append((fi, vi, h_grid[k], h_grid[k + 1]))
-    if brackets:
-        fb = np.asarray([b[0] for b in brackets])
-        vb = np.asarray([b[1] for b in brackets])
-        lo = np.asarray([b[2] for b in brackets])
-        hi = np.asarray([b[3] for b in brackets])
-        pairs = lambda hh, vv, ff: _POINT_MAP(gru, hh, vv, ff)
-        v_s = jnp.asarray(values[vb] / high, jnp.float32)
-        fl = jnp.asarray(flags[fb], jnp.float32)
-        res = lambda hh: np.asarray(pairs(jnp.asarray(hh, jnp.float32), v_s, fl)[0], np.float64) - hh
-        r_lo = res(lo)
-        for _ in range(bisection_steps):
-            mid = 0.5 * (lo + hi)
-            r_mid = res(mid)
-            left = np.sign(r_mid) == np.sign(r_lo)
-            lo, r_lo = np.where(left, mid, lo), np.where(left, r_mid, r_lo)
-            hi = np.where(left, hi, mid)
-        h_star = 0.5 * (lo + hi)
-        _, g_star = pairs(jnp.asarray(h_star, jnp.float32), v_s, fl)
-        for i in range(len(brackets)):
-            fixed.append({"flag": float(flags[fb[i]]), "value": float(values[vb[i]]),
-                          "h": float(h_star[i]), "gain": float(g_star[i]),
-                          "stable": bool(abs(float(g_star[i])) < 1.0), "continuum": None})
-    return Dynamics(h_grid=h_grid, values=values, flags=flags, high=float(high), h_next=h_next,
-                    gain=gain, fixed_points=fixed)
-
-
-def fixed_points_markdown(dyn: Dynamics, digits: int = 4) -> str:
-    """Markdown table of the fixed points of :func:`dynamics`."""
-    lines = ["| flag | value | fixed point h* | gain f'(h*) | stable |", "|---:|---:|---:|---:|:---:|"]
-    for p in dyn.fixed_points:
-        if p.get("continuum"):
-            lo, hi = p["continuum"]
-            lines.append(f"| {p['flag']:g} | {p['value']:g} | every h in [{lo:+.3f}, {hi:+.3f}] | "
-                         f"{p['gain']:.{digits}f} | neutral (a line of fixed points) |")
-            continue
-        lines.append(f"| {p['flag']:g} | {p['value']:g} | {p['h']:+.{digits}f} | "
-                     f"{p['gain']:.{digits}f} | {'yes' if p['stable'] else 'no'} |")
-    return "\n".join(lines)

@@ -25,17 +25,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..blog import MEAN_BASELINE, SINGLE_ELEMENT, Z_FLAG0, Z_FLAG1
+from ..data import scale_inputs
 from ..model import forward
 from .census import wilson_interval  # one implementation, shared with the census
-from .dissect import gate_curves, param_index, scale_inputs
+from .canonical import CANONICAL_NAMES, canonical_vector
+from .dissect import gate_curves, param_index
 from .events import first_crossing, weight_trajectory
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-#: MSE of always predicting the mean target, scaled units (the plateau an untrained seed sits on).
-MEAN_BASELINE = 1.0 / 6.0
-BLOG_Z_FLAG0 = (0.77, 0.83)
-BLOG_Z_FLAG1 = (0.14, 0.20)
-BLOG_SINGLE_ELEMENT = {"[12,0]": 41.08, "[12,1]": 101.58}
 
 
 # ---- losses ----------------------------------------------------------------------------------
@@ -119,7 +117,7 @@ def update_gate_ranges(params, values: Optional[np.ndarray] = None) -> np.ndarra
     return np.stack([z.min(axis=(2, 3)), z.max(axis=(2, 3))], axis=-1)
 
 
-def matches_blog_gate(ranges: np.ndarray, flag0=BLOG_Z_FLAG0, flag1=BLOG_Z_FLAG1,
+def matches_blog_gate(ranges: np.ndarray, flag0=Z_FLAG0, flag1=Z_FLAG1,
                       tolerance: float = 0.005) -> np.ndarray:
     """Per seed: do both flags' z ranges lie inside the blog's intervals (+- tolerance)?
     ``ranges (S, 2, 2) -> (S,) bool``."""
@@ -245,23 +243,16 @@ def summarize(run, plateau_threshold: float = MEAN_BASELINE / 2, gate_tolerance:
 
 # ---- trajectories in canonical coordinates ---------------------------------------------------
 def trajectory_coordinates(run) -> tuple[np.ndarray, tuple, np.ndarray, bool]:
-    """Every seed's init + snapshots as named scalars, canonical when available.
-
-    Uses :func:`gru_jax.analysis.canonical.canonical_vector` (sign symmetry fixed, r/z biases
-    merged) when that module exists, else the raw PyTorch-layout parameters.
+    """Every seed's init + snapshots as named scalars: canonical coordinates at hidden size 1
+    (:func:`gru_jax.analysis.canonical.canonical_vector`: sign symmetry fixed, r/z biases
+    merged), the raw PyTorch-layout parameters at larger sizes.
 
     Returns:
       ``(epochs (n,), names (P,), values (S, n, P), canonical)``.
     """
     epochs, names, values = weight_trajectory(run.init_params, run.snapshots, run.eval_epochs)
-    try:
-        from . import canonical  # written in parallel; optional
-    except ImportError:
+    if run.config.hidden_size != 1:
         return epochs, names, values, False
-    try:
-        stack = {m: {k: np.concatenate([run.init_params[m][k][:, None], v], axis=1)
-                     for k, v in sub.items()} for m, sub in run.snapshots.items()}
-        canon = np.asarray(canonical.canonical_vector(stack), np.float64)
-        return epochs, tuple(canonical.CANONICAL_NAMES), canon, True
-    except Exception:  # an incompatible canonical module must not break the report
-        return epochs, names, values, False
+    stack = {m: {k: np.concatenate([run.init_params[m][k][:, None], v], axis=1)
+                 for k, v in sub.items()} for m, sub in run.snapshots.items()}
+    return epochs, tuple(CANONICAL_NAMES), np.asarray(canonical_vector(stack), np.float64), True

@@ -19,7 +19,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .dissect import flatten_params, hidden_size, param_names
+from ..model import flatten_params, hidden_size, param_names
 
 #: Epoch label of the initial params in a weight trajectory (before epoch 0's training).
 INIT_EPOCH = -1

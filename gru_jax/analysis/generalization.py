@@ -29,7 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..model import gru_cell
+from ..data import scale_inputs
+from ..model import flatten_models, forward_columns, model_axes
 
 HELD_OUT_SEED = 20240817
 FULL_LENGTHS = tuple(range(2, 101))
@@ -102,36 +103,11 @@ def length_batches(held_out: HeldOut) -> Iterator[tuple[int, int, list[int], np.
                np.concatenate([p[1] for p in parts]))
 
 
-def _flatten_models(params):
-    """Params with leading axes ``lead`` -> (params with one model axis M, lead)."""
-    leaf = np.shape(params["gru"]["weight_hh_l0"])
-    lead = tuple(leaf[:-2])
-    count = int(np.prod(lead)) if lead else 1
-    flat = jax.tree_util.tree_map(
-        lambda a: np.asarray(a, np.float32).reshape((count,) + np.shape(a)[len(lead):]), params)
-    return flat, lead
-
-
 @jax.jit
 def _predict_chunk(params, x_columns, valid):
     """Final outputs of M models on one batch: params ``(M, ...)``, x ``(T, 2, N)`` scaled,
-    valid ``(T, N)`` bool (False: the step keeps ``h``; left padding) -> ``(M, N)`` scaled units.
-    A ``lax.scan`` over time of :func:`gru_jax.model.gru_cell`."""
-
-    def one_model(p):
-        gru = p["gru"]
-        hidden = gru["weight_hh_l0"].shape[-1]
-        h0 = jnp.zeros((hidden, x_columns.shape[-1]), jnp.float32)
-
-        def step(h, inputs):
-            x_t, valid_t = inputs
-            return jnp.where(valid_t, gru_cell(gru, h, x_t)[0], h), None
-
-        h, _ = jax.lax.scan(step, h0, (x_columns, valid))
-        w, b = p["linear"]["weight"], p["linear"]["bias"]
-        return jnp.sum(w[0][:, None] * h, axis=0) + b[0]
-
-    return jax.vmap(one_model)(params)
+    valid ``(T, N)`` bool (False: the step keeps ``h``; left padding) -> ``(M, N)`` scaled units."""
+    return jax.vmap(lambda p: forward_columns(p, x_columns, valid)[0][0])(params)
 
 
 def predict_final(params, x_raw, high: int = 100, chunk_models: int = 256,
@@ -147,10 +123,9 @@ def predict_final(params, x_raw, high: int = 100, chunk_models: int = 256,
     Returns:
       ``lead + (N,)`` float64.
     """
-    flat, lead = _flatten_models(params)
+    flat, lead = flatten_models(params)
     count = flat["gru"]["weight_hh_l0"].shape[0]
-    x = np.asarray(x_raw, np.float32).copy()
-    x[..., 0] /= high
+    x = scale_inputs(x_raw, high)
     steps = x.shape[1]
     lengths = np.full(x.shape[0], steps) if lengths is None else np.asarray(lengths)
     valid = np.arange(steps)[:, None] >= steps - lengths[None, :]                # (T, N)
@@ -189,7 +164,7 @@ def relative_rms_error(params, held_out: HeldOut = None, chunk_models: int = 256
       ``lead + (n_lengths, n_flag_counts)`` float64; NaN where ``flags > length``.
     """
     held_out = held_out or full_held_out()
-    _, lead = _flatten_models(params)
+    lead = model_axes(params)
     out = np.full(lead + held_out.shape, np.nan)
     n = held_out.n_per_cell
     buckets: dict[int, list] = {}

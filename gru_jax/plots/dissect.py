@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..blog import MEAN_BASELINE
 
 GATE_TITLES = {"r": "reset gate r", "z": "update gate z", "n": "candidate n"}
 
@@ -115,7 +114,7 @@ def plot_dynamics(h_grid: np.ndarray, maps: Mapping[str, np.ndarray],
 
 
 def plot_losses(train_loss: np.ndarray, eval_epochs: np.ndarray, test_loss: np.ndarray,
-                events: Sequence[int] = (), baseline: Optional[float] = 1.0 / 6.0,
+                events: Sequence[int] = (), baseline: Optional[float] = MEAN_BASELINE,
                 title: str = "Losses") -> plt.Figure:
     """Training loss per epoch (scaled units) above the test loss at eval epochs (original
     units), both log-scale; dotted verticals mark the eval epochs' snapshots and red dashed

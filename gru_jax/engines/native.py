@@ -1,50 +1,31 @@
-"""JAX entry points to the native CPU kernels, written per seed (``vmap`` adds the seed axis).
+"""The native engine: the C++ kernels of :mod:`gru_jax.native`, called through the XLA FFI.
 
 Both calls use ``vmap_method="expand_dims"``: under ``vmap`` over seeds the kernel receives
 every seed at once (one call per step, not one per seed), and an input without a seed axis
-(a dataset shared by all seeds) arrives once, not broadcast.
+(a dataset shared by all seeds) arrives once, not broadcast. The kernels cover the blog's
+shape (hidden 1, input 2, output 1) on CPUs; params travel as one flat ``(17,)`` vector
+(:func:`gru_jax.model.flatten_params` order), so the optimizer works on one small array per
+operation instead of six.
 """
 from __future__ import annotations
 
-import math
+import functools
 from typing import Optional
 
 import jax
 import jax.numpy as jnp
 
-from ..data import order_words
+from ..data import Dataset, order_words, valid_mask
+from ..model import flatten_params, unflatten_params
+from .base import Engine
 
 N_PARAMS = 17  # hidden 1, input 2, output 1
+ROW_ALIGN = 16  # floats: packed rows are whole 64-byte cache lines
 
 
 def supports(cfg) -> bool:
     """The kernel is written for the blog's shapes: hidden 1, input 2, output 1."""
     return (cfg.hidden_size, cfg.input_size, cfg.output_size) == (1, 2, 1)
-
-
-# The state_dict entries in the kernel's flat order (each row-major).
-LAYOUT = (("gru", "weight_ih_l0"), ("gru", "weight_hh_l0"), ("gru", "bias_ih_l0"),
-          ("gru", "bias_hh_l0"), ("linear", "weight"), ("linear", "bias"))
-
-
-def flatten_params(params) -> jax.Array:
-    """Params (PyTorch layout, hidden 1) -> ``(17,)``: the ``LAYOUT`` entries, row-major."""
-    return jnp.concatenate([jnp.reshape(params[module][name], (-1,))
-                            for module, name in LAYOUT])
-
-
-def unflatten_params(flat: jax.Array, like):
-    """``(17,)`` -> a params dict with the shapes of ``like``."""
-    out, start = {"gru": {}, "linear": {}}, 0
-    for module, name in LAYOUT:
-        shape = like[module][name].shape
-        size = math.prod(shape)
-        out[module][name] = flat[start:start + size].reshape(shape)
-        start += size
-    return out
-
-
-ROW_ALIGN = 16  # floats: packed rows are whole 64-byte cache lines
 
 
 def pack_rows(x_train: jax.Array, y_train: jax.Array) -> jax.Array:
@@ -66,7 +47,14 @@ def pack_rows(x_train: jax.Array, y_train: jax.Array) -> jax.Array:
 
 def loss_and_grad_flat(flat: jax.Array, rows: jax.Array, index: jax.Array,
                        valid: Optional[jax.Array], steps: int):
-    """:func:`loss_and_grad` on flat parameters: ``(17,)`` in, ``(loss, (17,) gradient)`` out."""
+    """Batch MSE (scaled units) and its gradient on flat params: ``(17,)`` in,
+    ``(loss, (17,) gradient)`` out.
+
+    Args:
+      flat: ``(17,)`` params (:func:`gru_jax.model.flatten_params`). rows: ``(n, width)`` from
+        :func:`pack_rows`. index: ``(B,)`` int32 sample indices. valid: ``(T,)`` bool real
+        steps, or None (all). steps: T, the sequence length the rows hold.
+    """
     mask = jnp.ones((steps,), jnp.float32) if valid is None else valid.astype(jnp.float32)
     call = jax.ffi.ffi_call(
         "gru_jax_loss_grad",
@@ -78,36 +66,11 @@ def loss_and_grad_flat(flat: jax.Array, rows: jax.Array, index: jax.Array,
 
 def loss_and_grad(params, rows: jax.Array, index: jax.Array, valid: Optional[jax.Array],
                   steps: int):
-    """Batch MSE (scaled units) and its gradient w.r.t. ``params``, like
-    ``jax.value_and_grad`` of the seed's loss on the samples ``index``.
-
-    Args:
-      params: one model, hidden size 1 (PyTorch layout).
-      rows: ``(n, width)`` from :func:`pack_rows`.
-      index: ``(B,)`` int32 sample indices. valid: ``(T,)`` bool real steps, or None (all).
-      steps: T, the sequence length the rows hold.
-
-    Returns:
-      ``(loss, grads)``: scalar float32 and a params-shaped gradient.
-    """
+    """:func:`loss_and_grad_flat` on params in the PyTorch layout (hidden size 1): like
+    ``jax.value_and_grad`` of the seed's loss on the samples ``index``; returns
+    ``(loss, grads)`` with a params-shaped gradient."""
     loss, grad = loss_and_grad_flat(flatten_params(params), rows, index, valid, steps)
-    return loss, unflatten_params(grad, params)
-
-
-def _is_params(tree) -> bool:
-    return isinstance(tree, dict) and set(tree) == {"gru", "linear"}
-
-
-def flatten_state(tree):
-    """Every params-shaped subtree of ``tree`` (the params, Adam's moments) as ``(17,)``."""
-    return jax.tree_util.tree_map(lambda t: flatten_params(t) if _is_params(t) else t, tree,
-                                  is_leaf=_is_params)
-
-
-def unflatten_state(flat_tree, like):
-    """Inverse of :func:`flatten_state`, shaped like ``like``."""
-    return jax.tree_util.tree_map(lambda t, f: unflatten_params(f, t) if _is_params(t) else f,
-                                  like, flat_tree, is_leaf=_is_params)
+    return loss, unflatten_params(grad, hidden=1)
 
 
 def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
@@ -123,3 +86,21 @@ def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
                             jax.ShapeDtypeStruct((1,) + previous.shape, jnp.int32),
                             vmap_method="expand_dims")
     return call(previous.astype(jnp.int32)[None], order_words(key)[None])[0]
+
+
+@functools.lru_cache(maxsize=32)
+def make(cfg) -> Engine:
+    """The native engine for ``cfg`` (which :func:`supports` must accept; cached per Config)."""
+    masked = cfg.delta > 0
+
+    def prepare(data: Dataset):
+        rows = pack_rows(data.x_train, data.y_train)
+        return rows, (valid_mask(data.length, cfg.max_len) if masked else None)
+
+    def step_loss_and_grad(flat, prepared, index):
+        rows, valid = prepared
+        return loss_and_grad_flat(flat, rows, index, valid, cfg.max_len)
+
+    return Engine(name="native", pack=flatten_params,
+                  unpack=lambda flat: unflatten_params(flat, hidden=1),
+                  prepare=prepare, loss_and_grad=step_loss_and_grad, next_order=next_order)

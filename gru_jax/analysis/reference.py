@@ -1,4 +1,4 @@
-"""Learned versus designed: every seed set against the hand-crafted accumulators.
+"""Learned versus designed: every seed set against a hand-crafted reference.
 
 - distances over epochs, in canonical coordinates (each coordinate divided by its reachable cap,
   :func:`gru_jax.handcrafted.reachable_caps`, so the number is dimensionless: "how many
@@ -6,7 +6,8 @@
   and flag 1, :func:`gru_jax.analysis.census.update_gate_behaviour`);
 - the training loss along the straight line from each seed to a hand-crafted set (both
   canonical, so the path does not cross the sign symmetry);
-- stability: the blog's protocol started from a hand-crafted set and from perturbations of it.
+- stability: starting points near a hand-crafted set (:func:`perturbed_copies`; the caller
+  trains them) and the drift of the trained runs (:func:`stability_summary`).
 
 The default reference for distances and paths is the REACHABLE accumulator: the exact one's
 readout weight (2000) would dominate every distance in weight space.
@@ -14,22 +15,17 @@ readout weight (2000) would dominate every distance in weight space.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import handcrafted
-from ..config import Config
-from ..model import gru_cell
+from ..data import scale_inputs
+from ..model import forward_columns, map_models
 from .canonical import canonical_vector, from_canonical_vector
 from .census import update_gate_behaviour
-from .generalization import HeldOut, _flatten_models, cell_data
-
-
-def _leaf_lead(params) -> tuple:
-    return tuple(np.shape(params["gru"]["weight_hh_l0"])[:-2])
+from .generalization import HeldOut, cell_data
 
 
 def with_initial(run):
@@ -90,29 +86,17 @@ def training_batch(length: int = 4, flags: int = 2, n: int = 2000, high: int = 1
     return cell_data(HeldOut((length,), (flags,), n, seed, high), length, flags)
 
 
-@jax.jit
 def _mse_scaled(params, x_columns, y_scaled):
-    """MSE (scaled units) of M models: params ``(M, ...)``, x ``(T, 2, N)`` -> ``(M,)``."""
-
-    def one(p):
-        gru = p["gru"]
-        h0 = jnp.zeros((1, x_columns.shape[-1]), jnp.float32)
-        h, _ = jax.lax.scan(lambda h, x_t: (gru_cell(gru, h, x_t)[0], None), h0, x_columns)
-        pred = p["linear"]["weight"][0, 0] * h[0] + p["linear"]["bias"][0]
-        return jnp.mean((pred - y_scaled) ** 2)
-
-    return jax.vmap(one)(params)
+    """MSE (scaled units) of one model: x ``(T, 2, N)`` scaled, y ``(N,)`` scaled -> ``()``."""
+    return jnp.mean((forward_columns(params, x_columns)[0][0] - y_scaled) ** 2)
 
 
 def loss_scaled(params, batch=None, high: int = 100) -> np.ndarray:
     """MSE in scaled units (the training loss) of every model on ``batch``: ``lead -> lead``."""
     x_raw, y_raw = batch if batch is not None else training_batch(high=high)
-    flat, lead = _flatten_models(params)
-    x = np.asarray(x_raw, np.float32).copy()
-    x[..., 0] /= high
-    out = _mse_scaled(flat, jnp.asarray(np.transpose(x, (1, 2, 0))),
-                      jnp.asarray(np.asarray(y_raw, np.float32) / high))
-    return np.asarray(out).reshape(lead)
+    x_columns = jnp.asarray(np.transpose(scale_inputs(x_raw, high), (1, 2, 0)))
+    y_scaled = jnp.asarray(np.asarray(y_raw, np.float32) / np.float32(high))
+    return map_models(_mse_scaled, params, x_columns, y_scaled)
 
 
 def interpolation_losses(params, reference=None, alphas=np.linspace(0.0, 1.0, 21), batch=None,
@@ -151,26 +135,6 @@ def perturbed_copies(params, n: int, scale: float, seed: int = 0, include_exact:
     if include_exact:
         noise[0] = 0.0
     return from_canonical_vector((base + noise).astype(np.float32))
-
-
-def stability_runs(reference=None, cfg: Optional[Config] = None, n: int = 8,
-                   scale: float = 0.005, seed: int = 0, train_fn: Optional[Callable] = None):
-    """Train the protocol from ``reference`` (copy 0) and ``n - 1`` perturbations of it.
-
-    Args:
-      reference: default the reachable accumulator. cfg: the protocol (default ``Config()``).
-      n: runs; scale: perturbation std in units of each coordinate's reachable cap.
-      train_fn: the trainer (default :func:`gru_jax.train`); called as
-        ``train_fn(cfg, seeds=range(n), init=params, progress=False)``.
-
-    Returns:
-      the :class:`gru_jax.Run` (its ``init_params`` are the starting points).
-    """
-    if train_fn is None:
-        from ..train import train as train_fn
-    reference = handcrafted.reachable_accumulator() if reference is None else reference
-    start = perturbed_copies(reference, n, scale, seed)
-    return train_fn(cfg or Config(), seeds=range(n), init=start, progress=False)
 
 
 def stability_summary(run, reference=None) -> dict:

@@ -1,4 +1,5 @@
-"""End to end: a run on disk -> report.md whose figures exist; the report/dissect CLI."""
+"""gru_jax.reports end to end: a run on disk -> report.md and compare.md whose figures exist;
+the report and dissect commands."""
 import json
 import os
 import re
@@ -7,7 +8,12 @@ import numpy as np
 import pytest
 
 from gru_jax import Config, Run, from_state_dict
-from gru_jax.report import BLOG_STATE_DICT, pick_epochs, register, write_report
+from gru_jax.blog import SEED37_STATE_DICT as BLOG_STATE_DICT
+from gru_jax.cli import main
+from gru_jax.reports import run_compare, write_report
+from gru_jax.reports.compare import CompareOptions
+from gru_jax.reports.report import _comparison_section, pick_epochs
+from test_reference import constructed_run
 
 
 
@@ -61,49 +67,47 @@ def test_write_report(run_dir):
     assert "](../compare/compare.md)" in text
 
 
-def test_comparison_failure_is_a_note(run_dir, tmp_path, monkeypatch):
-    from gru_jax import compare
-    from gru_jax.report import _comparison_section
-
-    def broken(path):
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(compare, "run_compare", broken)
+def test_missing_comparison_is_a_note_when_not_run(tmp_path):
     fresh = tmp_path / "fresh"
     fresh.mkdir()
-    text = _comparison_section(str(fresh), str(fresh / "report"))
-    assert "The comparison failed" in text and "boom" in text
-    assert "No comparison" in _comparison_section(str(fresh), str(fresh), run_comparison=False)
-
-
-def _cli(argv):
-    import argparse
-    parser = argparse.ArgumentParser()
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    text = _comparison_section(str(fresh), str(fresh), census=None, run_comparison=False)
+    assert "No comparison" in text and "gru-jax compare" in text
 
 
 def test_cli_dissect_run_and_weights(run_dir, tmp_path, capsys):
-    assert _cli(["dissect", run_dir, "--seed", "37", "--epoch", "49"]) == 0
+    assert main(["dissect", run_dir, "--seed", "37", "--epoch", "49"]) == 0
     out_dir = os.path.join(run_dir, "dissect", "seed37_epoch49")
     assert os.path.exists(os.path.join(out_dir, "dissect.md"))
     assert os.path.exists(os.path.join(out_dir, "gate_response.png"))
     weights = tmp_path / "blog.json"
     weights.write_text(json.dumps(BLOG_STATE_DICT))
     out = tmp_path / "blog_dissect"
-    assert _cli(["dissect", "--weights", str(weights), "--out", str(out),
+    assert main(["dissect", "--weights", str(weights), "--out", str(out),
                  "--sequence", "75,1 38,1 12,0 12,0"]) == 0
     printed = capsys.readouterr().out
     assert "**112.55" in printed and "Fixed points" in printed
     assert (out / "dynamics.png").exists() and (out / "contributions_t0.png").exists()
-    with pytest.raises(ValueError, match="not an eval epoch"):
-        _cli(["dissect", run_dir, "--epoch", "50"])
-    with pytest.raises(ValueError, match="exactly one"):
-        _cli(["dissect", run_dir, "--weights", str(weights)])
+    assert main(["dissect", run_dir, "--epoch", "50"]) == 2
+    assert "not an eval epoch" in capsys.readouterr().err
+    assert main(["dissect", run_dir, "--weights", str(weights)]) == 2
+    assert "exactly one" in capsys.readouterr().err
 
 
 def test_pick_epochs():
     assert pick_epochs(range(0, 3000, 49)) == [0, 735, 1519, 2989]
     assert pick_epochs([0, 49, 98, 147, 196]) == [0, 49, 98, 196]  # evenly spaced
     assert pick_epochs([0, 735, 1519, 1568]) == [0, 735, 1519, 1568]
+
+
+def test_run_compare_writes_markdown_and_figures(tmp_path):
+    run_dir = str(tmp_path / "run")
+    constructed_run(run_dir)
+    path = run_compare(run_dir, options=CompareOptions(stability_epochs=0, n_per_cell=20,
+                                                      tradeoff_n_per_cell=0))
+    assert path == os.path.join(run_dir, "compare", "compare.md")
+    text = open(path).read()
+    for name in ("parameters.png", "behaviour.png", "census.png", "distance_canonical.png",
+                 "distance_behaviour.png", "generalization.png", "interpolation.png"):
+        assert os.path.exists(os.path.join(run_dir, "compare", name)), name
+        assert name in text
+    assert "| general |" in text and "Strategy census" in text

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Mapping, Optional, Sequence
 
-import matplotlib
+import matplotlib.pyplot as plt
+from matplotlib.colors import LogNorm
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..blog import MEAN_BASELINE
 
 STRATEGY_COLORS = {"general": "tab:green", "length-specific": "tab:blue", "failed": "tab:red"}
 MARK_STYLES = (("tab:red", "-"), ("black", "--"), ("tab:purple", ":"))
@@ -126,7 +126,6 @@ def generalization_heatmaps(lengths: Sequence[int], flag_counts: Sequence[int],
                             ) -> plt.Figure:
     """Heatmaps over (flags, length): relative RMS error (log colour scale) per panel; the panel
     named ``fraction_panel`` holds fractions of seeds (linear 0..1 scale)."""
-    from matplotlib.colors import LogNorm
 
     names = list(panels)
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 4.2), squeeze=False)
@@ -177,7 +176,7 @@ def census_bars(strategies: Sequence[str], fractions: Sequence[float],
 
 
 def interpolation_paths(alphas: np.ndarray, paths: Mapping[str, np.ndarray],
-                        baseline: float = 1.0 / 6.0) -> plt.Figure:
+                        baseline: float = MEAN_BASELINE) -> plt.Figure:
     """Training loss (scaled units, log) along seed -> hand-crafted straight lines: median and
     10-90% band over seeds, one colour per reference."""
     fig, ax = plt.subplots(figsize=(7, 4.2))

@@ -1,11 +1,13 @@
-"""The comparison on a constructed ensemble: the hand-crafted set and perturbed copies."""
+"""Learned versus designed (gru_jax.analysis.reference, .tradeoff) on a constructed ensemble:
+the hand-crafted set and perturbed copies."""
 import os
 
 import jax
 import numpy as np
 
 from gru_jax import Config, Run, handcrafted
-from gru_jax.analysis import compare as cmp
+from gru_jax.analysis import reference as cmp
+from gru_jax.analysis.tradeoff import tradeoff_table, within_reach
 from gru_jax.analysis.canonical import flip_sign
 
 
@@ -58,37 +60,23 @@ def test_interpolation_endpoints_and_barrier():
     np.testing.assert_allclose(cmp.barrier_height(np.array([[1.0, 3.0, 2.0]])), [1.0])
 
 
-def test_stability_plumbing_with_a_stub_trainer():
-    calls = {}
-
-    def stub(cfg, seeds, init, progress):
-        calls["init"], calls["seeds"] = init, list(seeds)
-        return "run"
-
-    assert cmp.stability_runs(n=3, scale=0.01, train_fn=stub) == "run"
-    assert calls["seeds"] == [0, 1, 2]
-    d = cmp.canonical_distance(calls["init"])
+def test_perturbed_copies_keep_copy_zero_exact():
+    copies = cmp.perturbed_copies(handcrafted.reachable_accumulator(), 3, 0.01)
+    d = cmp.canonical_distance(copies)
     assert d[0] < 1e-6 and np.all(d[1:] > 0)
-
-
-def test_run_compare_writes_markdown_and_figures(tmp_path):
-    from gru_jax.compare import run_compare
-    run_dir = str(tmp_path / "run")
-    constructed_run(run_dir)
-    path = run_compare(run_dir, stability_epochs=0, n_per_cell=20, tradeoff_n_per_cell=0)
-    assert path == os.path.join(run_dir, "compare", "compare.md")
-    text = open(path).read()
-    for name in ("parameters.png", "behaviour.png", "census.png", "distance_canonical.png",
-                 "distance_behaviour.png", "generalization.png", "interpolation.png"):
-        assert os.path.exists(os.path.join(run_dir, "compare", name)), name
-        assert name in text
-    assert "| general |" in text and "Strategy census" in text
+    # the perturbation is 1% of each coordinate's cap: about 0.01 * sqrt(15) in scaled distance
+    assert np.all(d[1:] < 0.01 * np.sqrt(15) * 3)
 
 
 def test_tradeoff_plot_from_bound_only_rows():
-    from gru_jax.plots.compare import tradeoff_plot
-    rows = handcrafted.tradeoff_table(gains=(1e-2, 1e-3), sharpnesses=(10.0, 16.0), measure=False)
+    from gru_jax.plots.reference import tradeoff_plot
+    rows = tradeoff_table(gains=(1e-2, 1e-3), sharpnesses=(10.0, 16.0), measure=False)
     np.testing.assert_allclose([r["max_weight"] for r in rows], [100, 100, 1000, 1000], rtol=1e-3)
     assert rows[0]["bound"] > rows[1]["bound"]          # a sharper gate leaks less
     fig = tradeoff_plot(rows)
     assert fig.axes[0].get_xlabel() and fig.axes[0].get_title()
+
+
+def test_reachable_accumulator_is_within_reach():
+    assert within_reach(handcrafted.reachable_accumulator())
+    assert not within_reach(handcrafted.accumulator())

@@ -1,0 +1,64 @@
+"""Engines: how a step's loss and gradient and an epoch's order are computed.
+
+``resolve_engine(cfg, name) -> Engine`` chooses; the training program takes the Engine it is
+given. ``"xla"``: :mod:`gru_jax.engines.xla` (every backend, every model size). ``"native"``:
+:mod:`gru_jax.engines.native` (C++ kernels, CPUs, the blog's shape). Both give the same orders
+bit for bit and the same losses and gradients to float32 rounding.
+"""
+from __future__ import annotations
+
+import warnings
+
+import jax
+
+from .. import native as native_library
+from . import native, xla
+from .base import Engine
+
+ENGINES = ("auto", "xla", "native")
+
+__all__ = ["ENGINES", "Engine", "native_problems", "resolve_engine"]
+
+
+def native_problems(cfg, devices) -> list[str]:
+    """Why the native engine cannot train ``cfg`` on ``devices`` (empty: it can)."""
+    problems = []
+    if not native.supports(cfg):
+        problems.append(f"the native kernels need hidden 1, input 2, output 1 (the Config has "
+                        f"{cfg.hidden_size}, {cfg.input_size}, {cfg.output_size})")
+    if any(d.platform != "cpu" for d in devices):
+        problems.append(f"the native kernels run on CPUs only (devices: "
+                        f"{sorted({d.platform for d in devices})})")
+    if not problems and native_library.load() is None:
+        problems.append(f"the native kernels are unavailable: "
+                        f"{native_library.unavailable_reason()}")
+    return problems
+
+
+def resolve_engine(cfg, name: str = "auto", mesh=None) -> Engine:
+    """The Engine that trains ``cfg``: ``"xla"``, ``"native"`` or ``"auto"``.
+
+    ``"auto"`` picks native when every device is a CPU, the model is the blog's shape (hidden
+    1, input 2, output 1) and the kernels build (a C++ compiler is found; ``GRU_JAX_NATIVE=0``
+    turns them off), and XLA otherwise, with a warning when only the build failed.
+    ``"native"`` raises ``ValueError`` naming each condition that fails.
+
+    Args:
+      cfg: the :class:`gru_jax.Config`.
+      name: ``"auto"``, ``"xla"`` or ``"native"``.
+      mesh: the devices that will train (default: the local devices).
+    """
+    if name not in ENGINES:
+        raise ValueError(f"train: engine must be one of {ENGINES}, got {name!r}")
+    if name == "xla":
+        return xla.make(cfg)
+    devices = list(mesh.devices.flat) if mesh is not None else jax.local_devices()
+    problems = native_problems(cfg, devices)
+    if name == "native" and problems:
+        raise ValueError("train: engine='native' but " + "; ".join(problems))
+    if problems:
+        if "unavailable" in problems[-1] and "GRU_JAX_NATIVE=0" not in problems[-1]:
+            warnings.warn(f"gru_jax: {problems[-1]}; training with the XLA engine (4-5x slower "
+                          "on CPUs, same results to float32 rounding)", stacklevel=3)
+        return xla.make(cfg)
+    return native.make(cfg)

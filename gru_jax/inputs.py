@@ -1,0 +1,150 @@
+"""What a training run starts from, per seed: named PRNG streams, datasets, initial params and
+(for a replay) explicit sample orders, each checked before any compute.
+
+Seed ``s`` has key ``jax.random.key(s)`` split into named streams
+``init_key, data_key, order_key``; ``Config.{init,data,order}_seed`` replaces a stream by the
+one of that fixed seed for every member.
+"""
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .data import Dataset, jax_dataset_raw, prepare, seed_dataset
+from .interop import from_state_dict
+from .model import init_params
+
+
+class Streams(NamedTuple):
+    """Per-seed PRNG keys (raw uint32 key data, ``(S, 2)`` each)."""
+
+    init: jax.Array
+    data: jax.Array
+    order: jax.Array
+
+
+def check_seeds(seeds) -> list[int]:
+    """Distinct ints in ``[0, 2**32)``; ValueError naming the offenders otherwise."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("train: seeds is empty; give at least one seed")
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise ValueError(f"train: seeds must be ints in [0, 2**32), got {bad[:5]}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("train: seeds contain duplicates")
+    return seeds
+
+
+def seed_streams(cfg, seeds: Sequence[int]) -> Streams:
+    """Named keys for every seed, honouring the Config's fixed-stream seeds."""
+
+    @jax.jit
+    def streams_of(seed_values):
+        keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s), 3))(seed_values)
+        return jax.random.key_data(keys)                       # (S, 3, 2)
+
+    own = streams_of(jnp.asarray(np.asarray(seeds, np.uint32)))
+    columns = []
+    for index, fixed in enumerate((cfg.init_seed, cfg.data_seed, cfg.order_seed)):
+        column = own[:, index]
+        if fixed is not None:
+            column = jnp.broadcast_to(streams_of(jnp.asarray([fixed], jnp.uint32))[0, index],
+                                      column.shape)
+        columns.append(column)
+    return Streams(*columns)
+
+
+def as_state_dict(init) -> dict:
+    """Explicit initial params given as a state dict or as params -> a flat state dict."""
+    if "gru.weight_ih_l0" in init:
+        return dict(init)
+    return {f"{m}.{k}": v for m, sub in init.items() for k, v in sub.items()}
+
+
+def initial_params(cfg, n_seeds: int, streams: Streams, init=None):
+    """Initial params ``(S, ...)``: drawn from the init streams, or the explicit ``init`` (state
+    dict or params, with or without a seed axis), checked against the Config's shapes."""
+    if init is None:
+        return jax.vmap(lambda k: init_params(cfg, jax.random.wrap_key_data(k)))(streams.init)
+    params = from_state_dict(as_state_dict(init))
+    expected = (3 * cfg.hidden_size, cfg.input_size)
+    w_ih = params["gru"]["weight_ih_l0"]
+    if w_ih.shape[-2:] != expected:
+        raise ValueError(f"train: init gru.weight_ih_l0 has shape {w_ih.shape}, the Config "
+                         f"needs (..., {expected[0]}, {expected[1]})")
+    if w_ih.ndim == 2:
+        params = jax.tree_util.tree_map(lambda a: np.broadcast_to(a, (n_seeds,) + a.shape), params)
+    elif w_ih.shape[0] != n_seeds:
+        raise ValueError(f"train: init has a leading axis of {w_ih.shape[0]}, but there are "
+                         f"{n_seeds} seeds")
+    return jax.tree_util.tree_map(jnp.asarray, params)
+
+
+def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
+    """Every seed's dataset; returns ``(Dataset, shared)`` where ``shared`` means one dataset
+    for all seeds (no seed axis).
+
+    ``data``: explicit raw ``(X, Y)``, ``(N, L, 2)``/``(N, 1)`` shared by all seeds or with a
+    leading seed axis. Otherwise the Config's generator: ``"jax"`` from the data streams, or
+    ``"numpy"`` (the seed's exact generator) per seed value.
+    """
+    if data is not None:
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise ValueError("train: data must be a pair (X, Y) of raw arrays (N, L, 2), (N, 1)")
+        x, y = (np.asarray(a) for a in data)
+        if x.ndim == 4:
+            if x.shape[0] != len(seeds) or y.shape[0] != len(seeds):
+                raise ValueError(f"train: per-seed data has leading axis {x.shape[0]}, "
+                                 f"but there are {len(seeds)} seeds")
+            return jax.vmap(lambda a, b: prepare(cfg, a, b))(x, y), False
+        return prepare(cfg, x, y), True
+    if cfg.data_generator == "numpy":
+        if cfg.data_seed is not None:
+            return prepare(cfg, *seed_dataset(cfg, cfg.data_seed)), True
+        prepared = [prepare(cfg, *seed_dataset(cfg, s)) for s in seeds]
+        return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *prepared), False
+    if cfg.data_seed is not None:
+        return _dataset_fn(cfg, False)(streams.data[0]), True
+    return _dataset_fn(cfg, True)(streams.data), False
+
+
+@functools.lru_cache(maxsize=16)
+def _dataset_fn(cfg, per_seed: bool):
+    """Jitted jax-generator dataset maker (cached per Config, so repeated calls reuse it)."""
+    make = lambda k: prepare(cfg, *jax_dataset_raw(cfg, jax.random.wrap_key_data(k)))
+    return jax.jit(jax.vmap(make) if per_seed else make)
+
+
+def check_orders(cfg, orders, n_seeds: int) -> np.ndarray:
+    """Explicit sample orders, int ``(S, epochs, n_train)`` with indices in ``[0, n_train)``."""
+    orders = np.asarray(orders)
+    expected = (n_seeds, cfg.epochs, cfg.n_train)
+    if orders.shape != expected:
+        raise ValueError(f"train: orders must have shape (seeds, epochs, n_train) = {expected}, "
+                         f"got {orders.shape}")
+    if not np.issubdtype(orders.dtype, np.integer):
+        raise ValueError(f"train: orders must be integers, got dtype {orders.dtype}")
+    if orders.min() < 0 or orders.max() >= cfg.n_train:
+        raise ValueError(f"train: orders hold indices outside [0, {cfg.n_train})")
+    return orders.astype(np.int32)
+
+
+def slice_seeds(start: int, stop: int, init=None, data=None, orders=None):
+    """Seeds ``[start, stop)`` of explicit inputs: per-seed arrays are cut, shared ones (no
+    seed axis) passed on whole. Returns ``(init, data, orders)``."""
+    if init is not None:
+        flat = as_state_dict(init)
+        if np.asarray(flat["gru.weight_ih_l0"]).ndim == 3:
+            init = {k: np.asarray(v)[start:stop] for k, v in flat.items()}
+    if data is not None:
+        x, y = data
+        if np.asarray(x).ndim == 4:
+            data = (np.asarray(x)[start:stop], np.asarray(y)[start:stop])
+    if orders is not None:
+        orders = np.asarray(orders)[start:stop]
+    return init, data, orders

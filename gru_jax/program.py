@@ -1,0 +1,219 @@
+"""The compiled training program: the blog's protocol for ONE seed, vmapped over seeds.
+
+``make_train(cfg, engine, chunk_epochs, replay)`` returns ``train_chunk``, a pure function of
+one seed's state and data that trains ``chunk_epochs`` epochs (PureJaxRL's shape: one factory,
+named inner functions, nested ``lax.scan``s)::
+
+    train_chunk                      scan over the chunk's epochs
+      train_epoch                    scan over the epoch's full batches, then the remainder
+        train_step                   engine.loss_and_grad -> optax update -> divergence guard
+      end_of_epoch                   on eval epochs: evaluate, plateau LR step, snapshot
+
+:func:`compiled_chunk` is ``jit(vmap(train_chunk))`` over seeds, cached per shape; the host
+driver (:mod:`gru_jax.train`) calls it chunk by chunk. The program never branches on the
+engine: the :class:`gru_jax.engines.Engine` supplies the step's loss and gradient, the order
+and the layout the optimizer steps on.
+
+Randomness: epoch ``e``'s order uses ``fold_in(order_key, e)`` only, so a seed's numbers
+depend neither on its neighbours nor on where chunks start.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from .data import Dataset, valid_mask
+from .engines import Engine
+from .model import forward_columns
+from .optim import PlateauState, make_optimizer, plateau_init, plateau_step
+
+
+class TrainState(NamedTuple):
+    """Everything that evolves, for ONE seed (a leading seed axis in an ensemble).
+
+    params: the model in the engine's packed layout (``engine.unpack`` gives the PyTorch
+    layout). opt_state: optax state of :func:`gru_jax.optim.make_optimizer`, on the packed
+    params. plateau: the LR schedule. order: ``(n_train,)`` int32, the last epoch's sample
+    order. diverged: bool, set once a step produced a non-finite loss or parameter (then frozen).
+    """
+
+    params: Any
+    opt_state: Any
+    plateau: PlateauState
+    order: jax.Array
+    diverged: jax.Array
+
+
+class ChunkLog(NamedTuple):
+    """What one chunk returns besides the state (per seed; the seed axis leads).
+
+    train_loss: ``(C,)`` per-epoch train loss (scaled units; NaN past the run's end or after
+      divergence). test_loss, lr: ``(slots,)`` at the chunk's eval epochs, in order (test loss
+      in original units). snapshots: params (PyTorch layout) with ``(slots, ...)`` leaves,
+      taken after each eval epoch's training.
+    """
+
+    train_loss: jax.Array
+    test_loss: jax.Array
+    lr: jax.Array
+    snapshots: Any
+
+
+def eval_slots(cfg, chunk_epochs: int) -> int:
+    """Most eval epochs any window of ``chunk_epochs`` consecutive epochs can hold."""
+    return (chunk_epochs - 1) // cfg.eval_every + 1
+
+
+def make_init(cfg, engine: Engine):
+    """``init(params, order_key) -> TrainState`` for one seed: packed params, fresh optimizer
+    and plateau state, and the first order ``permutation(fold_in(order_key, 2**31 - 1))``."""
+    optimizer = make_optimizer(cfg)
+
+    def init(params, order_key):
+        packed = engine.pack(params)
+        first = jax.random.permutation(jax.random.fold_in(order_key, -1 % 2**31),
+                                       cfg.n_train).astype(jnp.int32)
+        return TrainState(params=packed, opt_state=optimizer.init(packed),
+                          plateau=plateau_init(cfg), order=first, diverged=jnp.bool_(False))
+
+    return init
+
+
+def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool):
+    """Build the per-seed ``train_chunk`` (vmap it over seeds; jit the result).
+
+    ``train_chunk(state, data, order_key, first_epoch, orders) -> (state, ChunkLog)`` trains
+    epochs ``first_epoch .. first_epoch + chunk_epochs - 1`` (epochs ``>= cfg.epochs`` are
+    skipped). With ``replay`` the orders come from ``orders`` ``(chunk_epochs, n_train)``;
+    otherwise each epoch's order is ``engine.next_order`` of the last one with key
+    ``fold_in(order_key, epoch)``.
+
+    The factory is longer than 80 lines because it holds the whole program as named inner
+    functions (PureJaxRL's shape), each short and each closing over the Config and the engine.
+    """
+    optimizer = make_optimizer(cfg)
+    n_full = cfg.n_train // cfg.batch_size
+    rest = cfg.n_train - n_full * cfg.batch_size
+    slots = eval_slots(cfg, chunk_epochs)
+    masked = cfg.delta > 0
+
+    def train_step(state: TrainState, prepared, index):
+        """One optimizer step on the samples ``index`` ``(B,)``; returns (state, batch loss)."""
+        loss, grads = engine.loss_and_grad(state.params, prepared, index)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        finite = jnp.isfinite(loss) & jnp.all(jnp.stack(
+            [jnp.all(jnp.isfinite(p)) for p in jax.tree_util.tree_leaves(params)]))
+        diverged = state.diverged | ~finite
+        keep = lambda new, old: jax.tree_util.tree_map(
+            lambda a, b: jnp.where(diverged, b, a), new, old)
+        return state._replace(params=keep(params, state.params),
+                              opt_state=keep(opt_state, state.opt_state),
+                              diverged=diverged), loss
+
+    def train_epoch(state: TrainState, prepared, order):
+        """All steps of one epoch in ``order`` ``(n_train,)``; returns (state, epoch loss).
+
+        The epoch loss is ``sum(batch loss x batch size) / n_train`` like the seed's (NaN once
+        the seed diverged).
+        """
+        state = state._replace(order=order)
+        total = jnp.float32(0.0)
+        if n_full:
+            full = order[: n_full * cfg.batch_size].reshape(n_full, cfg.batch_size)
+            state, losses = jax.lax.scan(lambda s, idx: train_step(s, prepared, idx), state,
+                                         full)
+            total = jnp.sum(losses) * cfg.batch_size
+        if rest:
+            state, last = train_step(state, prepared, order[n_full * cfg.batch_size:])
+            total = total + last * rest
+        return state, jnp.where(state.diverged, jnp.nan, total / cfg.n_train)
+
+    def evaluate(params, data: Dataset):
+        """Test MSE in ORIGINAL units: ``mean((pred * high - y)^2)`` over the test set."""
+        valid = valid_mask(data.length, cfg.max_len) if masked else None
+        pred, _ = forward_columns(params, jnp.transpose(data.x_test, (1, 2, 0)), valid)
+        return jnp.mean((pred * cfg.high - data.y_test.T) ** 2)
+
+    def end_of_epoch(state: TrainState, data: Dataset, is_eval):
+        """On eval epochs: test loss, plateau step and the new LR; returns (state, test loss).
+
+        A cond on the params and plateau alone: a cond over the whole carry (order, optimizer
+        state, snapshot buffers) made XLA copy it every epoch.
+        """
+        def do_eval(params, plateau, diverged):
+            test = jnp.where(diverged, jnp.nan, evaluate(engine.unpack(params), data))
+            return plateau_step(cfg, plateau, test), test
+
+        def no_eval(params, plateau, diverged):
+            return plateau, jnp.float32(jnp.nan)
+
+        plateau, test = jax.lax.cond(is_eval, do_eval, no_eval, state.params, state.plateau,
+                                     state.diverged)
+        hyper = dict(state.opt_state.hyperparams)
+        hyper["learning_rate"] = plateau.lr          # unchanged unless evaluated
+        return state._replace(plateau=plateau,
+                              opt_state=state.opt_state._replace(hyperparams=hyper)), test
+
+    def train_chunk(state: TrainState, data: Dataset, order_key, first_epoch, orders):
+        order_key = jax.random.wrap_key_data(order_key)
+        prepared = engine.prepare(data)
+        log0 = ChunkLog(train_loss=None, test_loss=jnp.full((slots,), jnp.nan, jnp.float32),
+                        lr=jnp.full((slots,), jnp.nan, jnp.float32),
+                        snapshots=jax.tree_util.tree_map(
+                            lambda p: jnp.zeros((slots,) + p.shape, p.dtype),
+                            engine.unpack(state.params)))
+
+        def one_epoch(carry, step):
+            state, log, slot = carry
+            epoch = first_epoch + step
+            if replay:
+                order = jax.lax.dynamic_index_in_dim(orders, step, 0, keepdims=False)
+            else:
+                order = engine.next_order(state.order, jax.random.fold_in(order_key, epoch))
+            state, loss = train_epoch(state, prepared, order)
+            is_eval = (epoch % cfg.eval_every) == 0
+            state, test = end_of_epoch(state, data, is_eval)
+
+            def record(buffer, value):
+                """Write ``value`` at ``slot`` on eval epochs (else rewrite what is there)."""
+                old = jax.lax.dynamic_index_in_dim(buffer, slot, 0, keepdims=False)
+                return jax.lax.dynamic_update_index_in_dim(
+                    buffer, jnp.where(is_eval, value, old), slot, 0)
+
+            log = log._replace(
+                test_loss=record(log.test_loss, test), lr=record(log.lr, state.plateau.lr),
+                snapshots=jax.tree_util.tree_map(record, log.snapshots,
+                                                 engine.unpack(state.params)))
+            return (state, log, slot + is_eval.astype(jnp.int32)), loss
+
+        def maybe_epoch(carry, step):
+            skip = lambda carry, step: (carry, jnp.float32(jnp.nan))
+            return jax.lax.cond(first_epoch + step < cfg.epochs, one_epoch, skip, carry,
+                                step)
+
+        (state, log, _), losses = jax.lax.scan(
+            maybe_epoch, (state, log0, jnp.int32(0)), jnp.arange(chunk_epochs, dtype=jnp.int32))
+        return state, log._replace(train_loss=losses)
+
+    return train_chunk
+
+
+@functools.lru_cache(maxsize=16)
+def compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_data: bool):
+    """``jit(vmap(train_chunk))`` over seeds, cached per (Config, engine, chunk length, replay,
+    shared data) so repeated ``train`` calls (notebooks, tests, seed batches) compile once per
+    shape. ``shared_data``: one dataset for every seed (no seed axis on the data)."""
+    chunk = make_train(cfg, engine, chunk_epochs, replay)
+    return jax.jit(jax.vmap(chunk, in_axes=(0, None if shared_data else 0, 0, None, 0)))
+
+
+@functools.lru_cache(maxsize=16)
+def compiled_init(cfg, engine: Engine):
+    """``jit(vmap(init))`` over seeds: ``(params (S, ...), order keys (S, 2)) -> TrainState``."""
+    init = make_init(cfg, engine)
+    return jax.jit(jax.vmap(lambda p, k: init(p, jax.random.wrap_key_data(k))))

@@ -1,0 +1,69 @@
+"""What every report writer shares: number formatting, Markdown tables, numbered figures."""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from ..files import atomic_open
+
+DPI = 100
+
+
+def fmt(value, digits: int = 4) -> str:
+    """A table cell: floats in ``%.{digits}g`` ("n/a" if not finite), None as "-"."""
+    if value is None:
+        return "-"
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return "n/a"
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence], digits: int = 4) -> str:
+    """A Markdown table (cells through :func:`fmt`), ending with a newline."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(fmt(c, digits) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def dict_table(rows: list[dict], digits: int = 3) -> str:
+    """Rows of dicts (same keys) -> a Markdown table; "" for no rows."""
+    if not rows:
+        return ""
+    keys = list(rows[0])
+    return table(keys, [[row[k] for k in keys] for row in rows], digits)
+
+
+def seed_span(seeds) -> str:
+    """``"0..255"`` for a contiguous range, else the first few seeds."""
+    seeds = np.asarray(seeds)
+    if seeds.size and np.array_equal(seeds, np.arange(seeds[0], seeds[0] + seeds.size)):
+        return f"{seeds[0]}..{seeds[-1]}"
+    return ", ".join(map(str, seeds[:8].tolist())) + (" ..." if seeds.size > 8 else "")
+
+
+def save_figure(fig, path: str, dpi: int = DPI) -> str:
+    """Save a matplotlib Figure as PNG atomically and release it; returns ``path``."""
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=dpi)
+    plt.close(fig)
+    return path
+
+
+class Figures:
+    """Saves figures (PNG, atomically) into one directory, numbers them, writes captions."""
+
+    def __init__(self, directory: str):
+        self.directory = directory
+        self.count = 0
+
+    def add(self, fig, name: str, caption: str) -> str:
+        """Save ``fig`` as ``name``; returns its Markdown (image + numbered caption)."""
+        self.count += 1
+        save_figure(fig, os.path.join(self.directory, name), DPI)
+        alt = caption.replace("[", "(").replace("]", ")")
+        return f"![{alt}]({name})\n\n*Figure {self.count}. {caption}*\n"

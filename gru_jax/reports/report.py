@@ -1,0 +1,335 @@
+"""The Markdown report of a run: ``write_report(run_dir)`` -> ``RUN_DIR/report/report.md``.
+
+Sections, each a function of the Run (and the figures saved beside the Markdown):
+
+1. the run's Config (differences from the blog's protocol marked) and a summary;
+2. the ensemble: loss bands, final losses, plateau exits, the blog's claims tested per seed,
+   parameter fans (canonical coordinates at hidden size 1);
+3. a link to the comparison with the hand-crafted accumulator (:mod:`gru_jax.reports.compare`)
+   and the strategy census;
+4. a dissection of a representative seed of each strategy: losses and events, weights over
+   epochs, the blog's walkthrough at chosen epochs, gate terms, gate responses, dynamics.
+
+Everything is vectorised over seeds; 1024 seeds x 62 snapshots take well under a minute.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..analysis import dissect, ensemble, events
+from ..analysis.canonical import canonical_vector
+from ..analysis.census import run_census
+from ..blog import EPOCHS, MEAN_BASELINE, SEED37_STATE_DICT, SEQUENCE, Z_FLAG0, Z_FLAG1
+from ..config import Config
+from ..files import write_text
+from ..interop import from_state_dict
+from ..plots import dissect as dissect_plots
+from ..plots import ensemble as ensemble_plots
+from ..model import select_model
+from ..run import Run
+from .compare import run_compare
+from .dissection import dissect_network
+from .markdown import Figures, fmt, seed_span, table
+
+
+def pick_epochs(eval_epochs: Sequence[int], wanted: Sequence[int] = EPOCHS,
+                count: int = 4) -> list[int]:
+    """The wanted eval epochs that exist (plus the last one); if fewer than two of them exist,
+    ``count`` evenly spaced eval epochs (first and last included)."""
+    eval_epochs = [int(e) for e in eval_epochs]
+    found = [e for e in wanted if e in eval_epochs]
+    if len(found) >= 2:
+        return found if found[-1] == eval_epochs[-1] else found + [eval_epochs[-1]]
+    idx = np.unique(np.linspace(0, len(eval_epochs) - 1, min(count, len(eval_epochs))).astype(int))
+    return [eval_epochs[i] for i in idx]
+
+
+# ---- the report ------------------------------------------------------------------------------
+def _config_section(run: Run) -> str:
+    default = Config()
+    rows = []
+    for field in dataclasses.fields(Config):
+        value = getattr(run.config, field.name)
+        mark = "" if value == getattr(default, field.name) else " **(changed)**"
+        rows.append((f"`{field.name}`", f"{value}{mark}", getattr(default, field.name)))
+    finite = int(np.isfinite(run.train_loss[:, -1]).sum())
+    head = (f"{run.n_seeds} seeds (seeds {seed_span(run.seeds)}) x {run.config.epochs} epochs, "
+            f"{len(run.eval_epochs)} snapshots (eval every {run.config.eval_every} epochs); "
+            f"{int(run.diverged.sum())} diverged, {finite} with a finite final loss; training "
+            f"wall time {run.wall_s:.1f} s.\n")
+    return "## Configuration\n\n" + head + "\n" + table(("field", "this run", "blog's protocol"),
+                                                         rows)
+
+
+def _ensemble_section(run: Run, summary, figures: Figures) -> str:
+    """Losses, final losses, plateau exits, the blog's claims per seed, parameter fans."""
+    return "\n".join(["## The ensemble\n", _loss_curves(run, figures),
+                      _final_losses(run, summary, figures), _claims(run, summary, figures),
+                      _parameter_fans(run, figures)])
+
+
+def _loss_curves(run: Run, figures: Figures) -> str:
+    cfg = run.config
+    qs = ensemble.QUANTILES
+    epochs = np.arange(run.train_loss.shape[1])
+    parts = []
+    train_bands = ensemble.loss_bands(run.train_loss, qs)
+    fig = ensemble_plots.plot_loss_bands({"train": (epochs, train_bands)}, qs,
+                                 "train MSE (scaled units)", "Training loss over seeds",
+                                 baseline=MEAN_BASELINE, marks=run.eval_epochs)
+    parts.append(figures.add(fig, "ensemble_train_loss.png",
+                             f"Training loss (scaled units) of {run.n_seeds} seeds: median and "
+                             "5-95% / 25-75% bands; dashed: the predict-the-mean baseline 1/6; "
+                             "faint verticals: eval epochs."))
+    test_bands = ensemble.loss_bands(run.test_loss, qs)
+    fig = ensemble_plots.plot_loss_bands({"test": (run.eval_epochs, test_bands)}, qs,
+                                 "test MSE (original units)", "Test loss over seeds",
+                                 baseline=MEAN_BASELINE * cfg.high ** 2)
+    parts.append(figures.add(fig, "ensemble_test_loss.png",
+                             "Test loss (original units, computed at eval epochs) over seeds: "
+                             "median and quantile bands; dashed: the predict-the-mean baseline "
+                             f"({MEAN_BASELINE * cfg.high ** 2:.0f} in original units)."))
+    return "\n".join(parts)
+
+
+def _final_losses(run: Run, summary, figures: Figures) -> str:
+    """Final losses and plateau exits: tables and histograms."""
+    qtab = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+    parts = []
+    train_q = ensemble.quantile_table(summary.final_train, qtab)
+    test_q = ensemble.quantile_table(summary.final_test, qtab)
+    parts.append("### Final losses\n")
+    parts.append(table(["loss"] + [f"q{int(q * 100)}" for q in qtab] + ["finite", "NaN"],
+                        [["final train (scaled)"] + [train_q[q] for q in qtab]
+                         + [train_q["n"], train_q["nan"]],
+                         ["last test (original)"] + [test_q[q] for q in qtab]
+                         + [test_q["n"], test_q["nan"]]]))
+    fig = ensemble_plots.plot_histogram(summary.final_train, "final training MSE (scaled units, log)",
+                                "Final training loss per seed", log_x=True,
+                                marks={"blog's seed 37 (~1.0e-4)": 1.0e-4,
+                                       "predict-the-mean 1/6": MEAN_BASELINE},
+                                note="not finite (diverged)")
+    parts.append(figures.add(fig, "final_train_loss.png",
+                             "Distribution of the final training loss over seeds (log scale), "
+                             "with the blog's published ~1.0e-4 and the 1/6 baseline marked."))
+    # plateau exits
+    exits = summary.plateau_exit
+    exit_q = ensemble.quantile_table(exits, qtab)
+    parts.append("### Leaving the predict-the-mean plateau\n")
+    parts.append(f"A seed leaves the plateau at the first epoch after which its training loss "
+                 f"stays below half the baseline ({MEAN_BASELINE / 2:.4f}, scaled). "
+                 f"{exit_q['n']} of {run.n_seeds} seeds left; {exit_q['nan']} never did.\n")
+    parts.append(table(["plateau exit epoch"] + [f"q{int(q * 100)}" for q in qtab],
+                        [["seeds that left"] + [exit_q[q] for q in qtab]]))
+    fig = ensemble_plots.plot_histogram(exits, "epoch of leaving the plateau", "Plateau exit per seed",
+                                note="never left")
+    parts.append(figures.add(fig, "plateau_exit.png",
+                             "Epoch at which each seed leaves the predict-the-mean plateau for "
+                             "good (seeds that never leave are counted in the title)."))
+    return "\n".join(parts)
+
+
+def _claims(run: Run, summary, figures: Figures) -> str:
+    """The blog's claims tested per seed, with single-element answers and gate ranges."""
+    parts = ["### The blog's claims, seed by seed\n"]
+    rows = []
+    for claim in summary.claims:
+        lo, hi = claim.interval
+        rows.append((claim.name, claim.description, claim.count, claim.total,
+                     f"{claim.fraction:.1%}", f"[{lo:.1%}, {hi:.1%}]"))
+    parts.append(table(("claim", "test", "seeds", "of", "fraction", "95% CI (Wilson)"), rows))
+    single = summary.single_outputs
+    sq0 = ensemble.quantile_table(single[:, 0], (0.05, 0.5, 0.95))
+    sq1 = ensemble.quantile_table(single[:, 1], (0.05, 0.5, 0.95))
+    parts.append("Single-element answers (original units; the blog's net: 41.08 and 101.58):\n")
+    parts.append(table(("input", "target", "q5", "median", "q95"),
+                        [("[12,0] alone", 0, sq0[0.05], sq0[0.5], sq0[0.95]),
+                         ("[12,1] alone", 12, sq1[0.05], sq1[0.5], sq1[0.95])]))
+    fig = ensemble_plots.plot_gate_ranges(summary.z_ranges, {
+        "blog: [0.77, 0.83] x [0.14, 0.20]": (Z_FLAG0, Z_FLAG1),
+        "accumulator corner": ((0.95, 1.0), (0.0, 0.05))})
+    parts.append(figures.add(fig, "update_gate_ranges.png",
+                             "First-step update gate per seed: z for flag 0 (x) against flag 1 "
+                             "(y), at the midpoint of its range over values 0..99 (bars: the "
+                             "range). Red box: the blog's published ranges; green: where an exact "
+                             "accumulator sits (z ~ 1 for flag 0, ~ 0 for flag 1)."))
+    crossed = summary.flag_first_crossing
+    cq = ensemble.quantile_table(crossed, (0.05, 0.25, 0.5, 0.75, 0.95))
+    parts.append(f"W_iz[flag] changes sign in {int((summary.flag_crossings > 0).sum())} seeds "
+                 f"(more than once in {int((summary.flag_crossings > 1).sum())}); epoch of its "
+                 f"first change: median {fmt(cq[0.5])}, 5-95% [{fmt(cq[0.05])}, "
+                 f"{fmt(cq[0.95])}].\n")
+    fig = ensemble_plots.plot_histogram(crossed, "epoch of W_iz[flag]'s first sign change (interpolated)",
+                                "When the update gate's flag weight changes sign",
+                                note="no sign change")
+    parts.append(figures.add(fig, "flag_weight_sign_change.png",
+                             "Epoch at which the update gate's flag weight W_iz[flag] first "
+                             "changes sign (linear interpolation between snapshots; epoch -1 = "
+                             "initial weights)."))
+    return "\n".join(parts)
+
+
+def _parameter_fans(run: Run, figures: Figures) -> str:
+    """Every parameter's quantile fan over training (canonical coordinates at H = 1)."""
+    qs = ensemble.QUANTILES
+    parts = []
+    t_epochs, names, values, canonical = ensemble.trajectory_coordinates(run)
+    fan = ensemble.loss_bands(values.reshape(values.shape[0], -1), qs).reshape(
+        (len(qs),) + values.shape[1:])
+    marks = {}
+    if canonical:
+        blog_vec = canonical_vector(from_state_dict(SEED37_STATE_DICT))
+        marks["blog's final weights"] = dict(zip(names, np.asarray(blog_vec, float)))
+    coords = ("canonical coordinates (sign symmetry fixed, r/z biases merged)" if canonical else
+              f"raw PyTorch-layout coordinates (hidden size {run.config.hidden_size})")
+    fig = ensemble_plots.plot_trajectory_fans(t_epochs, names, fan, qs, marks,
+                                      title=f"Parameter trajectories, {coords.split(' (')[0]}")
+    parts.append(figures.add(fig, "parameter_fans.png",
+                             f"Every parameter over training in {coords}: median and 5-95% / "
+                             "25-75% fans over seeds (epoch -1 = init); red dashed: the blog's "
+                             "published final value."))
+    return "\n".join(parts)
+
+
+def _comparison_section(run_dir: str, out_dir: str, census, run_comparison: bool) -> str:
+    """A link to ``RUN_DIR/compare/compare.md``, running the comparison first if it is missing
+    and ``run_comparison``."""
+    parts = ["## Learned versus designed\n"]
+    compare_dir = os.path.join(run_dir, "compare")
+    path = os.path.join(compare_dir, "compare.md")
+    if not os.path.exists(path):
+        if not run_comparison:
+            return "\n".join(parts + [f"(No comparison in {compare_dir}: run `gru-jax compare "
+                                      f"{run_dir}` first, or write the report without "
+                                      "`--no-compare`.)\n"])
+        path = run_compare(run_dir, census=census)
+    rel = os.path.relpath(path, out_dir)
+    parts.append(f"The comparison with the hand-crafted accumulator (per-parameter distributions, "
+                 f"behaviour scatter, distances over training, generalization heatmaps, "
+                 f"interpolation and stability) is in [{rel}]({rel}).\n")
+    return "\n".join(parts)
+
+
+def _census_section(run: Run, census) -> tuple[dict, str]:
+    """``({strategy: representative seed index}, Markdown table)`` of the strategy census."""
+    rows = [(s, c, f"{f:.1%}", f"[{lo:.1%}, {hi:.1%}]",
+             "-" if rep is None else int(run.seeds[rep]))
+            for s, c, f, lo, hi, rep in census.table_rows()]
+    text = ("### Strategy census\n\nEach seed is labelled by behaviour (`gru_jax.analysis.census`): "
+            "*failed* (final loss >= half the baseline), *general* (adds at other lengths and flag "
+            "counts too, like the accumulator), *length-specific* (fits length 4 only, like the "
+            "blog's net).\n\n"
+            + table(("strategy", "seeds", "fraction", "95% CI (Wilson)", "representative seed"),
+                    rows))
+    reps = {s: rep for s, rep in census.representative.items() if rep is not None}
+    return reps, text
+
+
+def _seed_section(run: Run, index: int, label: str, figures: Figures, out_dir: str,
+                  sequence) -> str:
+    seed = int(run.seeds[index])
+    tag = f"seed{seed}_"
+    name = f"Seed {seed} ({label})"
+    parts = [f"### {name}\n"]
+    loss = run.train_loss[index]
+    sigma = max(2.0, min(20.0, loss.shape[0] / 100))
+    found = events.acceleration_events(loss, k=5, sigma=sigma)
+    fig = dissect_plots.plot_losses(loss, run.eval_epochs, run.test_loss[index],
+                            [e.epoch for e in found], title=f"{name}: losses")
+    parts.append(figures.add(fig, f"{tag}losses.png",
+                             f"{name}: training loss per epoch (scaled units, top) and test loss "
+                             "at eval epochs (original units, bottom); grey: eval epochs "
+                             "(snapshots); red dashed: the epochs of largest loss acceleration."))
+    parts.append(f"Largest loss accelerations (second derivative of log10 train loss after a "
+                 f"Gaussian smoothing of sigma = {sigma:g} epochs; negative = the loss starts "
+                 "falling faster):\n")
+    parts.append(table(("epoch", "acceleration (decades / epoch^2)"),
+                        [(e.epoch, e.acceleration) for e in found]))
+    epochs, names, values = events.weight_trajectory(select_model(run.init_params, index),
+                                                     select_model(run.snapshots, index),
+                                                     run.eval_epochs)
+    fig = dissect_plots.plot_weight_lines(epochs, names, values, title=f"{name}: weights over training")
+    parts.append(figures.add(fig, f"{tag}weights.png",
+                             f"{name}: every parameter (PyTorch layout) at init (epoch -1) and at "
+                             "each eval epoch."))
+    fig = dissect_plots.plot_weight_heatmap(epochs, names, values, title=f"{name}: weights (heatmap)")
+    parts.append(figures.add(fig, f"{tag}weights_heatmap.png",
+                             f"{name}: the same trajectories as a heatmap (rows: parameters, "
+                             "columns: snapshots, colour: value, symmetric around 0)."))
+    crossings = events.zero_crossings(epochs, names, values)
+    parts.append(f"Zero crossings ({len(crossings)}; linear interpolation between snapshots):\n")
+    shown = crossings[:25]
+    if shown:
+        parts.append(table(("parameter", "between epochs", "at epoch ~", "direction"),
+                        [(c.name, f"{c.epoch_before}..{c.epoch_after}", round(c.epoch, 1),
+                          "- to +" if c.direction > 0 else "+ to -") for c in shown]))
+    else:
+        parts.append("(No parameter changes sign.)\n")
+    if len(crossings) > len(shown):
+        parts.append(f"({len(crossings) - len(shown)} more not shown.)\n")
+    high = run.config.high
+    eval_list = [int(e) for e in run.eval_epochs]
+    parts.append("Walkthrough of the blog's sequence at chosen epochs:\n")
+    rows = []
+    details = []
+    for epoch in pick_epochs(eval_list):
+        params = select_model(run.snapshots, index, eval_list.index(epoch))
+        walk = dissect.walkthrough(params, sequence, high)
+        rows.append((epoch, *(f"{v:.3f}" for v in walk.z[:, 0]), *(f"{v:.4f}" for v in walk.h[:, 0]),
+                     f"{walk.output:.2f}"))
+        details.append(f"<details><summary>Epoch {epoch}: full walkthrough</summary>\n\n"
+                       f"{dissect.walkthrough_markdown(walk)}\n\n</details>\n")
+    steps = range(len(walk.h))
+    parts.append(table(("epoch", *(f"z_{t}" for t in steps), *(f"h_{t}" for t in steps),
+                         "output"), rows))
+    parts += details
+    final = select_model(run.params, index)
+    parts.append(f"#### {name} at the end of training\n")
+    parts.append(dissect_network(final, sequence, out_dir, high, label=name, figures=figures,
+                                 prefix=tag))
+    out = dissect.outputs(final, np.asarray([[[12, 0]], [[12, 1]]]), high)
+    parts.append(f"Single-element inputs: [12,0] -> {out[0]:.2f} (target 0), [12,1] -> "
+                 f"{out[1]:.2f} (target 12); the blog's net: 41.08 and 101.58.\n")
+    return "\n".join(parts)
+
+
+def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
+                 run_comparison: bool = True, census=None) -> str:
+    """Write the Markdown report of the run in ``run_dir``; returns the path of report.md.
+
+    Args:
+      run_dir: a complete run directory (:meth:`gru_jax.Run.load`).
+      out_dir: where report.md and its PNGs go (default ``RUN_DIR/report``).
+      sequence: the walkthrough input, original units (default the blog's example).
+      run_comparison: when ``RUN_DIR/compare`` is missing, run
+        :func:`gru_jax.reports.compare.run_compare` first (it trains short stability runs:
+        minutes); False links an existing one only.
+      census: the run's :func:`gru_jax.analysis.census.run_census`, if already computed (the
+        pipeline computes it once for the comparison and the report).
+    """
+    start = time.perf_counter()
+    run = Run.load(run_dir)
+    census = census if census is not None else run_census(run)
+    out_dir = out_dir or os.path.join(run_dir, "report")
+    os.makedirs(out_dir, exist_ok=True)
+    figures = Figures(out_dir)
+    summary = ensemble.summarize(run)
+    reps, census_text = _census_section(run, census)
+    sections = [f"# Report: {os.path.basename(os.path.abspath(run_dir))}\n",
+                "The adding problem (sum the flagged values of a sequence) learned by a GRU "
+                f"with {run.config.hidden_size} hidden unit(s), trained under the blog's protocol "
+                "as an ensemble of seeds. Losses: training in scaled units (targets / high), test "
+                "in original units.\n",
+                _config_section(run), _ensemble_section(run, summary, figures),
+                _comparison_section(run_dir, out_dir, census, run_comparison), census_text,
+                "## Dissections of representative seeds\n"]
+    sections += [_seed_section(run, int(index), label, figures, out_dir, sequence)
+                 for label, index in reps.items()]
+    sections.append(f"\n---\nWritten by `gru_jax.reports.write_report` in "
+                    f"{time.perf_counter() - start:.1f} s.\n")
+    return write_text(os.path.join(out_dir, "report.md"), "\n".join(sections))
