@@ -4,11 +4,13 @@ For a constant input ``x = (value / high, flag)`` the step ``F(h) = gru_cell(gru
 of ``[-1, 1]^H`` into itself. A fixed point solves ``G(h) = F(h) - h = 0``; every one lies in
 ``(-1, 1)^H`` (``h = F(h)`` means ``(1 - z)(n - h) = 0``, so ``h = n = tanh(.)`` where ``z < 1``).
 We minimise ``q(h) = 1/2 |G(h)|^2`` from many starts by damped Gauss-Newton
-(Levenberg-Marquardt: ``h <- h - (J^T J + mu I)^{-1} J^T G`` with ``J = dF/dh - I`` from
-``jax.jacfwd``; a step is taken only when it lowers ``q``, then ``mu`` shrinks 3x, else it grows
-4x). Far from a root that is gradient descent on ``q`` (bounded steps); near one it is Newton's
-method on ``G = 0`` (quadratic convergence), and where ``J`` is singular (a line attractor, as the
-accumulator's flag-0 map) the damping keeps steps finite. Everything is vmapped over seeds and
+(Levenberg-Marquardt: ``h <- h - (J^T J + mu m I)^{-1} J^T G`` with ``J = dF/dh - I`` from
+``jax.jacfwd`` and ``m = max diag(J^T J)``; a step is taken only when it lowers ``q``, then
+``mu`` shrinks 3x, else it grows 4x; steps are clipped to ``[-1, 1]^H``). Far from a root that
+is gradient descent on ``q`` (bounded steps); near one it is Newton's method on ``G = 0``
+(quadratic convergence), and where ``J`` is singular (a line attractor, as the accumulator's
+flag-0 map) the damping keeps steps finite. A local minimum of ``q`` above ``max_residual`` is
+a slow point, not returned by default. Everything is vmapped over seeds and
 starts and jitted; the GRU step is :func:`gru_jax.model.gru_cell`, not rewritten here.
 
 Then: points with ``|G(h)| <= max_residual`` are kept (raise ``max_residual`` to keep the slow
@@ -20,18 +22,28 @@ descending modulus) classify it: ``"unstable"`` if some ``|lambda| > 1 + margina
 needs), else ``"stable"``. A count equal to ``max_points`` means at least that many points:
 typically a continuum, which this method samples rather than enumerates.
 
-Speed (2 shared CPU cores, jax 0.10.2 CPU, compile included; 64 starts, 60 steps, both flag
-inputs): see the ``Timing`` block at the end of this docstring.
+Checked beyond the tests: on the trained 1024-seed H = 1 run (results/runs/blog1024), every
+second seed at inputs (0, 0) and (0, 1) has the same fixed points (to 1e-4) as the exact
+bracketing analysis :func:`gru_jax.analysis.dissect.dynamics`.
 
-Timing::
+Speed: :func:`fixed_point_summary` (two inputs, 64 starts, 60 steps) on 1024 seeds, measured
+on this project's 2-core CPU while shared (load average ~6), jax 0.10.2::
 
-    PYTHONPATH=. python -c "import time, jax, numpy as np; from gru_jax import Config; \
-      from gru_jax.model import init_params; from gru_jax.analysis.fixed_points import \
-      fixed_point_summary as f; import dataclasses as d; [print(H, (lambda p: (lambda t: \
-      (f(p), time.time() - t)[1])(time.time()))(jax.vmap(lambda k: init_params(d.replace( \
-      Config(), hidden_size=H), k))(jax.random.split(jax.random.PRNGKey(0), 1024)))) \
-      for H in (1, 2)]"
-    -> H = 1: TIMING_H1 s; H = 2: TIMING_H2 s (1024 seeds each)
+    PYTHONPATH=. python -c "
+    import time, dataclasses, jax
+    from gru_jax import Config
+    from gru_jax.model import init_params
+    from gru_jax.analysis.fixed_points import fixed_point_summary
+    for H in (1, 2):
+        cfg = dataclasses.replace(Config(), hidden_size=H)
+        params = jax.vmap(lambda k: init_params(cfg, k))(
+            jax.random.split(jax.random.PRNGKey(0), 1024))
+        t = time.time(); fixed_point_summary(params); t1 = time.time() - t
+        t = time.time(); fixed_point_summary(params); print(H, t1, time.time() - t)"
+
+    H = 1: 4-10 s first call (compilation included), 2-2.5 s warm
+    H = 2: 9-13 s first call, 5-6 s warm
+    (the trained 1024-seed H = 1 run results/runs/blog1024: 4.6 s first call)
 
 References:
   Sussillo & Barak (2013), "Opening the black box: low-dimensional dynamics in
@@ -44,6 +56,7 @@ from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.linalg
 import numpy as np
 
 from ..model import forward, gru_cell
@@ -95,30 +108,24 @@ def _flatten(params):
     return flat, lead, hidden
 
 
-def _typical_sequences(key, n_sequences: int, length: int = 4, flags: int = 2) -> jax.Array:
-    """``(n, length, 2)`` scaled adding-problem inputs: values uniform in [0, 1), ``flags``
-    flagged steps at random positions."""
-    value_key, flag_key = jax.random.split(key)
-    values = jax.random.uniform(value_key, (n_sequences, length))
-    ranks = jnp.argsort(jnp.argsort(jax.random.uniform(flag_key, (n_sequences, length)), 1), 1)
-    return jnp.stack([values, (ranks < flags).astype(jnp.float32)], -1)
-
-
-@partial(jax.jit, static_argnames=("n_random", "n_sequences"))
-def _default_starts(params, key, n_random: int, n_sequences: int) -> jax.Array:
-    """Starts ``(S, 1 + 4 n_sequences + n_random, H)``: ``h = 0``, the states each model visits
-    on ``n_sequences`` typical length-4 sequences, and uniform points in ``[-1, 1]^H``."""
-    seq_key, random_key = jax.random.split(key)
-    x = _typical_sequences(seq_key, n_sequences)
-    count, hidden = params["gru"]["weight_hh_l0"].shape[0], params["gru"]["weight_hh_l0"].shape[-1]
-    visited = jax.vmap(lambda p: forward(p, x)[1].reshape(-1, hidden))(params)
-    uniform = jax.random.uniform(random_key, (count, n_random, hidden), minval=-1.0, maxval=1.0)
-    return jnp.concatenate([jnp.zeros((count, 1, hidden)), visited, uniform], axis=1)
+def typical_sequences(n_sequences: int, seed: int = 0, length: int = 4,
+                      flags: int = 2) -> np.ndarray:
+    """``(n, length, 2)`` float32 scaled adding-problem inputs: values uniform in [0, 1),
+    ``flags`` flagged steps at random positions (numpy generator seeded by ``seed``)."""
+    rng = np.random.default_rng(seed)
+    values = rng.random((n_sequences, length))
+    ranks = np.argsort(np.argsort(rng.random((n_sequences, length)), 1), 1)
+    return np.stack([values, ranks < flags], -1).astype(np.float32)
 
 
 def _minimise(gru, x, h0, n_steps: int):
     """Levenberg-Marquardt on ``G(h) = F(h) - h`` from one start ``h0`` ``(H,)``;
-    returns ``(h, |G(h)|)``."""
+    returns ``(h, |G(h)|)``.
+
+    The damping is ``mu max(diag(J^T J))`` (relative, so a slow map with ``|J| ~ 1e-3`` takes
+    Newton steps as readily as a fast one; an absolute damping would shrink its steps to the
+    float32 noise of ``G`` and stall). The damped normal matrix is SPD: solved by Cholesky (a
+    NaN step from a numerically singular one makes ``q`` NaN, is rejected, damping grows)."""
     g_fn = lambda h: gru_cell(gru, h, x)[0] - h
     eye = jnp.eye(h0.shape[0], dtype=h0.dtype)
 
@@ -126,13 +133,14 @@ def _minimise(gru, x, h0, n_steps: int):
         h, q, mu = carry
         g, jac = g_fn(h), jax.jacfwd(g_fn)(h)
         normal = jac.T @ jac
-        step = jnp.linalg.solve(normal + mu * eye, jac.T @ g)
-        trial = jnp.clip(h - step, -1.0, 1.0)
+        damping = mu * (jnp.max(jnp.diagonal(normal)) + 1e-20)      # scale-free (Nielsen)
+        factor = jax.scipy.linalg.cho_factor(normal + damping * eye)
+        trial = jnp.clip(h - jax.scipy.linalg.cho_solve(factor, jac.T @ g), -1.0, 1.0)
         g_trial = g_fn(trial)
         q_trial = 0.5 * jnp.sum(g_trial * g_trial)
         better = q_trial < q
         return (jnp.where(better, trial, h), jnp.where(better, q_trial, q),
-                jnp.where(better, jnp.maximum(mu / 3.0, 1e-12), jnp.minimum(mu * 4.0, 1e6))), None
+                jnp.where(better, jnp.maximum(mu / 3.0, 1e-9), jnp.minimum(mu * 4.0, 1e9))), None
 
     g0 = g_fn(h0)
     (h, q, _), _ = jax.lax.scan(body, (h0, 0.5 * jnp.sum(g0 * g0), jnp.float32(1e-3)), None,
@@ -140,45 +148,50 @@ def _minimise(gru, x, h0, n_steps: int):
     return h, jnp.linalg.norm(g_fn(h))
 
 
-def _select(states, residual, max_residual, dedup_tol, max_points: int):
-    """Keep converged points, merge duplicates, take the ``max_points`` best.
+@partial(jax.jit, static_argnames=("n_steps",))
+def _solve(params, x, starts, sequences, n_steps: int):
+    """Minimise from every start of every model (vmapped over both).
 
-    ``(M, H), (M,) -> (K, H), (K,), (K,) bool``: greedy over starts by ascending residual; a
-    point is kept when it converged and no kept point is within ``dedup_tol`` (max-norm).
+    ``starts (S, M0, H)``; ``sequences`` ``(n, T, 2)`` or None: each model's visited states
+    (``n T`` of them) are appended to its starts. Returns ``h (S, M, H)``, ``|G(h)| (S, M)``.
     """
-    if residual.shape[0] < max_points:                  # fewer starts than K: pad
-        pad = max_points - residual.shape[0]
-        states = jnp.concatenate([states, jnp.zeros((pad, states.shape[1]), states.dtype)])
-        residual = jnp.concatenate([residual, jnp.full((pad,), jnp.inf, residual.dtype)])
-    count = residual.shape[0]
+    gru = params["gru"]
+    if sequences is not None:
+        hidden = starts.shape[-1]
+        visited = jax.vmap(lambda p: forward(p, sequences)[1].reshape(-1, hidden))(params)
+        starts = jnp.concatenate([starts, visited], axis=1)
+    per_start = lambda g, h: _minimise(g, x, h, n_steps)
+    return jax.vmap(jax.vmap(per_start, (None, 0)))(gru, starts)
+
+
+_JACOBIANS = jax.jit(jax.vmap(jax.vmap(jax.jacfwd(lambda gru, h, x: gru_cell(gru, h, x)[0], 1),
+                                       (None, 0, None)), (0, 0, None)))
+
+
+def _select(states, residual, max_residual: float, dedup_tol: float, max_points: int):
+    """Keep converged points, merge duplicates, take the ``max_points`` best (numpy).
+
+    ``(S, M, H), (S, M) -> (S, K, H), (S, K), (S, K) bool``: greedy over each model's points by
+    ascending residual; a point is kept when it converged and no kept point is within
+    ``dedup_tol`` (max-norm). Fewer than ``K`` starts: padded.
+    """
+    count, starts, hidden = states.shape
+    if starts < max_points:
+        states = np.concatenate([states, np.zeros((count, max_points - starts, hidden),
+                                                  states.dtype)], axis=1)
+        residual = np.concatenate([residual, np.full((count, max_points - starts), np.inf,
+                                                     residual.dtype)], axis=1)
     converged = residual <= max_residual
-    order = jnp.argsort(jnp.where(converged, residual, jnp.inf))
-    states, residual, converged = states[order], residual[order], converged[order]
-    close = jnp.max(jnp.abs(states[:, None, :] - states[None, :, :]), axis=-1) <= dedup_tol
-    index = jnp.arange(count)
-
-    def body(keep, i):
-        duplicate = jnp.any(keep & close[i] & (index < i))
-        return keep.at[i].set(converged[i] & ~duplicate), None
-
-    keep, _ = jax.lax.scan(body, jnp.zeros(count, bool), index)
-    pick = jnp.argsort(~keep, stable=True)[:max_points]
-    return states[pick], residual[pick], keep[pick]
-
-
-@partial(jax.jit, static_argnames=("n_steps", "max_points"))
-def _solve(params, x, starts, n_steps: int, max_residual, dedup_tol, max_points: int):
-    """Per model (vmapped over ``S``): minimise from every start, select, Jacobians.
-
-    ``starts (S, M, H) -> states (S, K, H), residual (S, K), valid (S, K), dF/dh (S, K, H, H)``.
-    """
-    def one_model(gru, h0):
-        h, res = jax.vmap(lambda h: _minimise(gru, x, h, n_steps))(h0)
-        states, res, valid = _select(h, res, max_residual, dedup_tol, max_points)
-        jac = jax.vmap(jax.jacfwd(lambda h: gru_cell(gru, h, x)[0]))(states)
-        return states, res, valid, jac
-
-    return jax.vmap(one_model)(params["gru"], starts)
+    order = np.argsort(np.where(converged, residual, np.inf), axis=1, kind="stable")
+    states = np.take_along_axis(states, order[..., None], 1)
+    residual, converged = (np.take_along_axis(a, order, 1) for a in (residual, converged))
+    keep = np.zeros_like(converged)
+    for i in range(converged.shape[1]):
+        near = np.max(np.abs(states[:, :i] - states[:, i:i + 1]), axis=-1) <= dedup_tol
+        keep[:, i] = converged[:, i] & ~np.any(keep[:, :i] & near, axis=1)
+    pick = np.argsort(~keep, axis=1, kind="stable")[:, :max_points]
+    return (np.take_along_axis(states, pick[..., None], 1), np.take_along_axis(residual, pick, 1),
+            np.take_along_axis(keep, pick, 1))
 
 
 def classify(eigenvalues, marginal_tol: float = 1e-3) -> np.ndarray:
@@ -189,9 +202,9 @@ def classify(eigenvalues, marginal_tol: float = 1e-3) -> np.ndarray:
                     np.where(np.any(modulus >= 1 - marginal_tol, -1), "marginal", "stable"))
 
 
-def fixed_points(params, x, starts: Optional[np.ndarray] = None, *, key=None,
+def fixed_points(params, x, starts: Optional[np.ndarray] = None, *, seed: int = 0,
                  n_random: int = 31, n_sequences: int = 8, n_steps: int = 60,
-                 max_points: int = 16, max_residual: float = 1e-5, dedup_tol: float = 1e-3,
+                 max_points: int = 16, max_residual: Optional[float] = None, dedup_tol: float = 1e-3,
                  marginal_tol: float = 1e-3) -> FixedPoints:
     """Fixed points of each model's step at the constant input ``x`` (module docstring).
 
@@ -200,9 +213,10 @@ def fixed_points(params, x, starts: Optional[np.ndarray] = None, *, key=None,
       x: ``(2,)`` the constant input in scaled units ``(value / high, flag)``.
       starts: ``(M, H)`` shared or ``(..., M, H)`` per model; default: ``h = 0``, the states each
         model visits on ``n_sequences`` typical length-4, 2-flag sequences, and ``n_random``
-        uniform points in ``[-1, 1]^H`` (64 starts), drawn from ``key`` (default PRNGKey(0)).
+        uniform points in ``[-1, 1]^H`` (64 starts), drawn by numpy from ``seed``.
       n_steps: Levenberg-Marquardt steps per start. max_points: ``K``.
-      max_residual: a point is valid when ``|F(h) - h| <= max_residual``.
+      max_residual: a point is valid when ``|F(h) - h| <= max_residual``; default
+        ``1e-6 sqrt(H)`` (float32 evaluation of ``G`` at an exact root gives ~1e-7 per unit).
       dedup_tol: points closer than this (max-norm, scaled units) are one point.
       marginal_tol: see :func:`classify`.
 
@@ -215,17 +229,21 @@ def fixed_points(params, x, starts: Optional[np.ndarray] = None, *, key=None,
     if x.shape != (2,):
         raise ValueError(f"fixed_points: x must be (2,) = (value / high, flag), got {x.shape}")
     if starts is None:
-        key = jax.random.PRNGKey(0) if key is None else key
-        h0 = _default_starts(flat, key, n_random, n_sequences)
+        uniform = np.random.default_rng(seed).uniform(-1.0, 1.0, (count, n_random, hidden))
+        h0 = np.concatenate([np.zeros((count, 1, hidden)), uniform], axis=1)
+        sequences = jnp.asarray(typical_sequences(n_sequences, seed)) if n_sequences else None
     else:
         starts = np.asarray(starts, np.float32)
         if starts.ndim < 2 or starts.shape[-1] != hidden:
             raise ValueError(f"fixed_points: starts must be (M, {hidden}) or (..., M, {hidden}), "
                              f"got {starts.shape}")
-        h0 = jnp.asarray(np.broadcast_to(starts, lead + starts.shape[-2:])
-                         .reshape((count,) + starts.shape[-2:]))
-    states, residual, valid, jac = (np.asarray(a) for a in _solve(
-        flat, x, h0, n_steps, jnp.float32(max_residual), jnp.float32(dedup_tol), max_points))
+        h0 = np.broadcast_to(starts, lead + starts.shape[-2:]).reshape((count,) + starts.shape[-2:])
+        sequences = None
+    max_residual = 1e-6 * np.sqrt(hidden) if max_residual is None else max_residual
+    h, res = _solve(flat, x, jnp.asarray(h0, jnp.float32), sequences, n_steps)
+    states, residual, valid = _select(np.asarray(h), np.asarray(res), max_residual, dedup_tol,
+                                      max_points)
+    jac = np.asarray(_JACOBIANS(flat["gru"], jnp.asarray(states), x))
     eig = np.linalg.eigvals(jac.astype(np.float64))
     eig = np.take_along_axis(eig, np.argsort(-np.abs(eig), axis=-1, kind="stable"), axis=-1)
     kind = np.where(valid, classify(eig, marginal_tol), "")
@@ -244,7 +262,7 @@ def fixed_point_summary(params, high: float = 100.0, value: float = 0.0,
     Args:
       params: PyTorch layout, any leading axes. high: the value scale (Config.high).
       value: the constant value in ORIGINAL units (default 0: no input to add).
-      **kwargs: passed to :func:`fixed_points` (``key``, ``max_points``, tolerances, ...).
+      **kwargs: passed to :func:`fixed_points` (``seed``, ``max_points``, tolerances, ...).
 
     Returns:
       :class:`FixedPointSummary`: counts at both inputs; at flag 0 the point nearest ``h = 0``,
