@@ -26,7 +26,8 @@ def _outputs(params, x_raw, high=100):
 def test_hidden_size_one_is_the_derivation():
     # the module docstring's weights: W_iz[flag] = -2s, b_z = s, W_in[value] = a, b_r = b,
     # W_hn = 1 / sigmoid(b), w_out = 1 / (a (1 - sigmoid(-s))); everything else 0
-    a, s, b = handcrafted.DEFAULT_GAIN, handcrafted.DEFAULT_SHARPNESS, handcrafted.DEFAULT_RESET_BIAS
+    a, s = handcrafted.DEFAULT_GAIN, handcrafted.DEFAULT_SHARPNESS
+    b = handcrafted.DEFAULT_RESET_BIAS
     sigmoid = lambda v: 1.0 / (1.0 + math.exp(-v))
     params = handcrafted.accumulator(hidden_size=1)
     g = params["gru"]
@@ -46,7 +47,8 @@ def test_hidden_size_one_is_the_derivation():
 def test_three_units_compute_what_one_unit_computes():
     rng = np.random.default_rng(0)
     one, three = handcrafted.accumulator(), handcrafted.accumulator(hidden_size=3)
-    assert three["gru"]["weight_hh_l0"].shape == (9, 3) and three["linear"]["weight"].shape == (1, 3)
+    assert three["gru"]["weight_hh_l0"].shape == (9, 3)
+    assert three["linear"]["weight"].shape == (1, 3)
     x = np.concatenate([rng.integers(0, 100, (64, 30, 1)), rng.integers(0, 2, (64, 30, 1))], -1)
     y1, y3 = _outputs(one, x.astype(float)), _outputs(three, x.astype(float))
     np.testing.assert_allclose(y3, y1, rtol=1e-6, atol=1e-6)

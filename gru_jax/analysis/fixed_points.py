@@ -204,8 +204,8 @@ def classify(eigenvalues, marginal_tol: float = 1e-3) -> np.ndarray:
 
 def fixed_points(params, x, starts: Optional[np.ndarray] = None, *, seed: int = 0,
                  n_random: int = 31, n_sequences: int = 8, n_steps: int = 60,
-                 max_points: int = 16, max_residual: Optional[float] = None, dedup_tol: float = 1e-3,
-                 marginal_tol: float = 1e-3) -> FixedPoints:
+                 max_points: int = 16, max_residual: Optional[float] = None,
+                 dedup_tol: float = 1e-3, marginal_tol: float = 1e-3) -> FixedPoints:
     """Fixed points of each model's step at the constant input ``x`` (module docstring).
 
     Args:
