@@ -81,8 +81,18 @@ def _params(w_ih, w_hh, b_ih, b_hh, w_out, b_out) -> dict:
 
 
 def accumulator(gain: float = DEFAULT_GAIN, sharpness: float = DEFAULT_SHARPNESS,
-                reset_bias: float = DEFAULT_RESET_BIAS) -> dict:
-    """The exact adder for hidden size 1 (derivation in the module docstring).
+                reset_bias: float = DEFAULT_RESET_BIAS, hidden_size: int = 1) -> dict:
+    """The exact adder (derivation in the module docstring), for any hidden size.
+
+    Unit 0 is the one-unit accumulator; ``hidden_size = 1`` gives exactly those params. Units
+    1..H-1 are inert: every weight into them is 0 (so their candidate is ``tanh(0) = 0``), their
+    merged z bias is ``-s`` (``z = sigmoid(-s)``: each step overwrites them with the candidate
+    0), their r bias and readout weight are 0, and no unit feeds another (W_hh is diagonal, the
+    inert units' rows and columns 0). From ``h = 0`` they stay exactly 0, so the outputs and the
+    bound of :func:`error_bound` are those of ``hidden_size = 1``. Choosing ``z ~ 0`` rather than
+    ``z ~ 1`` (which would also hold 0) makes the inert units contract (Jacobian eigenvalue
+    ``sigmoid(-s) ~ 1e-7``), so the only marginal direction at a flag-0 input is unit 0's: the
+    integrator.
 
     Args:
       gain: ``a``, the candidate's value weight (per scaled unit ``value / high``).
@@ -96,13 +106,21 @@ def accumulator(gain: float = DEFAULT_GAIN, sharpness: float = DEFAULT_SHARPNESS
     """
     if gain <= 0 or sharpness <= 0:
         raise ValueError(f"accumulator: gain and sharpness must be > 0, got {gain}, {sharpness}")
+    if hidden_size < 1:
+        raise ValueError(f"accumulator: hidden_size must be >= 1, got {hidden_size}")
     eps = _sigmoid(-sharpness)
     r = _sigmoid(reset_bias)
-    return _params(
-        w_ih=[[0.0, 0.0], [0.0, -2.0 * sharpness], [gain, 0.0]],
-        w_hh=[[0.0], [0.0], [1.0 / r]],
-        b_ih=[reset_bias, sharpness, 0.0], b_hh=[0.0, 0.0, 0.0],
-        w_out=[[1.0 / (gain * (1.0 - eps))]], b_out=[0.0])
+    hidden = hidden_size
+    w_ih = np.zeros((3, hidden, 2))                 # (gate r/z/n, unit, input value/flag)
+    w_ih[1, 0, 1], w_ih[2, 0, 0] = -2.0 * sharpness, gain
+    w_hh = np.zeros((3, hidden, hidden))
+    w_hh[2, 0, 0] = 1.0 / r
+    b_ih = np.zeros((3, hidden))
+    b_ih[0, 0], b_ih[1, 0], b_ih[1, 1:] = reset_bias, sharpness, -sharpness
+    w_out = np.zeros((1, hidden))
+    w_out[0, 0] = 1.0 / (gain * (1.0 - eps))
+    return _params(w_ih=w_ih.reshape(3 * hidden, 2), w_hh=w_hh.reshape(3 * hidden, hidden),
+                   b_ih=b_ih.reshape(-1), b_hh=np.zeros(3 * hidden), w_out=w_out, b_out=[0.0])
 
 
 def _value_moments(high: int):
