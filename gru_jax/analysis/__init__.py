@@ -8,10 +8,8 @@ Any hidden size::
     fp = ga.fixed_points(params, x)           # x (2,) = (value / high, flag); a FixedPoints
     summary = ga.fixed_point_summary(params)  # per model: counts, leading eigenvalue, leak
 
-Note: the function ``fixed_points`` shadows the submodule of the same name as an attribute of
-this package; import the module's other names with ``from gru_jax.analysis.fixed_points import``.
 """
-from .fixed_points import FixedPoints, FixedPointSummary, fixed_point_summary, fixed_points
+from .slow_points import FixedPoints, FixedPointSummary, fixed_point_summary, fixed_points
 from .symmetry import align, align_transform, canonicalize
 
 __all__ = ["FixedPoints", "FixedPointSummary", "align", "align_transform", "canonicalize",

@@ -24,7 +24,7 @@ typically a continuum, which this method samples rather than enumerates.
 
 Checked beyond the tests: on the trained 1024-seed H = 1 run (results/runs/blog1024), every
 second seed at inputs (0, 0) and (0, 1) has the same fixed points (to 1e-4) as the exact
-bracketing analysis :func:`gru_jax.analysis.dissect.dynamics`.
+bracketing analysis :func:`gru_jax.analysis.dynamics.dynamics`.
 
 Speed: :func:`fixed_point_summary` (two inputs, 64 starts, 60 steps) on 1024 seeds, measured
 on this project's 2-core CPU while shared (load average ~6), jax 0.10.2::
@@ -33,7 +33,7 @@ on this project's 2-core CPU while shared (load average ~6), jax 0.10.2::
     import time, dataclasses, jax
     from gru_jax import Config
     from gru_jax.model import init_params
-    from gru_jax.analysis.fixed_points import fixed_point_summary
+    from gru_jax.analysis.slow_points import fixed_point_summary
     for H in (1, 2):
         cfg = dataclasses.replace(Config(), hidden_size=H)
         params = jax.vmap(lambda k: init_params(cfg, k))(
