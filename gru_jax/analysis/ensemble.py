@@ -29,6 +29,7 @@ from ..blog import MEAN_BASELINE, SINGLE_ELEMENT, Z_FLAG0, Z_FLAG1
 from ..data import scale_inputs
 from ..model import forward
 from .census import wilson_interval  # one implementation, shared with the census
+from . import symmetry
 from .canonical import CANONICAL_NAMES, canonical_vector
 from .dissect import gate_curves, param_index
 from .events import first_crossing, weight_trajectory
@@ -112,9 +113,12 @@ def first_step_update_gate(params, values: Optional[np.ndarray] = None) -> np.nd
 
 
 def update_gate_ranges(params, values: Optional[np.ndarray] = None) -> np.ndarray:
-    """``(S, 2, 2)``: [flag][min, max] of the first-step z over values (and units)."""
-    z = first_step_update_gate(params, values)
-    return np.stack([z.min(axis=(2, 3)), z.max(axis=(2, 3))], axis=-1)
+    """``(S, 2, 2)``: [flag][min, max] of the first-step z over values, on each seed's readout
+    unit (:func:`readout_unit`; the only unit at hidden size 1)."""
+    z = first_step_update_gate(params, values)                          # (S, 2, V, H)
+    unit = readout_unit(params)
+    z = np.take_along_axis(z, unit[:, None, None, None], axis=-1)[..., 0]
+    return np.stack([z.min(axis=2), z.max(axis=2)], axis=-1)
 
 
 def matches_blog_gate(ranges: np.ndarray, flag0=Z_FLAG0, flag1=Z_FLAG1,
@@ -157,9 +161,21 @@ def fails_single_element(outputs: np.ndarray, value: float = 12.0, tolerance: fl
     return ~np.all(error <= tolerance, axis=-1)  # NaN (diverged) counts as failing
 
 
-def weight_sign_changes(init_params, snapshots, eval_epochs, name: str = "W_iz[flag]"
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def readout_unit(params) -> np.ndarray:
+    """Per model, the hidden unit with the largest ``|readout weight|``: the unit that carries
+    the answer. ``(S, ...) -> (S,)`` int (0 at hidden size 1)."""
+    return np.argmax(np.abs(np.asarray(params["linear"]["weight"])[..., 0, :]), axis=-1)
+
+
+def weight_sign_changes(init_params, snapshots, eval_epochs, name: str = "W_iz[flag]",
+                        unit=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sign changes of one named weight from init through all snapshots, per seed.
+
+    Args:
+      name: a hidden-size-1 parameter name (:func:`gru_jax.model.param_names`). At hidden size
+        H > 1 it is read on ``unit`` (``(S,)`` int per seed; default: each seed's readout unit
+        at the last snapshot, :func:`readout_unit`); a unit keeps its identity through one
+        seed's training, so the trajectory is that unit's.
 
     Returns:
       ``(first crossing epoch (S,) float NaN if none, crossings (S,) int,
@@ -167,7 +183,13 @@ def weight_sign_changes(init_params, snapshots, eval_epochs, name: str = "W_iz[f
     """
     epochs, names, values = weight_trajectory(init_params, snapshots, eval_epochs)
     hidden = np.shape(snapshots["gru"]["weight_hh_l0"])[-1]
-    trajectory = values[..., param_index(name, hidden)]
+    if hidden == 1:
+        trajectory = values[..., param_index(name, 1)]
+    else:
+        last = {m: {k: np.asarray(v)[:, -1] for k, v in sub.items()} for m, sub in snapshots.items()}
+        unit = readout_unit(last) if unit is None else np.asarray(unit)
+        columns = np.asarray([param_index(f"{name}[{u}]", hidden) for u in unit])
+        trajectory = np.take_along_axis(values, columns[:, None, None], axis=-1)[..., 0]
     first, count = first_crossing(epochs, trajectory)
     return first, count, trajectory
 
@@ -243,16 +265,41 @@ def summarize(run, plateau_threshold: float = MEAN_BASELINE / 2, gate_tolerance:
 
 # ---- trajectories in canonical coordinates ---------------------------------------------------
 def trajectory_coordinates(run) -> tuple[np.ndarray, tuple, np.ndarray, bool]:
-    """Every seed's init + snapshots as named scalars: canonical coordinates at hidden size 1
-    (:func:`gru_jax.analysis.canonical.canonical_vector`: sign symmetry fixed, r/z biases
-    merged), the raw PyTorch-layout parameters at larger sizes.
+    """Every seed's init + snapshots as named canonical coordinates (r/z biases merged).
+
+    At hidden size 1: :func:`gru_jax.analysis.canonical.canonical_vector` (sign fixed by the
+    readout). At H > 1 each seed's trajectory is put in the unit order and signs of its FINAL
+    canonical form (:func:`gru_jax.analysis.symmetry.canonical_transform`, applied to every
+    snapshot: a unit keeps its identity while one seed trains), so unit ``u0`` is the unit with
+    the largest final readout weight throughout; names from
+    :func:`gru_jax.analysis.symmetry.canonical_names`.
 
     Returns:
-      ``(epochs (n,), names (P,), values (S, n, P), canonical)``.
+      ``(epochs (n,), names (P,), values (S, n, P), canonical)``; ``canonical`` is always True
+      (kept for callers that labelled raw coordinates).
     """
-    epochs, names, values = weight_trajectory(run.init_params, run.snapshots, run.eval_epochs)
-    if run.config.hidden_size != 1:
-        return epochs, names, values, False
+    epochs, _, _ = weight_trajectory(run.init_params, run.snapshots, run.eval_epochs)
     stack = {m: {k: np.concatenate([run.init_params[m][k][:, None], v], axis=1)
                  for k, v in sub.items()} for m, sub in run.snapshots.items()}
-    return epochs, tuple(CANONICAL_NAMES), np.asarray(canonical_vector(stack), np.float64), True
+    hidden = run.config.hidden_size
+    if hidden == 1:
+        return epochs, tuple(CANONICAL_NAMES), np.asarray(canonical_vector(stack), np.float64), True
+    perm, signs = symmetry.canonical_transform(run.params)                  # (S, H)
+    shape = (perm.shape[0], len(epochs), hidden)
+    aligned = symmetry.apply_signed_permutation(
+        stack, np.broadcast_to(perm[:, None], shape), np.broadcast_to(signs[:, None], shape))
+    return (epochs, symmetry.canonical_names(hidden),
+            np.asarray(symmetry.coordinates(aligned), np.float64), True)
+
+
+def readable_coordinates(names, limit: int = 40) -> np.ndarray:
+    """Indices of the coordinates a figure shows: all of them up to ``limit``, else those of
+    unit ``u0`` (the readout unit of the canonical order) and ``b_out``."""
+    names = list(names)
+    if len(names) <= limit:
+        return np.arange(len(names))
+    def unit0_only(name):
+        units = [part for part in name.replace("]", ",").replace("[", ",").split(",")
+                 if part.startswith("u")]
+        return all(u == "u0" for u in units)
+    return np.asarray([i for i, name in enumerate(names) if unit0_only(name)])

@@ -140,15 +140,23 @@ def canonicalize(params):
     Returns:
       float32 numpy params, same layout and leading axes.
     """
+    perm, signs = canonical_transform(params)
+    return apply_signed_permutation(merge_biases(params), perm, signs)
+
+
+def canonical_transform(params):
+    """The signed permutation that :func:`canonicalize` applies: ``(perm, signs)``, each
+    ``(..., H)``, with ``canonicalize(p) == apply_signed_permutation(merge_biases(p), perm,
+    signs)``. Applied to a seed's earlier snapshots it follows the same units through training
+    (a unit keeps its identity while one seed trains)."""
     merged = merge_biases(params)
     w_out = _one_output(merged, "canonicalize")
     hidden = _hidden(merged)
-    identity = np.arange(hidden)
-    flipped = apply_signed_permutation(merged, identity,
-                                       np.where(w_out < 0, -1.0, 1.0).astype(np.float32))
+    first_signs = np.where(w_out < 0, -1.0, 1.0).astype(np.float32)
+    flipped = apply_signed_permutation(merged, np.arange(hidden), first_signs)
     keys = [-k for k in _sort_keys(flipped)]            # descending
     order = np.lexsort(keys[::-1], axis=-1)              # lexsort: LAST key is primary
-    return apply_signed_permutation(flipped, order, np.ones(hidden, np.float32))
+    return order, np.take_along_axis(first_signs, order, axis=-1)
 
 
 def canonical_names(hidden_size: int) -> tuple[str, ...]:
@@ -175,7 +183,13 @@ def canonical_names(hidden_size: int) -> tuple[str, ...]:
 def canonical_vector(params) -> np.ndarray:
     """Coordinates of the canonical form: ``(...,) -> (..., 3 H^2 + 11 H + 1)`` float32, named
     by :func:`canonical_names` (inputs (value / high, flag); r/z biases merged)."""
-    p = canonicalize(params)
+    return coordinates(canonicalize(params))
+
+
+def coordinates(params) -> np.ndarray:
+    """The named coordinates of :func:`canonical_names` read off params AS THEY ARE (units in
+    their current order; r/z biases merged first): ``(...,) -> (..., 3 H^2 + 11 H + 1)``."""
+    p = merge_biases(params)
     hidden, lead = _hidden(p), _lead(p)
     gru = p["gru"]
     if gru["weight_ih_l0"].shape[-1] != len(INPUTS):

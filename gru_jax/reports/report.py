@@ -175,25 +175,31 @@ def _claims(run: Run, summary, figures: Figures) -> str:
 
 
 def _parameter_fans(run: Run, figures: Figures) -> str:
-    """Every parameter's quantile fan over training (canonical coordinates at H = 1)."""
+    """Every parameter's quantile fan over training, in canonical coordinates (at H > 1 in
+    each seed's final canonical unit order; beyond 40 coordinates only the readout unit's)."""
     qs = ensemble.QUANTILES
-    parts = []
-    t_epochs, names, values, canonical = ensemble.trajectory_coordinates(run)
+    t_epochs, names, values, _ = ensemble.trajectory_coordinates(run)
+    shown = ensemble.readable_coordinates(names)
+    only_u0 = len(shown) < len(names)
+    names, values = [names[i] for i in shown], values[..., shown]
     fan = ensemble.loss_bands(values.reshape(values.shape[0], -1), qs).reshape(
         (len(qs),) + values.shape[1:])
-    marks = {}
-    if canonical:
+    hidden = run.config.hidden_size
+    marks, note = {}, ""
+    if hidden == 1:
         blog_vec = canonical_vector(from_state_dict(SEED37_STATE_DICT))
         marks["blog's final weights"] = dict(zip(names, np.asarray(blog_vec, float)))
-    coords = ("canonical coordinates (sign symmetry fixed, r/z biases merged)" if canonical else
-              f"raw PyTorch-layout coordinates (hidden size {run.config.hidden_size})")
+        note = " Red dashed: the blog's published final value."
+    else:
+        note = (" Units in each seed's final canonical order (u0: the largest readout weight)"
+                + ("; only unit u0's coordinates and b_out are shown." if only_u0 else "."))
     fig = ensemble_plots.plot_trajectory_fans(t_epochs, names, fan, qs, marks,
-                                      title=f"Parameter trajectories, {coords.split(' (')[0]}")
-    parts.append(figures.add(fig, "parameter_fans.png",
-                             f"Every parameter over training in {coords}: median and 5-95% / "
-                             "25-75% fans over seeds (epoch -1 = init); red dashed: the blog's "
-                             "published final value."))
-    return "\n".join(parts)
+                                              title="Parameter trajectories, canonical "
+                                                    "coordinates")
+    return figures.add(fig, "parameter_fans.png",
+                       "Parameters over training in canonical coordinates (sign symmetry fixed, "
+                       "r/z biases merged): median and 5-95% / 25-75% fans over seeds (epoch -1 "
+                       f"= init).{note}")
 
 
 def _comparison_section(run_dir: str, out_dir: str, census, run_comparison: bool) -> str:
@@ -250,52 +256,76 @@ def _seed_section(run: Run, index: int, label: str, figures: Figures, out_dir: s
                  "falling faster):\n")
     parts.append(table(("epoch", "acceleration (decades / epoch^2)"),
                         [(e.epoch, e.acceleration) for e in found]))
-    epochs, names, values = events.weight_trajectory(select_model(run.init_params, index),
-                                                     select_model(run.snapshots, index),
-                                                     run.eval_epochs)
-    fig = dissect_plots.plot_weight_lines(epochs, names, values, title=f"{name}: weights over training")
-    parts.append(figures.add(fig, f"{tag}weights.png",
-                             f"{name}: every parameter (PyTorch layout) at init (epoch -1) and at "
-                             "each eval epoch."))
-    fig = dissect_plots.plot_weight_heatmap(epochs, names, values, title=f"{name}: weights (heatmap)")
-    parts.append(figures.add(fig, f"{tag}weights_heatmap.png",
-                             f"{name}: the same trajectories as a heatmap (rows: parameters, "
-                             "columns: snapshots, colour: value, symmetric around 0)."))
+    parts.append(_seed_weights(run, index, name, tag, figures))
+    parts.append(_seed_walkthrough(run, index, sequence))
+    final = select_model(run.params, index)
+    parts.append(f"#### {name} at the end of training\n")
+    parts.append(dissect_network(final, sequence, out_dir, run.config.high, label=name,
+                                 figures=figures, prefix=tag))
+    out = dissect.outputs(final, np.asarray([[[12, 0]], [[12, 1]]]), run.config.high)
+    parts.append(f"Single-element inputs: [12,0] -> {out[0]:.2f} (target 0), [12,1] -> "
+                 f"{out[1]:.2f} (target 12); the blog's net: 41.08 and 101.58.\n")
+    return "\n".join(parts)
+
+
+def _seed_weights(run: Run, index: int, name: str, tag: str, figures: Figures) -> str:
+    """One seed's weights over training (lines, heatmap) and their zero crossings.
+
+    Hidden size 1: every parameter in the PyTorch layout. H > 1: canonical coordinates in the
+    seed's final unit order (beyond 40 coordinates, only the readout unit u0's)."""
+    if run.config.hidden_size == 1:
+        epochs, names, values = events.weight_trajectory(select_model(run.init_params, index),
+                                                         select_model(run.snapshots, index),
+                                                         run.eval_epochs)
+        what = "every parameter (PyTorch layout)"
+    else:
+        epochs, names, values, _ = ensemble.trajectory_coordinates(run.select([index]))
+        shown = ensemble.readable_coordinates(names)
+        only_u0 = len(shown) < len(names)
+        names, values = [names[i] for i in shown], values[0][:, shown]
+        what = ("canonical coordinates in the seed's final unit order (u0: largest readout)"
+                + ("; unit u0's only" if only_u0 else ""))
+    parts = [figures.add(dissect_plots.plot_weight_lines(epochs, names, values,
+                                                         title=f"{name}: weights over training"),
+                         f"{tag}weights.png",
+                         f"{name}: {what} at init (epoch -1) and at each eval epoch."),
+             figures.add(dissect_plots.plot_weight_heatmap(epochs, names, values,
+                                                           title=f"{name}: weights (heatmap)"),
+                         f"{tag}weights_heatmap.png",
+                         f"{name}: the same trajectories as a heatmap (rows: parameters, "
+                         "columns: snapshots, colour: value, symmetric around 0).")]
     crossings = events.zero_crossings(epochs, names, values)
     parts.append(f"Zero crossings ({len(crossings)}; linear interpolation between snapshots):\n")
     shown = crossings[:25]
     if shown:
         parts.append(table(("parameter", "between epochs", "at epoch ~", "direction"),
-                        [(c.name, f"{c.epoch_before}..{c.epoch_after}", round(c.epoch, 1),
-                          "- to +" if c.direction > 0 else "+ to -") for c in shown]))
+                           [(c.name, f"{c.epoch_before}..{c.epoch_after}", round(c.epoch, 1),
+                             "- to +" if c.direction > 0 else "+ to -") for c in shown]))
     else:
         parts.append("(No parameter changes sign.)\n")
     if len(crossings) > len(shown):
         parts.append(f"({len(crossings) - len(shown)} more not shown.)\n")
-    high = run.config.high
+    return "\n".join(parts)
+
+
+def _seed_walkthrough(run: Run, index: int, sequence) -> str:
+    """The blog's walkthrough at chosen epochs: z and h per step of the readout unit."""
     eval_list = [int(e) for e in run.eval_epochs]
-    parts.append("Walkthrough of the blog's sequence at chosen epochs:\n")
-    rows = []
-    details = []
+    final = select_model(run.params, index)
+    unit = int(np.argmax(np.abs(final["linear"]["weight"][0])))
+    rows, details = [], []
     for epoch in pick_epochs(eval_list):
         params = select_model(run.snapshots, index, eval_list.index(epoch))
-        walk = dissect.walkthrough(params, sequence, high)
-        rows.append((epoch, *(f"{v:.3f}" for v in walk.z[:, 0]), *(f"{v:.4f}" for v in walk.h[:, 0]),
-                     f"{walk.output:.2f}"))
+        walk = dissect.walkthrough(params, sequence, run.config.high)
+        rows.append((epoch, *(f"{v:.3f}" for v in walk.z[:, unit]),
+                     *(f"{v:.4f}" for v in walk.h[:, unit]), f"{walk.output:.2f}"))
         details.append(f"<details><summary>Epoch {epoch}: full walkthrough</summary>\n\n"
                        f"{dissect.walkthrough_markdown(walk)}\n\n</details>\n")
     steps = range(len(walk.h))
-    parts.append(table(("epoch", *(f"z_{t}" for t in steps), *(f"h_{t}" for t in steps),
-                         "output"), rows))
-    parts += details
-    final = select_model(run.params, index)
-    parts.append(f"#### {name} at the end of training\n")
-    parts.append(dissect_network(final, sequence, out_dir, high, label=name, figures=figures,
-                                 prefix=tag))
-    out = dissect.outputs(final, np.asarray([[[12, 0]], [[12, 1]]]), high)
-    parts.append(f"Single-element inputs: [12,0] -> {out[0]:.2f} (target 0), [12,1] -> "
-                 f"{out[1]:.2f} (target 12); the blog's net: 41.08 and 101.58.\n")
-    return "\n".join(parts)
+    which = "" if run.config.hidden_size == 1 else f" (unit {unit}, the readout unit)"
+    return "\n".join([f"Walkthrough of the blog's sequence at chosen epochs{which}:\n",
+                      table(("epoch", *(f"z_{t}" for t in steps), *(f"h_{t}" for t in steps),
+                             "output"), rows)] + details)
 
 
 def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
