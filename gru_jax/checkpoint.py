@@ -16,7 +16,9 @@ import jax
 import numpy as np
 
 from .config import Config
+from .files import write_atomic, write_json
 from .interop import STATE_DICT_KEYS, to_state_dict
+from .run import FORMAT_VERSION
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -73,15 +75,12 @@ def check_out_dir(out: str, resume: bool) -> None:
 def write_config(out: str, cfg: Config, seeds) -> None:
     os.makedirs(out, exist_ok=True)
     for name, payload in (("config.json", cfg.to_dict()),
-                          ("run.json", {"format_version": 1, "complete": False,
+                          ("run.json", {"format_version": FORMAT_VERSION, "complete": False,
                                         "n_seeds": len(seeds), "seeds": list(seeds)})):
         path = os.path.join(out, name)
         if name == "run.json" and os.path.exists(path):
             continue
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(payload, handle, indent=2)
-        os.replace(tmp, path)
+        write_json(path, payload)
 
 
 def _flatten(prefix: str, tree) -> dict[str, np.ndarray]:
@@ -100,9 +99,7 @@ def save_checkpoint(out: str, state, logs: Logs, done: int, params0) -> None:
         arrays[f"log{i:05d}/lr"] = logs.lrs[i]
         for k, v in logs.snaps[i].items():
             arrays[f"log{i:05d}/snap/{k}"] = v
-    tmp = os.path.join(out, CHECKPOINT + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, os.path.join(out, CHECKPOINT))
+    write_atomic(os.path.join(out, CHECKPOINT), lambda handle: np.savez(handle, **arrays))
 
 
 def load_checkpoint(out: str, cfg: Config, seeds, template_fn):
