@@ -36,6 +36,42 @@ def to_state_dict(params) -> dict[str, np.ndarray]:
     return out
 
 
+GATES = ("r", "z", "n")
+INPUTS = ("value", "flag")
+
+
+def param_names(hidden: int = 1) -> tuple[str, ...]:
+    """Readable names of the flat parameter vector of :func:`flatten_params`, the blog's notation.
+
+    Gates in torch's order r, z, n; inputs ``value``, ``flag``. For ``H = 1`` (17 names):
+    ``W_ir[value], W_ir[flag], W_iz[value], ..., W_in[flag], W_hr, W_hz, W_hn, b_ir, b_iz,
+    b_in, b_hr, b_hz, b_hn, w_out, b_out``. For ``H > 1`` every per-unit name gains the unit
+    index ``u`` (its row in the torch tensor) and ``W_h`` the column ``k``: ``W_iz[flag][u]``,
+    ``W_hz[u,k]``, ``b_iz[u]``, ``w_out[u]`` (``b_out`` stays). ``b_i*`` are rows of
+    ``gru.bias_ih_l0``, ``b_h*`` of ``gru.bias_hh_l0``. (Same names as
+    :func:`gru_jax.analysis.dissect.param_names`.)
+    """
+    unit = (lambda u: "") if hidden == 1 else (lambda u: f"[{u}]")
+    names = [f"W_i{g}[{i}]{unit(u)}" for g in GATES for u in range(hidden) for i in INPUTS]
+    if hidden == 1:
+        names += [f"W_h{g}" for g in GATES]
+    else:
+        names += [f"W_h{g}[{u},{k}]" for g in GATES for u in range(hidden) for k in range(hidden)]
+    names += [f"b_i{g}{unit(u)}" for g in GATES for u in range(hidden)]
+    names += [f"b_h{g}{unit(u)}" for g in GATES for u in range(hidden)]
+    names += [f"w_out{unit(u)}" for u in range(hidden)] + ["b_out"]
+    return tuple(names)
+
+
+def flatten_params(params) -> np.ndarray:
+    """Params with any leading axes ``(...)`` -> ``(..., P)`` float32 in :func:`param_names`
+    order: the state-dict tensors in :data:`STATE_DICT_KEYS` order, each row-major
+    (``P = 17`` for ``H = 1``; ``P = 3H(2 + H) + 6H + H + 1`` in general)."""
+    leaves = [np.asarray(v, np.float32) for v in to_state_dict(params).values()]
+    lead = leaves[0].shape[:-2]
+    return np.concatenate([a.reshape(lead + (-1,)) for a in leaves], axis=-1)
+
+
 def state_dict_shapes(hidden: int, inputs: int = 2, outputs: int = 1) -> dict[str, tuple]:
     return {"gru.weight_ih_l0": (3 * hidden, inputs), "gru.weight_hh_l0": (3 * hidden, hidden),
             "gru.bias_ih_l0": (3 * hidden,), "gru.bias_hh_l0": (3 * hidden,),
