@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any
 
 import jax
 import numpy as np
@@ -112,7 +111,8 @@ def load_checkpoint(out: str, cfg: Config, seeds, template_fn):
         saved = Config.from_dict(json.load(handle))
     if saved != cfg:
         diff = {f.name: (getattr(saved, f.name), getattr(cfg, f.name))
-                for f in dataclasses.fields(Config) if getattr(saved, f.name) != getattr(cfg, f.name)}
+                for f in dataclasses.fields(Config)
+                if getattr(saved, f.name) != getattr(cfg, f.name)}
         raise ValueError(f"cannot resume {out!r}: its Config differs (saved, given): {diff}")
     with open(os.path.join(out, "run.json")) as handle:
         saved_seeds = json.load(handle).get("seeds")
@@ -130,14 +130,16 @@ def load_checkpoint(out: str, cfg: Config, seeds, template_fn):
         restored = [handle[f"state/{i:04d}"] for i in range(len(leaves))]
         for i, (new, old) in enumerate(zip(restored, leaves)):
             if new.shape != old.shape:
-                raise ValueError(f"{path}: state leaf {i} has shape {new.shape}, expected {old.shape}")
+                raise ValueError(f"{path}: state leaf {i} has shape {new.shape}, "
+                                 f"expected {old.shape}")
         state = jax.tree_util.tree_unflatten(treedef, restored)
         logs = Logs()
         for i in range(int(handle["n_chunks"])):
+            snaps = {k: handle[f"log{i:05d}/snap/{k}"] for k in STATE_DICT_KEYS}
             logs = Logs(logs.train + (handle[f"log{i:05d}/train"],),
                         logs.test + (handle[f"log{i:05d}/test"],),
                         logs.lrs + (handle[f"log{i:05d}/lr"],),
-                        logs.snaps + ({k: handle[f"log{i:05d}/snap/{k}"] for k in STATE_DICT_KEYS},))
+                        logs.snaps + (snaps,))
         done = int(handle["done"])
     return state, logs, done, params0
 

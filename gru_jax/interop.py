@@ -16,7 +16,8 @@ import numpy as np
 #: The blog's seed-37 final weights (BLOG_FACTS.md: the CPU run of its protocol, agreeing with
 #: every published digit), as a state dict of nested lists.
 BLOG_SEED37_STATE_DICT = {
-    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599], [-0.2839302, -0.8133938]],
+    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599],
+                         [-0.2839302, -0.8133938]],
     "gru.weight_hh_l0": [[-0.1414806], [-0.8965575], [1.1289151]],
     "gru.bias_ih_l0": [0.7426546, 0.8092875, 0.6560431],
     "gru.bias_hh_l0": [0.7426547, 0.8092874, 0.1652635],
@@ -116,7 +117,8 @@ def from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, dict[str, np.nda
 
 
 def _json_value(value):
-    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+    not_finite = isinstance(value, float) and not math.isfinite(value)
+    return None if value is None or not_finite else value
 
 
 def export_blog_files(run, seed_index: int, directory: str, overwrite: bool = False) -> list[str]:

@@ -12,7 +12,7 @@ import pytest
 
 import gru_jax as gj
 from gru_jax.files import write_atomic
-from gru_jax.interop import STATE_DICT_KEYS, state_dict_shapes
+from gru_jax.interop import state_dict_shapes
 from gru_jax.run import loss_epochs_kept, summary_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -27,7 +27,8 @@ def constructed_run(n_seeds=3, epochs=5, eval_every=2, seed=0):
         return gj.from_state_dict({k: rng.normal(size=lead + s).astype(np.float32)
                                    for k, s in state_dict_shapes(1).items()})
 
-    return gj.Run(config=cfg, seeds=np.arange(10, 10 + n_seeds), eval_epochs=np.asarray(cfg.eval_epochs),
+    return gj.Run(config=cfg, seeds=np.arange(10, 10 + n_seeds),
+                  eval_epochs=np.asarray(cfg.eval_epochs),
                   init_params=params((n_seeds,)), params=params((n_seeds,)),
                   snapshots=params((n_seeds, n_eval)),
                   train_loss=rng.random((n_seeds, epochs)).astype(np.float32),
@@ -225,7 +226,8 @@ def test_concatenate_and_select():
     b.seeds = np.array([20, 21])
     joined = gj.Run.concatenate([a, b])
     assert joined.seeds.tolist() == [10, 11, 12, 20, 21]
-    np.testing.assert_array_equal(joined.params["linear"]["weight"][3:], b.params["linear"]["weight"])
+    np.testing.assert_array_equal(joined.params["linear"]["weight"][3:],
+                                  b.params["linear"]["weight"])
     picked = joined.select([4, 0])
     assert picked.seeds.tolist() == [21, 10]
     np.testing.assert_array_equal(picked.train_loss[0], b.train_loss[1])
