@@ -164,8 +164,10 @@ def _start_joined(out: str, cfg, seeds: list[int], resume: bool) -> None:
                                   "directory or pass resume to continue it")
         with open(os.path.join(out, "config.json")) as handle:
             saved = json.load(handle)
-        with open(os.path.join(out, "run.json")) as handle:
-            saved_seeds = json.load(handle).get("seeds")
+        saved_seeds = seeds
+        if os.path.exists(os.path.join(out, "run.json")):
+            with open(os.path.join(out, "run.json")) as handle:
+                saved_seeds = json.load(handle).get("seeds")
         if saved != cfg.to_dict() or saved_seeds != seeds:
             raise ValueError(f"cannot resume {out!r}: its Config or seeds differ from the "
                              "ones given")

@@ -102,3 +102,21 @@ def test_two_processes_equal_one(tmp_path):
     print(f"joined vs one process: largest difference {largest:.3g}")
     for name, a, b in pairs:
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6, err_msg=name)
+
+
+def test_one_process_job_refuses_to_overwrite_and_resumes_a_complete_run(tmp_path):
+    from gru_jax.distributed import train_distributed
+
+    cfg, seeds, out = gj.Config(**CFG), [3, 8], str(tmp_path / "run")
+    kwargs = dict(num_processes=1, engine="xla", chunk_epochs=2, progress=False)
+    run = train_distributed(cfg, seeds, out, **kwargs)
+    assert run.seeds.tolist() == seeds and sorted(os.listdir(out)) == [
+        "arrays", "config.json", "run.json"]
+    with pytest.raises(FileExistsError, match="complete run"):
+        train_distributed(cfg, seeds, out, **kwargs)
+    again = train_distributed(cfg, seeds, out, resume=True, **kwargs)
+    np.testing.assert_array_equal(again.train_loss, run.train_loss)
+    with pytest.raises(ValueError, match="duplicates"):
+        train_distributed(cfg, [3, 3], str(tmp_path / "other"), **kwargs)
+    with pytest.raises(ValueError, match="orders"):
+        train_distributed(cfg, seeds, str(tmp_path / "other"), orders=None, **kwargs)
