@@ -134,6 +134,9 @@ def export_blog_files(run, seed_index: int, directory: str, overwrite: bool = Fa
       directory: created if missing; existing files are not overwritten unless ``overwrite``.
     """
     n_seeds = len(run.seeds)
+    if getattr(run, "loss_every", 1) != 1:
+        raise ValueError(f"export_blog_files: the blog's train_losses.json has every epoch, this "
+                         f"run keeps the training loss every {run.loss_every} epochs (loss_every)")
     if not 0 <= seed_index < n_seeds:
         raise ValueError(f"seed_index {seed_index} out of range: the run has {n_seeds} seeds")
     names = ("all_weights.json", "train_losses.json", "test_losses.json")

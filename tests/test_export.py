@@ -132,3 +132,9 @@ def test_names_and_order_match_the_dissection():
         run = run_with(hidden)
         np.testing.assert_array_equal(flatten_params(run.snapshots),
                                       dissect.flatten_params(run.snapshots))
+
+
+def test_blog_files_refuse_a_thinned_run(tmp_path):
+    run = run_with(1, epochs=10).thin_losses(4)
+    with pytest.raises(ValueError, match="loss_every"):
+        gj.export_blog_files(run, 0, str(tmp_path))
