@@ -38,7 +38,8 @@ def timed_run(cfg, n_seeds: int, chunk_epochs: int):
     rate = stats["seed_epochs_per_s"]
     row = {"seeds": n_seeds, "epochs": cfg.epochs, "wall_s": round(stats["wall_s"], 2),
            "seed_epochs_per_s": round(rate, 1), "us_per_seed_epoch": round(1e6 / rate, 3),
-           "compile_s": round(stats["compile_s"], 2), "peak_device_gb": round(peak_device_bytes() / 1e9, 3),
+           "compile_s": round(stats["compile_s"], 2),
+           "peak_device_gb": round(peak_device_bytes() / 1e9, 3),
            "final_train_loss_median": float(np.nanmedian(run.train_loss[:, -1])),
            "diverged": int(run.diverged.sum())}
     print(json.dumps(row), flush=True)
@@ -79,7 +80,8 @@ def main(argv=None) -> int:
         diffs = []
         for m in ("gru", "linear"):
             for k in alone.params[m]:
-                diffs.append(float(np.max(np.abs(alone.params[m][k] - probe_run.params[m][k][picks]))))
+                inside = probe_run.params[m][k][picks]
+                diffs.append(float(np.max(np.abs(alone.params[m][k] - inside))))
         invariance = {"seeds": picks, "ensemble": probes[-1], "epochs": args.probe_epochs,
                       "max_abs_param_diff": max(diffs)}
         print(json.dumps({"invariance": invariance}), flush=True)
@@ -89,7 +91,8 @@ def main(argv=None) -> int:
     epochs = args.epochs
     predicted = args.seeds * epochs / rate
     if predicted > args.budget_s:
-        epochs = max(args.chunk_epochs, int(args.budget_s * rate / args.seeds) // args.chunk_epochs * args.chunk_epochs)
+        fit = int(args.budget_s * rate / args.seeds) // args.chunk_epochs * args.chunk_epochs
+        epochs = max(args.chunk_epochs, fit)
         print(f"full run predicted {predicted:.0f} s > budget: running {epochs} epochs and "
               f"extrapolating", flush=True)
     full_cfg = gj.Config(epochs=epochs)
@@ -106,14 +109,17 @@ def main(argv=None) -> int:
                         train_loss_final=full_run.train_loss[:16, -1], epochs=epochs)
     lines = [f"# gru_jax on {machine['device']} ({machine['backend']}, jax {machine['jax']})", "",
              f"Command: `{machine['command']}`", "",
-             "| seeds | epochs | wall s | seed-epochs/s | us per seed-epoch | compile s | peak device GB | predicted full protocol s |",
+             "| seeds | epochs | wall s | seed-epochs/s | us per seed-epoch | compile s "
+             "| peak device GB | predicted full protocol s |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['seeds']} | {r['epochs']} | {r['wall_s']} | {r['seed_epochs_per_s']:,.0f} | "
+        lines.append(f"| {r['seeds']} | {r['epochs']} | {r['wall_s']} | "
+                     f"{r['seed_epochs_per_s']:,.0f} | "
                      f"{r['us_per_seed_epoch']} | {r['compile_s']} | {r['peak_device_gb']} | "
                      f"{r.get('predicted_full_protocol_s', '')} |")
     if invariance:
-        lines += ["", f"Seeds {invariance['seeds']} trained alone vs inside the {invariance['ensemble']}-seed "
+        lines += ["", f"Seeds {invariance['seeds']} trained alone vs inside the "
+                      f"{invariance['ensemble']}-seed "
                       f"ensemble ({invariance['epochs']} epochs): max |param diff| = "
                       f"{invariance['max_abs_param_diff']:.2e}"]
     text = "\n".join(lines) + "\n"

@@ -23,7 +23,6 @@ import resource
 import subprocess
 import sys
 
-import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
@@ -79,7 +78,8 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-baselines", action="store_true",
                         help="no PyTorch baselines (ratios are then left out)")
     parser.add_argument("--jax-epochs", type=int, default=0,
-                        help="epochs per gru_jax run (default: scaled so each run is ~60k seed-epochs)")
+                        help="epochs per gru_jax run (default: scaled so each run is ~60k "
+                             "seed-epochs)")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "results", "bench_cpu"))
     args = parser.parse_args(argv)
 
@@ -115,14 +115,19 @@ def main(argv=None) -> int:
         json.dump({"machine": machine, "blog_loop_ms_per_epoch": blog_ms,
                    "torch_ensemble_ms_per_seed_epoch": torch_ms,
                    "torch_ensemble_seeds": args.torch_seeds, "gru_jax": rows}, handle, indent=2)
-    lines = [f"# CPU throughput ({machine['cpus']} cores, {machine['processor'] or machine['machine']})",
-             "", f"Command: `{machine['command']}`; load average at start {machine['load_avg_at_start']}", "",
+    processor = machine['processor'] or machine['machine']
+    lines = [f"# CPU throughput ({machine['cpus']} cores, {processor})",
+             "", f"Command: `{machine['command']}`; load average at start "
+                 f"{machine['load_avg_at_start']}", "",
              f"- blog's loop (seed_reference.py, 1 seed): {blog_ms:.2f} ms per epoch",
-             f"- vectorized PyTorch ensemble at {args.torch_seeds} seeds: {torch_ms:.3f} ms per seed-epoch",
-             "", "| engine | seeds | seed batch | epochs | seed-epochs/s | ms per seed-epoch | x torch ensemble | x blog loop | compile s | peak RSS GB |",
+             f"- vectorized PyTorch ensemble at {args.torch_seeds} seeds: {torch_ms:.3f} ms per "
+             "seed-epoch",
+             "", "| engine | seeds | seed batch | epochs | seed-epochs/s | ms per seed-epoch "
+                 "| x torch ensemble | x blog loop | compile s | peak RSS GB |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['engine']} | {r['seeds']} | {r['seed_batch']} | {r['epochs']} | {r['seed_epochs_per_s']:,.0f} | "
+        lines.append(f"| {r['engine']} | {r['seeds']} | {r['seed_batch']} | {r['epochs']} | "
+                     f"{r['seed_epochs_per_s']:,.0f} | "
                      f"{r['ms_per_seed_epoch']:.4f} | {r['x_torch_ensemble']:.2f} | "
                      f"{r['x_blog_loop']:.0f} | {r['compile_s']:.1f} | {r['peak_rss_gb']:.2f} |")
     text = "\n".join(lines) + "\n"

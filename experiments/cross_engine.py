@@ -53,7 +53,8 @@ def main(argv=None) -> int:
         f"| final train loss, relative difference | {fmt(result['final_train_loss_rel_diff'])} |",
         "", f"Seeds whose parameters all agree within 1e-4: "
             f"{100 * result['fraction_params_within_1e-4']:.1f}%. Median final train loss: "
-            f"{result['median_final_train_loss'][0]:.6g} vs {result['median_final_train_loss'][1]:.6g}.",
+            f"{result['median_final_train_loss'][0]:.6g} vs "
+            f"{result['median_final_train_loss'][1]:.6g}.",
         ""])
     print(text)
     if args.out:

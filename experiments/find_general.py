@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from gru_jax import Config, train  # noqa: E402
-from gru_jax.analysis.census import STRATEGIES, strategy_census  # noqa: E402
+from gru_jax.analysis.census import strategy_census  # noqa: E402
 
 
 def variations(base: Config) -> dict[str, Config]:

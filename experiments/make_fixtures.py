@@ -12,7 +12,8 @@ Fixtures (all together well under 3 MB):
   model.npz      forward outputs, hidden states, loss gradients: H in {1, 3}, T in {1, 4, 7}
   optim.npz      20 steps of clip_grad_norm_ + Adam(weight_decay): unclipped and clipped cases
   plateau.npz    ReduceLROnPlateau state after each step of a scripted loss sequence, 3 variants
-  init.npz       moments (and standard errors) of the seed's init of 1000 torch inits (one manual_seed), H=1, 3
+  init.npz       moments (and standard errors) of the seed's init of 1000 torch inits (one
+                 manual_seed), H=1, 3
   seed_data.npz  X, Y of seed_reference.py for seeds 37 and 5 (uint8/uint16, exact)
   replay.npz     20 epochs of the seed's protocol, seed 37, eval every 4: init, orders, final
                  weights, train/test losses, lrs
@@ -104,8 +105,9 @@ def check_protocol_against_script(script):
     inline = ref.torch_protocol(ref.REPLAY_SEED, ref.REPLAY_EPOCHS, 49)   # one thread too
     assert np.array_equal(inline["orders"], script_orders), "orders differ from the script's"
     for key in ref.STATE_DICT_KEYS:
-        assert np.array_equal(inline["final." + key], np.asarray(script_run["final"][key], np.float32)), key
-        assert np.array_equal(inline["init." + key], np.asarray(script_run["init"][key], np.float32)), key
+        for stage in ("final", "init"):
+            expected = np.asarray(script_run[stage][key], np.float32)
+            assert np.array_equal(inline[f"{stage}.{key}"], expected), (stage, key)
     assert np.array_equal(inline["train_losses"], script_run["train_losses"])
     assert np.array_equal(inline["test_losses"], script_run["test_losses"])
     print("  inline protocol == seed_reference.py (orders, init, final, losses: bit-identical)")

@@ -99,7 +99,8 @@ def main(argv=None):
     blob = np.load(orders_path)
     orders = blob["orders"][: args.epochs]
     if orders.shape[0] != args.epochs:
-        raise SystemExit(f"{orders_path} holds {orders.shape[0]} epochs of orders, need {args.epochs}")
+        raise SystemExit(f"{orders_path} holds {orders.shape[0]} epochs of orders, "
+                         f"need {args.epochs}")
     init = {k[len("init."):]: blob[k] for k in blob.files if k.startswith("init.")}
     X, Y = blob["X"], blob["Y"]
 
@@ -131,7 +132,8 @@ def main(argv=None):
     result = {
         "command": command, "orders_file": os.path.abspath(orders_path),
         "epochs": args.epochs, "seed": args.seed, "wall_s": wall, "engine": run.engine,
-        "machine": f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cpus".strip(),
+        "machine": (f"{platform.machine()} {platform.processor() or ''} "
+                    f"{os.cpu_count()} cpus").strip(),
         "jax_backend": __import__("jax").default_backend(),
         "data_identical_to_seed_dataset": data_identical,
         "passed": bool(passed),

@@ -70,7 +70,7 @@ STATE_DICT_SHAPES = {"gru.weight_ih_l0": (W_IH, (3, 2)), "gru.weight_hh_l0": (W_
 
 # ---- the seed's code (data generator and model, verbatim) ----------------------------------------
 def adding_problem_generator(N, seq_len=6, high=1, delta=0.6):
-    actual_seq_len = np.random.randint(int(seq_len * (1 - delta)), int(seq_len * (1 + delta))) if delta > 0 else seq_len
+    actual_seq_len = np.random.randint(int(seq_len * (1 - delta)), int(seq_len * (1 + delta))) if delta > 0 else seq_len  # noqa: E501 (the blog's line, verbatim)
     num_ones = np.random.randint(2, min(actual_seq_len - 1, 4))
     X_num = np.random.randint(low=0, high=high, size=(N, actual_seq_len, 1))
     X_mask = np.zeros((N, actual_seq_len, 1))
@@ -114,7 +114,8 @@ def theta_from_state_dict(sd) -> np.ndarray:
 def state_dicts_from_theta(theta) -> dict:
     """(S, 17) -> {state_dict key: array (S, *shape)}."""
     theta = np.asarray(theta)
-    return {k: theta[:, sl].reshape((theta.shape[0],) + shape) for k, (sl, shape) in STATE_DICT_SHAPES.items()}
+    return {k: theta[:, sl].reshape((theta.shape[0],) + shape)
+            for k, (sl, shape) in STATE_DICT_SHAPES.items()}
 
 
 def seed_init(seed: int) -> np.ndarray:
@@ -180,7 +181,8 @@ class Plateau:
         self.lr = torch.full((n_seeds,), float(lr0), dtype=torch.float64)
         self.best = torch.full((n_seeds,), float("inf"), dtype=torch.float64)
         self.bad = torch.zeros(n_seeds, dtype=torch.int64)
-        self.factor, self.patience, self.threshold, self.min_lr, self.eps = factor, patience, threshold, min_lr, eps
+        self.factor, self.patience, self.threshold = factor, patience, threshold
+        self.min_lr, self.eps = min_lr, eps
 
     def step(self, metric):
         metric = metric.to(torch.float64)
@@ -281,7 +283,8 @@ def train_ensemble(n_seeds, epochs, seed=0, threads=None, shared_data=True):
     gen = torch.Generator().manual_seed(seed)
     out = run(theta0, data, epochs, generator=gen)
     return dict(wall_s=out["wall_s"], per_seed_epoch_ms=out["wall_s"] / (n_seeds * epochs) * 1e3,
-                final_train_loss=out["train_losses"][-1], params=state_dicts_from_theta(out["theta"]),
+                final_train_loss=out["train_losses"][-1],
+                params=state_dicts_from_theta(out["theta"]),
                 train_losses=out["train_losses"], test_losses=out["test_losses"], lrs=out["lrs"],
                 shared_data=shared_data)
 
@@ -292,18 +295,23 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument("--per-seed-data", action="store_true", help="each seed its own dataset (slow setup)")
-    ap.add_argument("--sweep", default=None, help="comma-separated seed counts, e.g. 1,16,64,256,1024")
+    ap.add_argument("--per-seed-data", action="store_true",
+                    help="each seed its own dataset (slow setup)")
+    ap.add_argument("--sweep", default=None,
+                    help="comma-separated seed counts, e.g. 1,16,64,256,1024")
     a = ap.parse_args(argv)
     counts = [int(c) for c in a.sweep.split(",")] if a.sweep else [a.seeds]
     print(f"# torch {torch.__version__}, threads {a.threads or torch.get_num_threads()}, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
           f"data {'per seed' if a.per_seed_data else 'shared'}; epochs {a.epochs}")
-    print(f"{'seeds':>6} {'wall_s':>8} {'ms/seed-epoch':>14} {'seed-epochs/s':>14} {'mean final train':>17}")
+    print(f"{'seeds':>6} {'wall_s':>8} {'ms/seed-epoch':>14} {'seed-epochs/s':>14} "
+          f"{'mean final train':>17}")
     for S in counts:
-        r = train_ensemble(S, a.epochs, seed=a.seed, threads=a.threads, shared_data=not a.per_seed_data)
+        r = train_ensemble(S, a.epochs, seed=a.seed, threads=a.threads,
+                           shared_data=not a.per_seed_data)
         print(f"{S:6d} {r['wall_s']:8.2f} {r['per_seed_epoch_ms']:14.3f} "
-              f"{1e3 / r['per_seed_epoch_ms']:14.1f} {float(np.mean(r['final_train_loss'])):17.6g}", flush=True)
+              f"{1e3 / r['per_seed_epoch_ms']:14.1f} "
+              f"{float(np.mean(r['final_train_loss'])):17.6g}", flush=True)
 
 
 if __name__ == "__main__":

@@ -21,4 +21,4 @@ from .train import train
 __all__ = ["Config", "seed_dataset", "init_params", "forward", "to_state_dict",
            "from_state_dict", "export_blog_files", "load_blog_weights", "train", "Run",
            "RunError"]
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402  (the one version source)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any
 
 import jax
 import numpy as np
 
 from .config import Config
+from .files import write_json, write_npz
 from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
+from .run import FORMAT_VERSION
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -73,15 +74,12 @@ def check_out_dir(out: str, resume: bool) -> None:
 def write_config(out: str, cfg: Config, seeds) -> None:
     os.makedirs(out, exist_ok=True)
     for name, payload in (("config.json", cfg.to_dict()),
-                          ("run.json", {"format_version": 1, "complete": False,
+                          ("run.json", {"format_version": FORMAT_VERSION, "complete": False,
                                         "n_seeds": len(seeds), "seeds": list(seeds)})):
         path = os.path.join(out, name)
         if name == "run.json" and os.path.exists(path):
             continue
-        tmp = path + ".tmp"
-        with open(tmp, "w") as handle:
-            json.dump(payload, handle, indent=2)
-        os.replace(tmp, path)
+        write_json(path, payload)
 
 
 def _flatten(prefix: str, tree) -> dict[str, np.ndarray]:
@@ -112,9 +110,7 @@ def save_checkpoint(out: str, state, logs: Logs, done: int, params0, engine: str
         arrays[f"log{i:05d}/lr"] = logs.lrs[i]
         for k, v in logs.snaps[i].items():
             arrays[f"log{i:05d}/snap/{k}"] = v
-    tmp = os.path.join(out, CHECKPOINT + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, os.path.join(out, CHECKPOINT))
+    write_npz(os.path.join(out, CHECKPOINT), arrays)
 
 
 def load_checkpoint(out: str, cfg: Config, seeds, template_fn, engine: str):
@@ -128,7 +124,8 @@ def load_checkpoint(out: str, cfg: Config, seeds, template_fn, engine: str):
         saved = Config.from_dict(json.load(handle))
     if saved != cfg:
         diff = {f.name: (getattr(saved, f.name), getattr(cfg, f.name))
-                for f in dataclasses.fields(Config) if getattr(saved, f.name) != getattr(cfg, f.name)}
+                for f in dataclasses.fields(Config)
+                if getattr(saved, f.name) != getattr(cfg, f.name)}
         raise ValueError(f"cannot resume {out!r}: its Config differs (saved, given): {diff}")
     with open(os.path.join(out, "run.json")) as handle:
         saved_seeds = json.load(handle).get("seeds")
@@ -150,14 +147,16 @@ def load_checkpoint(out: str, cfg: Config, seeds, template_fn, engine: str):
         restored = [handle[f"state/{i:04d}"] for i in range(len(leaves))]
         for i, (new, old) in enumerate(zip(restored, leaves)):
             if new.shape != old.shape:
-                raise ValueError(f"{path}: state leaf {i} has shape {new.shape}, expected {old.shape}")
+                raise ValueError(f"{path}: state leaf {i} has shape {new.shape}, "
+                                 f"expected {old.shape}")
         state = jax.tree_util.tree_unflatten(treedef, restored)
         logs = Logs()
         for i in range(int(handle["n_chunks"])):
+            snaps = {k: handle[f"log{i:05d}/snap/{k}"] for k in STATE_DICT_KEYS}
             logs = Logs(logs.train + (handle[f"log{i:05d}/train"],),
                         logs.test + (handle[f"log{i:05d}/test"],),
                         logs.lrs + (handle[f"log{i:05d}/lr"],),
-                        logs.snaps + ({k: handle[f"log{i:05d}/snap/{k}"] for k in STATE_DICT_KEYS},))
+                        logs.snaps + (snaps,))
         done = int(handle["done"])
     return state, logs, done, params0
 

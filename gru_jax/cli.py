@@ -21,18 +21,21 @@ import typing
 import matplotlib
 import numpy as np
 
+from . import export
 from .analysis import dissect, dynamics
 from .analysis.census import run_census
 from .blog import SEQUENCE
 from .config import Config
+from .distributed import train_distributed
 from .engines import ENGINES
 from .handcrafted import accumulator
 from .interop import load_weights
 from .model import hidden_size
+from .provenance import collect
 from .reports import CompareOptions, run_compare, write_dissection, write_report
-from .reports.markdown import seed_span
-from .run import Run
+from .run import Run, summary_table
 from .train import train
+from .version import __version__
 
 _CONFIG_HELP = {
     "seq_len": "sequence length L (>= 4)", "high": "values are integers in [0, high)",
@@ -105,6 +108,16 @@ def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> N
                         help="auto: the native CPU kernels where they apply (CPU, hidden 1), "
                              "else XLA; xla/native force one (native fails if it cannot run)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--loss-every", type=int, default=1,
+                        help="store the training loss every K epochs (and the last) in --out "
+                             "(default 1: every epoch)")
+    group = parser.add_argument_group(
+        "several processes (jax.distributed; under SLURM or Open MPI they are detected)")
+    group.add_argument("--coordinator", default=None,
+                       help="HOST:PORT of process 0's coordination service")
+    group.add_argument("--num-processes", type=int, default=None,
+                       help="processes in the job; each trains a contiguous share of --seeds")
+    group.add_argument("--process-id", type=int, default=None, help="this process's index")
     _add_config_options(parser)
 
 
@@ -120,33 +133,40 @@ def cmd_train(args) -> int:
     else:
         cfg = config_from_args(args)
         seeds = _parse_seeds(args.seeds)
-    run = train(cfg, seeds, out=args.out, resume=args.resume, chunk_epochs=args.chunk_epochs,
-                progress=not args.no_progress, seed_batch=args.seed_batch, engine=args.engine)
+    options = dict(resume=args.resume, chunk_epochs=args.chunk_epochs, engine=args.engine,
+                   progress=not args.no_progress, seed_batch=args.seed_batch,
+                   loss_every=args.loss_every)
+    if _distributed(args):
+        run = train_distributed(cfg, seeds, args.out, coordinator=args.coordinator,
+                                num_processes=args.num_processes, process_id=args.process_id,
+                                command=" ".join(sys.argv), **options)
+        if run is None:                   # not process 0: its share is in the joined run
+            print(f"process {args.process_id}: share trained -> {args.out}")
+            return 0
+    else:
+        run = train(cfg, seeds, out=args.out, provenance=collect(" ".join(sys.argv)), **options)
     print(f"trained {run.n_seeds} seeds x {cfg.epochs} epochs in {run.wall_s:.1f} s "
           f"({run.engine or 'unknown'} engine) -> {args.out}")
     print(summary_table(run))
     return 0
 
 
-def summary_table(run) -> str:
-    """A plain-text summary: seeds, epochs, final-loss quantiles, diverged count."""
-    final_train = run.train_loss[:, -1]
-    final_test = run.test_loss[:, -1]
-    qs = (0.0, 0.1, 0.5, 0.9, 1.0)
-    lines = [f"seeds      {run.n_seeds} ({seed_span(run.seeds)})",
-             f"epochs     {run.train_loss.shape[1]} (eval every {run.config.eval_every}: "
-             f"{len(run.eval_epochs)} snapshots)",
-             f"diverged   {int(run.diverged.sum())}",
-             f"wall       {run.wall_s:.1f} s ({run.engine or 'unrecorded'} engine)",
-             "",
-             f"{'quantile':>10} " + " ".join(f"{q:>10.0%}" for q in qs)]
-    for label, values in (("train", final_train), ("test", final_test)):
-        finite = values[np.isfinite(values)]
-        cells = [f"{np.quantile(finite, q):>10.4g}" if finite.size else f"{'nan':>10}" for q in qs]
-        lines.append(f"{label:>10} " + " ".join(cells))
-    lines.append("(final train loss in scaled units, last test loss in original units; "
-                 "predict-the-mean baseline ~0.1667 scaled)")
-    return "\n".join(lines)
+def _distributed(args) -> bool:
+    """A multi-process job: any of the three options given, or a SLURM job of several tasks."""
+    given = (args.coordinator, args.num_processes, args.process_id)
+    if any(v is not None for v in given):
+        if args.num_processes is not None and args.num_processes < 1:
+            raise ValueError(f"--num-processes must be >= 1, got {args.num_processes}")
+        return True
+    return int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
+
+
+def cmd_export(args) -> int:
+    run = Run.load(args.run_dir)
+    out = args.out or os.path.join(args.run_dir, "tables")
+    for path in export.write(run, out, format=args.format, overwrite=args.overwrite):
+        print(path)
+    return 0
 
 
 def cmd_info(args) -> int:
@@ -218,6 +238,7 @@ def cmd_dissect(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gru-jax", description="Train and analyse seed ensembles of the adding-problem GRU.")
+    parser.add_argument("--version", action="version", version=f"gru-jax {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p_train = sub.add_parser("train", help="train an ensemble of seeds",
@@ -235,6 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_info = sub.add_parser("info", help="summary table of a run")
     p_info.add_argument("run_dir")
     p_info.set_defaults(func=cmd_info)
+
+    p_export = sub.add_parser("export", help="tidy tables of a run (Parquet or CSV)",
+                              description="Write the run's tidy tables (seeds, losses per epoch, "
+                                          "test loss and lr per eval epoch, every parameter per "
+                                          "snapshot) for pandas and friends.")
+    p_export.add_argument("run_dir")
+    p_export.add_argument("--format", choices=("parquet", "csv"), default="parquet",
+                          help="file format (parquet needs the export extra: pandas, pyarrow)")
+    p_export.add_argument("--out", default=None, help="directory (default RUN_DIR/tables)")
+    p_export.add_argument("--overwrite", action="store_true",
+                          help="replace table files already there")
+    p_export.set_defaults(func=cmd_export)
 
     p_compare = sub.add_parser("compare", help="learned seeds vs the hand-crafted "
                                                "accumulators: figures + compare.md")
@@ -294,7 +327,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, ImportError) as err:
         if os.environ.get("GRU_JAX_DEBUG") == "1":
             raise
         print(f"error: {err}", file=sys.stderr)

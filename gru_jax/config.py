@@ -104,10 +104,12 @@ class Config:
         _check_int(self, "epochs", 1)
         _check_int(self, "eval_every", 1)
         if not (0.0 < self.plateau_factor < 1.0):
-            raise ValueError(f"Config.plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
+            raise ValueError(f"Config.plateau_factor must be in (0, 1), "
+                             f"got {self.plateau_factor!r}")
         _check_int(self, "plateau_patience", 0)
         if not (self.plateau_threshold >= 0.0):
-            raise ValueError(f"Config.plateau_threshold must be >= 0, got {self.plateau_threshold!r}")
+            raise ValueError(f"Config.plateau_threshold must be >= 0, "
+                             f"got {self.plateau_threshold!r}")
         _check_int(self, "plateau_cooldown", 0)
         if not (0.0 <= self.min_lr <= self.learning_rate):
             raise ValueError(f"Config.min_lr must be in [0, learning_rate={self.learning_rate}], "
@@ -116,7 +118,8 @@ class Config:
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
                                       or not 0 <= value < 2**32):
-                raise ValueError(f"Config.{name} must be None or an int in [0, 2**32), got {value!r}")
+                raise ValueError(f"Config.{name} must be None or an int in [0, 2**32), "
+                                 f"got {value!r}")
 
     # ---- derived values -------------------------------------------------------------------
     @property

@@ -1,8 +1,10 @@
 """Atomic file writes: every file the package writes appears whole or not at all.
 
-A file is written to a temporary name in its own directory, flushed and fsynced, then renamed
-over the target (``os.replace`` is atomic on POSIX filesystems). On any failure the temporary
-file is removed and the previous file, if any, is left as it was.
+A reader (another process, a resumed run, a crash) sees either the old file or the complete
+new one, never a partial file: the bytes go to a temporary file in the SAME directory (so the
+rename cannot cross file systems), are flushed and fsynced, and the temporary is renamed over
+the target with ``os.replace`` (atomic on POSIX). On any failure the temporary is removed and
+the previous file, if any, is left as it was.
 """
 from __future__ import annotations
 
@@ -10,15 +12,18 @@ import contextlib
 import json
 import os
 import tempfile
-from typing import IO, Iterator
+from typing import IO, Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 
 
 @contextlib.contextmanager
-def atomic_open(path: str, mode: str = "w") -> Iterator[IO]:
-    """``with atomic_open(path) as handle: handle.write(...)``; ``mode`` "w" (text) or "wb"."""
+def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
+    """``with atomic_open(path, "w") as handle: ...``: a handle ("w" text, "wb" binary) whose
+    contents replace ``path`` atomically when the block ends without an error. Creates the
+    parent directory if needed."""
     directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
                                dir=directory)
     try:
@@ -33,22 +38,30 @@ def atomic_open(path: str, mode: str = "w") -> Iterator[IO]:
         raise
 
 
+def write_atomic(path: str, write: Callable[[BinaryIO], Any]) -> str:
+    """Write ``path`` atomically; ``write(handle)`` writes the bytes to a binary handle."""
+    with atomic_open(path, "wb") as handle:
+        write(handle)
+    return path
+
+
 def write_text(path: str, text: str) -> str:
-    """Write ``text`` to ``path`` atomically; returns ``path``."""
-    with atomic_open(path) as handle:
-        handle.write(text)
-    return path
+    """A text file (UTF-8), atomically; returns ``path``."""
+    return write_atomic(path, lambda handle: handle.write(text.encode("utf-8")))
 
 
-def write_json(path: str, payload, indent=2) -> str:
-    """Write ``payload`` as JSON to ``path`` atomically; returns ``path``."""
-    with atomic_open(path) as handle:
-        json.dump(payload, handle, indent=indent)
-    return path
+def write_json(path: str, payload: Any, indent=2) -> str:
+    """``payload`` as JSON (UTF-8), atomically; returns ``path``."""
+    text = json.dumps(payload, indent=indent) + ("\n" if indent is not None else "")
+    return write_text(path, text)
+
+
+def write_npy(path: str, array) -> str:
+    """One array as a ``.npy`` file (no pickles; ``np.load`` reads it, mmap included)."""
+    array = np.asarray(array)
+    return write_atomic(path, lambda handle: np.save(handle, array, allow_pickle=False))
 
 
 def write_npz(path: str, arrays: dict) -> str:
-    """Write ``arrays`` (name -> array) as an uncompressed ``.npz`` atomically."""
-    with atomic_open(path, "wb") as handle:
-        np.savez(handle, **arrays)
-    return path
+    """Arrays (name -> array) as an uncompressed ``.npz``, atomically."""
+    return write_atomic(path, lambda handle: np.savez(handle, **arrays))

@@ -37,7 +37,8 @@ exactly from the rounded ``z`` (Sterbenz), so the hold at flag 0 has no rounding
 Defaults chosen by the bound for the target relative RMS error <= 1e-4 on every cell:
 ``a = 5e-4`` (compression <= 4.9e-5 worst case) and ``s = 16`` (``eps = 1.1e-7``, leak
 <= 1.9e-5 worst case): the worst cell's bound (:func:`worst_bound`) is 5.1e-5. Measured on the
-full grid (1000 sequences a cell): max 9.8e-6 in float64, 1.0e-5 in float32 (JAX), median ~3e-6. The price is weight size: readout 1 / a = 2000, ``W_iz[flag] = -2 s = -32``.
+full grid (1000 sequences a cell): max 9.8e-6 in float64, 1.0e-5 in float32 (JAX), median ~3e-6.
+The price is weight size: readout 1 / a = 2000, ``W_iz[flag] = -2 s = -32``.
 :func:`gru_jax.analysis.tradeoff.tradeoff_table` tabulates precision against weight size.
 
 Reachable by training (:func:`reachable_accumulator`): Adam moves a weight by at most about

@@ -74,7 +74,8 @@ def from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, dict[str, np.nda
 
 
 def _json_value(value):
-    return None if value is None or (isinstance(value, float) and not math.isfinite(value)) else value
+    not_finite = isinstance(value, float) and not math.isfinite(value)
+    return None if value is None or not_finite else value
 
 
 def export_blog_files(run, seed_index: int, directory: str, overwrite: bool = False) -> list[str]:
@@ -90,6 +91,9 @@ def export_blog_files(run, seed_index: int, directory: str, overwrite: bool = Fa
       directory: created if missing; existing files are not overwritten unless ``overwrite``.
     """
     n_seeds = len(run.seeds)
+    if getattr(run, "loss_every", 1) != 1:
+        raise ValueError(f"export_blog_files: the blog's train_losses.json has every epoch, this "
+                         f"run keeps the training loss every {run.loss_every} epochs (loss_every)")
     if not 0 <= seed_index < n_seeds:
         raise ValueError(f"seed_index {seed_index} out of range: the run has {n_seeds} seeds")
     names = ("all_weights.json", "train_losses.json", "test_losses.json")

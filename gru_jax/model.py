@@ -27,12 +27,14 @@ Params = dict[str, dict[str, jax.Array]]
 
 
 def _column(vector: jax.Array, ndim: int) -> jax.Array:
-    """Append unit axes so a ``(R,)`` or ``(R, C)`` parameter broadcasts against ``(..., *batch)``."""
+    """Append unit axes so a ``(R,)`` or ``(R, C)`` parameter broadcasts against
+    ``(..., *batch)``."""
     return vector.reshape(vector.shape + (1,) * ndim)
 
 
 def _affine(weight: jax.Array, vector: jax.Array) -> jax.Array:
-    """``weight @ vector`` for a column or a batch of columns: ``(R, C), (C, *batch) -> (R, *batch)``.
+    """``weight @ vector`` for a column or a batch of columns:
+    ``(R, C), (C, *batch) -> (R, *batch)``.
 
     Written as a sum of C broadcast products (C = 1 or 2 here) so the batch stays the contiguous
     last axis and the whole cell fuses into elementwise loops: neither tiny matmuls nor a
@@ -192,8 +194,10 @@ class AddingGRU(nn.Module):
         hidden, inputs, outputs = self.hidden_size, self.input_size, self.output_size
         zeros = nn.initializers.zeros
         gru = {
-            "weight_ih_l0": self.param("gru.weight_ih_l0", _orthogonal_stacked, (3 * hidden, inputs)),
-            "weight_hh_l0": self.param("gru.weight_hh_l0", _orthogonal_stacked, (3 * hidden, hidden)),
+            "weight_ih_l0": self.param("gru.weight_ih_l0", _orthogonal_stacked,
+                                       (3 * hidden, inputs)),
+            "weight_hh_l0": self.param("gru.weight_hh_l0", _orthogonal_stacked,
+                                       (3 * hidden, hidden)),
             "bias_ih_l0": self.param("gru.bias_ih_l0", zeros, (3 * hidden,)),
             "bias_hh_l0": self.param("gru.bias_hh_l0", zeros, (3 * hidden,)),
         }

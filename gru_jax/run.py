@@ -1,18 +1,33 @@
 """A trained ensemble on disk and in memory: the :class:`Run`.
 
-A run directory (all numpy-readable, no pickles)::
+A run directory, format 2 (written by :meth:`Run.save`; numpy alone reads it, no pickles)::
 
-    config.json        the Config (its defaults are the blog's protocol)
-    run.json           seeds, epochs done, wall time, format version, completeness
-    params.npz         final params, keys = torch state-dict names, arrays (S, ...)
-    init_params.npz    initial params, same layout
-    snapshots.npz      params after each eval epoch's training, (S, n_eval, ...)
-    metrics.npz        seeds (S,), eval_epochs (n_eval,), train_loss (S, epochs) scaled units,
-                       test_loss (S, n_eval) original units, lr (S, n_eval), diverged (S,) bool
+    config.json                       the Config (its defaults are the blog's protocol)
+    run.json                          format_version 2, complete, seeds, epochs, loss_every,
+                                      wall time, engine, provenance (versions, host, command,
+                                      git commit, start and end time)
+    arrays/params/<name>.npy          final params, one file per torch state-dict name
+                                      (gru.weight_ih_l0, ..., linear.bias), (S, ...)
+    arrays/init_params/<name>.npy     initial params, same layout
+    arrays/snapshots/<name>.npy       params after each eval epoch's training, (S, n_eval, ...)
+    arrays/metrics/seeds.npy          (S,) int64
+    arrays/metrics/eval_epochs.npy    (n_eval,) int64
+    arrays/metrics/train_loss.npy     (S, n_loss) float32, scaled units, at loss_epochs
+    arrays/metrics/loss_epochs.npy    (n_loss,) int64: every epoch, or every k-th + the last
+    arrays/metrics/test_loss.npy      (S, n_eval) float32, original units
+    arrays/metrics/lr.npy             (S, n_eval) float32
+    arrays/metrics/diverged.npy       (S,) bool
+
+:meth:`Run.load` maps every ``.npy`` with ``np.load(mmap_mode="r")``: nothing is read until it
+is used, so a summary of a huge run touches only the columns it needs. Format 1 (the same
+arrays in ``params.npz``, ``init_params.npz``, ``snapshots.npz``, ``metrics.npz``; gru_jax
+0.1) still loads (eagerly). Every file is written through :func:`gru_jax.files.write_atomic`;
+``run.json`` is written last, so a directory whose ``run.json`` says ``complete`` is whole.
 """
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import json
 import os
 import zipfile
@@ -21,17 +36,35 @@ from typing import Any, Optional
 import numpy as np
 
 from .config import Config
+from .files import write_json, write_npy
 from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
 from .model import select_model
 
-FORMAT_VERSION = 1
-RUN_FILES = ("config.json", "run.json", "params.npz", "init_params.npz", "snapshots.npz",
-             "metrics.npz")
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+ARRAYS = "arrays"
+PARAM_GROUPS = ("params", "init_params", "snapshots")
 METRIC_KEYS = ("seeds", "eval_epochs", "train_loss", "test_loss", "lr", "diverged")
+#: Format 1's array files (gru_jax 0.1).
+V1_ARRAY_FILES = ("params.npz", "init_params.npz", "snapshots.npz", "metrics.npz")
+RUN_FILES = ("config.json", "run.json", ARRAYS) + V1_ARRAY_FILES
 
 
 class RunError(ValueError):
     """A run directory is missing, partial or corrupt."""
+
+
+def loss_epochs_kept(epochs: int, loss_every: int) -> np.ndarray:
+    """Epochs whose training loss a run keeps: ``0, k, 2k, ...`` and always the last epoch.
+
+    ``loss_every = 1`` keeps every epoch. Returns ``(n_loss,)`` int64, increasing.
+    """
+    if int(loss_every) < 1:
+        raise ValueError(f"loss_every must be >= 1, got {loss_every!r}")
+    kept = np.arange(0, int(epochs), int(loss_every), dtype=np.int64)
+    if kept[-1] != epochs - 1:
+        kept = np.append(kept, np.int64(epochs - 1))
+    return kept
 
 
 @dataclasses.dataclass
@@ -41,10 +74,14 @@ class Run:
     config: the Config. seeds: ``(S,)`` int. eval_epochs: ``(n_eval,)`` int.
     init_params, params: params with ``(S, ...)`` leaves (PyTorch layout).
     snapshots: params with ``(S, n_eval, ...)`` leaves, after each eval epoch's training.
-    train_loss: ``(S, epochs)`` scaled units (as the seed's ``train_losses``).
+    train_loss: ``(S, n_loss)`` scaled units (as the seed's ``train_losses``) at the epochs
+    :attr:`loss_epochs`: every epoch (``n_loss = epochs``) unless ``loss_every > 1``.
     test_loss: ``(S, n_eval)`` original units. lr: ``(S, n_eval)`` after each plateau step.
     diverged: ``(S,)`` bool. wall_s: training wall time (s). engine: "xla" or "native", the
     implementation that trained it (``gru_jax.train.resolve_engine``; "" if unknown).
+    loss_every: the training loss is kept every ``loss_every`` epochs (plus the last).
+    provenance: where and how the run was made (:func:`gru_jax.provenance.collect`; ``{}`` if
+    unrecorded); :meth:`save` adds ``end_time``.
     """
 
     config: Config
@@ -59,12 +96,15 @@ class Run:
     diverged: np.ndarray
     wall_s: float = 0.0
     engine: str = ""
+    loss_every: int = 1
+    provenance: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_training(cls, cfg, seeds, params0, params, diverged, logs, wall_s=0.0,
-                      engine="") -> "Run":
+                      engine="", provenance: Optional[dict] = None) -> "Run":
         """A Run from the trainer's results: initial and final params ``(S, ...)`` (PyTorch
-        layout), ``diverged (S,)`` and the chunk logs (:class:`gru_jax.checkpoint.Logs`)."""
+        layout), ``diverged (S,)``, the chunk logs (:class:`gru_jax.checkpoint.Logs`) and
+        the provenance (:func:`gru_jax.provenance.collect`)."""
         to_np = lambda tree: from_state_dict(to_state_dict(tree))
         return cls(config=cfg, seeds=np.asarray(seeds, np.int64),
                    eval_epochs=np.asarray(cfg.eval_epochs, np.int64),
@@ -72,15 +112,22 @@ class Run:
                    snapshots=from_state_dict(logs.snapshots_state_dict()),
                    train_loss=logs.train_loss(), test_loss=logs.test_loss(), lr=logs.lr(),
                    diverged=np.asarray(diverged, bool), wall_s=float(wall_s),
-                   engine=engine)
+                   engine=engine, provenance=dict(provenance or {}))
 
     @classmethod
-    def concatenate(cls, runs: list["Run"], wall_s: Optional[float] = None) -> "Run":
-        """Join runs of the same Config along the seed axis (e.g. batches of seeds)."""
+    def concatenate(cls, runs: list["Run"], wall_s: Optional[float] = None,
+                    provenance: Optional[dict] = None) -> "Run":
+        """Join runs of the same Config along the seed axis (e.g. batches of seeds).
+
+        ``provenance`` defaults to the first run's.
+        """
         first = runs[0]
         for run in runs[1:]:
             if run.config != first.config:
                 raise ValueError("Run.concatenate: the runs have different Configs")
+            if run.loss_every != first.loss_every:
+                raise ValueError(f"Run.concatenate: the runs keep the training loss every "
+                                 f"{first.loss_every} and {run.loss_every} epochs (loss_every)")
         cat = lambda name: np.concatenate([getattr(r, name) for r in runs], axis=0)
         cat_tree = lambda name: {m: {k: np.concatenate([getattr(r, name)[m][k] for r in runs])
                                      for k in sub} for m, sub in getattr(first, name).items()}
@@ -89,11 +136,18 @@ class Run:
                    snapshots=cat_tree("snapshots"), train_loss=cat("train_loss"),
                    test_loss=cat("test_loss"), lr=cat("lr"), diverged=cat("diverged"),
                    wall_s=sum(r.wall_s for r in runs) if wall_s is None else wall_s,
-                   engine="+".join(sorted({r.engine for r in runs})))
+                   engine="+".join(sorted({r.engine for r in runs})),
+                   loss_every=first.loss_every,
+                   provenance=dict(first.provenance if provenance is None else provenance))
 
     @property
     def n_seeds(self) -> int:
         return int(self.seeds.shape[0])
+
+    @property
+    def loss_epochs(self) -> np.ndarray:
+        """``(n_loss,)`` int64: the epoch of each column of :attr:`train_loss`."""
+        return loss_epochs_kept(self.config.epochs, self.loss_every)
 
     def index_of(self, seed: int) -> int:
         """Position of ``seed`` in :attr:`seeds`; ValueError naming the seeds if absent."""
@@ -140,87 +194,187 @@ class Run:
                              f"{near})")
         return select_model(self.snapshots, index, eval_list.index(value)), seed, str(value)
 
+    def thin_losses(self, loss_every: int) -> "Run":
+        """A Run keeping the training loss only at :func:`loss_epochs_kept` ``(epochs,
+        loss_every)``. ValueError if this run no longer holds those epochs (e.g. it keeps every
+        4th epoch and ``loss_every`` is 6: ask for a multiple of :attr:`loss_every`)."""
+        if int(loss_every) == self.loss_every:
+            return self
+        wanted = loss_epochs_kept(self.config.epochs, loss_every)
+        have = self.loss_epochs
+        position = np.minimum(np.searchsorted(have, wanted), len(have) - 1)
+        if not np.array_equal(have[position], wanted):
+            raise ValueError(f"loss_every={loss_every}: this run keeps the training loss every "
+                             f"{self.loss_every} epochs; choose a multiple of {self.loss_every}")
+        return dataclasses.replace(self, train_loss=self.train_loss[:, position],
+                                   loss_every=int(loss_every))
+
     # ---- disk ---------------------------------------------------------------------------------
-    def save(self, path: str, overwrite: bool = False) -> None:
-        """Write the run directory (files written to temporaries, then renamed).
+    def save(self, path: str, overwrite: bool = False, loss_every: Optional[int] = None) -> None:
+        """Write the run directory in format 2 (see the module docstring), every file atomic.
+
+        Args:
+          path: the run directory (created if missing).
+          overwrite: replace a run already there (its format-1 ``.npz`` files are removed).
+          loss_every: keep the training loss every ``loss_every`` epochs and the last
+            (:meth:`thin_losses`); ``None``: as this run holds it (every epoch for a trained
+            run). Recorded in ``run.json``.
 
         Raises ``FileExistsError`` if ``path`` already holds run files and not ``overwrite``.
         """
-        os.makedirs(path, exist_ok=True)
+        run = self if loss_every is None else self.thin_losses(loss_every)
         existing = [f for f in RUN_FILES if os.path.exists(os.path.join(path, f))]
         if existing and not overwrite:
             raise FileExistsError(f"{path} already holds a run ({existing}); refusing to "
                                   "overwrite it")
-        _write_json(os.path.join(path, "config.json"), self.config.to_dict())
-        _write_npz(os.path.join(path, "params.npz"), to_state_dict(self.params))
-        _write_npz(os.path.join(path, "init_params.npz"), to_state_dict(self.init_params))
-        _write_npz(os.path.join(path, "snapshots.npz"), to_state_dict(self.snapshots))
-        _write_npz(os.path.join(path, "metrics.npz"), {
-            "seeds": self.seeds, "eval_epochs": self.eval_epochs, "train_loss": self.train_loss,
-            "test_loss": self.test_loss, "lr": self.lr, "diverged": self.diverged})
-        _write_json(os.path.join(path, "run.json"), {
-            "format_version": FORMAT_VERSION, "complete": True, "n_seeds": self.n_seeds,
-            "seeds": self.seeds.tolist(), "epochs": int(self.train_loss.shape[1]),
-            "wall_s": self.wall_s, "engine": self.engine})
+        arrays = os.path.join(path, ARRAYS)
+        for group in PARAM_GROUPS:
+            for name, value in to_state_dict(getattr(run, group)).items():
+                write_npy(os.path.join(arrays, group, name + ".npy"), value)
+        metrics = {"seeds": np.asarray(run.seeds, np.int64),
+                   "eval_epochs": np.asarray(run.eval_epochs, np.int64),
+                   "train_loss": run.train_loss, "loss_epochs": run.loss_epochs,
+                   "test_loss": run.test_loss, "lr": run.lr,
+                   "diverged": np.asarray(run.diverged, bool)}
+        for name, value in metrics.items():
+            write_npy(os.path.join(arrays, "metrics", name + ".npy"), value)
+        write_json(os.path.join(path, "config.json"), run.config.to_dict())
+        provenance = dict(run.provenance)
+        provenance.setdefault("end_time", utc_now())
+        write_json(os.path.join(path, "run.json"), {
+            "format_version": FORMAT_VERSION, "complete": True, "n_seeds": run.n_seeds,
+            "seeds": np.asarray(run.seeds).tolist(), "epochs": run.config.epochs,
+            "loss_every": run.loss_every, "wall_s": run.wall_s, "engine": run.engine,
+            "provenance": provenance})
+        for stale in V1_ARRAY_FILES:
+            if os.path.exists(os.path.join(path, stale)):
+                os.remove(os.path.join(path, stale))
 
     @classmethod
     def load(cls, path: str) -> "Run":
-        """Read a run directory; :class:`RunError` names what is missing, partial or corrupt."""
+        """Read a run directory (format 1 or 2; format 2's arrays memory-mapped, read-only).
+
+        Raises :class:`RunError` naming the file that is missing, partial or corrupt.
+        """
         if not os.path.isdir(path):
             raise RunError(f"no run directory at {path!r}")
-        missing = [f for f in RUN_FILES if not os.path.exists(os.path.join(path, f))]
+        partial = os.path.exists(os.path.join(path, "checkpoint.npz"))
+        hint = (" (training was interrupted: resume it with `gru-jax train --resume`)"
+                if partial else "")
+        missing = [f for f in ("config.json", "run.json")
+                   if not os.path.exists(os.path.join(path, f))]
         if missing:
-            partial = os.path.exists(os.path.join(path, "checkpoint.npz"))
-            hint = (" (training was interrupted: resume it with `gru-jax train --resume`)"
-                    if partial else "")
             raise RunError(f"{path} is not a complete run: missing {missing}{hint}")
         meta = _read_json(path, "run.json")
-        if meta.get("format_version") != FORMAT_VERSION:
-            raise RunError(f"{path}/run.json: format_version {meta.get('format_version')!r}, "
-                           f"this gru_jax reads {FORMAT_VERSION}")
+        version = meta.get("format_version")
+        if version not in READABLE_FORMATS:
+            raise RunError(f"{path}/run.json: format_version {version!r}, this gru_jax reads "
+                           f"{list(READABLE_FORMATS)}")
+        if not meta.get("complete", version == 1):
+            raise RunError(f"{path} is not a complete run: run.json says complete=false{hint}")
         try:
             cfg = Config.from_dict(_read_json(path, "config.json"))
         except (TypeError, ValueError) as err:
             raise RunError(f"{path}/config.json is not a valid Config: {err}") from err
-        metrics = _read_npz(path, "metrics.npz", METRIC_KEYS)
-        params = [from_state_dict(_read_npz(path, f, STATE_DICT_KEYS))
-                  for f in ("params.npz", "init_params.npz", "snapshots.npz")]
+        if version == 1:
+            metrics, groups = _read_v1(path, hint)
+        else:
+            metrics, groups = _read_v2(path, hint)
         run = cls(config=cfg, seeds=metrics["seeds"], eval_epochs=metrics["eval_epochs"],
-                  init_params=params[1], params=params[0], snapshots=params[2],
-                  train_loss=metrics["train_loss"], test_loss=metrics["test_loss"],
-                  lr=metrics["lr"], diverged=metrics["diverged"].astype(bool),
-                  wall_s=float(meta.get("wall_s", 0.0)), engine=str(meta.get("engine", "")))
-        run._check_shapes(path)
+                  init_params=groups["init_params"], params=groups["params"],
+                  snapshots=groups["snapshots"], train_loss=metrics["train_loss"],
+                  test_loss=metrics["test_loss"], lr=metrics["lr"],
+                  diverged=metrics["diverged"].astype(bool, copy=False),
+                  wall_s=float(meta.get("wall_s", 0.0)), engine=str(meta.get("engine", "")),
+                  loss_every=int(meta.get("loss_every", 1)),
+                  provenance=dict(meta.get("provenance", {})))
+        run._check_shapes(path, metrics.get("loss_epochs"))
         return run
 
-    def _check_shapes(self, path: str) -> None:
-        s, e, n_eval = self.n_seeds, self.config.epochs, len(self.config.eval_epochs)
-        expect = {"train_loss": (s, e), "test_loss": (s, n_eval), "lr": (s, n_eval),
-                  "diverged": (s,), "eval_epochs": (n_eval,)}
+    def _check_shapes(self, path: str, loss_epochs=None) -> None:
+        s, n_eval = self.n_seeds, len(self.config.eval_epochs)
+        if loss_epochs is not None and not np.array_equal(loss_epochs, self.loss_epochs):
+            raise RunError(f"{path}: metrics loss_epochs {np.asarray(loss_epochs)[:5]}... do not "
+                           f"match epochs {self.config.epochs} kept every {self.loss_every}")
+        expect = {"train_loss": (s, len(self.loss_epochs)), "test_loss": (s, n_eval),
+                  "lr": (s, n_eval), "diverged": (s,), "eval_epochs": (n_eval,)}
         for name, shape in expect.items():
             if getattr(self, name).shape != shape:
-                raise RunError(f"{path}/metrics.npz: {name} has shape "
+                raise RunError(f"{path}: metrics {name} has shape "
                                f"{getattr(self, name).shape}, expected {shape}")
         for label, tree, lead in (("params", self.params, (s,)),
                                   ("init_params", self.init_params, (s,)),
                                   ("snapshots", self.snapshots, (s, n_eval))):
             leaf = tree["gru"]["weight_ih_l0"]
             if leaf.shape[: len(lead)] != lead:
-                raise RunError(f"{path}/{label}.npz: leading axes {leaf.shape[:len(lead)]}, "
+                raise RunError(f"{path}: {label} has leading axes {leaf.shape[:len(lead)]}, "
                                f"expected {lead}")
 
 
-def _write_json(path: str, payload) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(tmp, path)
+def utc_now() -> str:
+    """The current time, ISO 8601 in UTC to the second (``2025-01-31T12:00:00+00:00``)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _write_npz(path: str, arrays: dict) -> None:
-    tmp = path + ".tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+def summary_table(run: Run) -> str:
+    """A plain-text summary: seeds, epochs, diverged count, final-loss quantiles.
+
+    Reads only the last column of ``train_loss`` and ``test_loss`` (cheap on a mapped run).
+    """
+    qs = (0.0, 0.1, 0.5, 0.9, 1.0)
+    kept = "" if run.loss_every == 1 else f"; train loss kept every {run.loss_every}"
+    lines = [f"seeds      {run.n_seeds} ({_seed_span(run.seeds)})",
+             f"epochs     {run.config.epochs} (eval every {run.config.eval_every}: "
+             f"{len(run.eval_epochs)} snapshots{kept})",
+             f"diverged   {int(np.count_nonzero(run.diverged))}",
+             f"wall       {run.wall_s:.1f} s ({run.engine or 'unrecorded'} engine)",
+             "",
+             f"{'quantile':>10} " + " ".join(f"{q:>10.0%}" for q in qs)]
+    for label, values in (("train", run.train_loss[:, -1]), ("test", run.test_loss[:, -1])):
+        values = np.asarray(values, np.float64)
+        finite = values[np.isfinite(values)]
+        cells = ([f"{v:>10.4g}" for v in np.quantile(finite, qs)] if finite.size
+                 else [f"{'nan':>10}"] * len(qs))
+        lines.append(f"{label:>10} " + " ".join(cells))
+    lines.append("(final train loss in scaled units, last test loss in original units; "
+                 "predict-the-mean baseline ~0.1667 scaled)")
+    return "\n".join(lines)
+
+
+def _seed_span(seeds) -> str:
+    seeds = np.asarray(seeds)
+    if seeds.size and np.array_equal(seeds, np.arange(seeds[0], seeds[0] + seeds.size)):
+        return f"{seeds[0]}..{seeds[-1]}"
+    return ", ".join(map(str, seeds[:6].tolist())) + (" ..." if seeds.size > 6 else "")
+
+
+def _nest(flat: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
+    """``{"gru.weight_ih_l0": a, ...}`` -> ``{"gru": {"weight_ih_l0": a}, ...}`` (no copies)."""
+    nested: dict[str, dict[str, np.ndarray]] = {}
+    for name, value in flat.items():
+        module, leaf = name.split(".", 1)
+        nested.setdefault(module, {})[leaf] = value
+    return nested
+
+
+def _read_v2(path: str, hint: str):
+    """Format 2: every array memory-mapped. Returns (metrics dict, {group: params})."""
+    def read(group, name):
+        return _read_npy(path, os.path.join(ARRAYS, group, name + ".npy"), hint)
+    metrics = {k: read("metrics", k) for k in METRIC_KEYS + ("loss_epochs",)}
+    groups = {g: _nest({k: read(g, k) for k in STATE_DICT_KEYS}) for g in PARAM_GROUPS}
+    return metrics, groups
+
+
+def _read_v1(path: str, hint: str):
+    """Format 1 (gru_jax 0.1): four ``.npz`` files, read into memory."""
+    missing = [f for f in V1_ARRAY_FILES if not os.path.exists(os.path.join(path, f))]
+    if missing:
+        raise RunError(f"{path} is not a complete run: missing {missing}{hint}")
+    metrics = _read_npz(path, "metrics.npz", METRIC_KEYS)
+    groups = {g: from_state_dict(_read_npz(path, g + ".npz", STATE_DICT_KEYS))
+              for g in PARAM_GROUPS}
+    return metrics, groups
 
 
 def _read_json(path: str, name: str):
@@ -229,6 +383,18 @@ def _read_json(path: str, name: str):
             return json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise RunError(f"{path}/{name} is corrupt: {err}") from err
+
+
+def _read_npy(path: str, name: str, hint: str = "") -> np.ndarray:
+    """``path/name`` memory-mapped, read-only."""
+    full = os.path.join(path, name)
+    if not os.path.exists(full):
+        raise RunError(f"{path} is not a complete run: missing {name}{hint}")
+    try:
+        array = np.load(full, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise RunError(f"{path}/{name} is corrupt: {err}") from err
+    return array
 
 
 def _read_npz(path: str, name: str, keys) -> dict[str, np.ndarray]:

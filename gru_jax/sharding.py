@@ -2,7 +2,9 @@
 
 With several local devices and a seed count they divide, every per-seed array is sharded on
 its leading axis and the jitted vmap runs each device's seeds in place; results are equal to
-the single-device run because seeds never interact.
+the single-device run because seeds never interact. The default mesh holds this process's
+devices only (``jax.local_devices()``): under ``jax.distributed`` each process trains its own
+seeds (:mod:`gru_jax.distributed`), and ``jax.devices()`` would also list other processes'.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
 def seed_mesh(devices=None) -> Mesh:
-    devices = np.asarray(devices if devices is not None else jax.devices())
+    devices = np.asarray(devices if devices is not None else jax.local_devices())
     return Mesh(devices.reshape(-1), ("seeds",))
 
 

@@ -25,6 +25,7 @@ from .inputs import (check_orders, check_seeds, datasets, initial_params, seed_s
                      slice_seeds)
 from .program import compiled_chunk, compiled_init
 from .progress import progress_bar
+from .provenance import collect
 from .run import Run
 from .sharding import seed_sharding
 
@@ -57,7 +58,7 @@ def auto_seed_batch(cfg, fraction: float = 0.5) -> int:
     (experiments/PERF_NOTES.md), so larger CPU ensembles run as consecutive batches of 256.
     """
     try:
-        stats = jax.devices()[0].memory_stats() or {}
+        stats = jax.local_devices()[0].memory_stats() or {}
     except Exception:  # noqa: BLE001 - backends without memory stats raise various errors
         stats = {}
     if "bytes_limit" in stats:
@@ -73,7 +74,8 @@ def auto_seed_batch(cfg, fraction: float = 0.5) -> int:
 def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=None,
           out: Optional[str] = None, resume: bool = False, chunk_epochs: Optional[int] = None,
           progress: bool = True, mesh=None, on_chunk: Optional[Callable[[int], None]] = None,
-          seed_batch: Optional[int] = None, engine: str = "auto") -> Run:
+          seed_batch: Optional[int] = None, engine: str = "auto", loss_every: int = 1,
+          provenance: Optional[dict] = None) -> Run:
     """Train the protocol for every seed at once; returns a :class:`gru_jax.Run`.
 
     Args:
@@ -94,6 +96,10 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
         same results (default: what fits half the device's memory, see ``auto_seed_batch``).
       engine: "auto", "xla" or "native" (see :func:`gru_jax.engines.resolve_engine`); the Run
         records which one trained it.
+      loss_every: with ``out``, store the training loss every ``loss_every`` epochs (and the
+        last) in the run directory (:meth:`gru_jax.Run.save`); the returned Run holds all.
+      provenance: what ``run.json`` records about versions, devices, host and command
+        (default :func:`gru_jax.provenance.collect` at the start of training).
     """
     seeds = check_seeds(seeds)
     chosen = resolve_engine(cfg, engine, mesh)
@@ -104,8 +110,12 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
     chunk_epochs = int(chunk_epochs or default_chunk_epochs(cfg))
     if chunk_epochs < 1:
         raise ValueError(f"train: chunk_epochs must be >= 1, got {chunk_epochs}")
+    if int(loss_every) < 1:
+        raise ValueError(f"train: loss_every must be >= 1, got {loss_every}")
     seed_batch = int(seed_batch or auto_seed_batch(cfg))
-    options = dict(chunk_epochs=chunk_epochs, progress=progress, mesh=mesh, on_chunk=on_chunk)
+    provenance = collect() if provenance is None else provenance
+    options = dict(chunk_epochs=chunk_epochs, progress=progress, mesh=mesh, on_chunk=on_chunk,
+                   loss_every=int(loss_every), provenance=provenance)
     if len(seeds) > seed_batch:
         return _train_in_batches(cfg, seeds, seed_batch, chosen, init=init, data=data,
                                  orders=orders, out=out, resume=resume, **options)
@@ -128,19 +138,21 @@ def _train_in_batches(cfg, seeds, seed_batch, engine: Engine, *, init, data, ord
     for index, (start, stop) in enumerate(groups):
         group_out = None if out is None else os.path.join(out, "batches", f"batch_{index:04d}")
         group_init, group_data, group_orders = slice_seeds(start, stop, init, data, orders)
-        runs.append(_train_group(
+        runs.append(_train_group(       # batches keep every epoch's loss until joined
             cfg, seeds[start:stop], engine, init=group_init, data=group_data,
             orders=group_orders, out=group_out,
-            resume=resume and group_out is not None and os.path.isdir(group_out), **options))
-    run = Run.concatenate(runs, wall_s=time.perf_counter() - start_time)
+            resume=resume and group_out is not None and os.path.isdir(group_out),
+            **dict(options, loss_every=1)))
+    run = Run.concatenate(runs, wall_s=time.perf_counter() - start_time,
+                          provenance=options["provenance"])
     if out is not None:
-        run.save(out, overwrite=True)
+        run.save(out, overwrite=True, loss_every=options["loss_every"])
         shutil.rmtree(os.path.join(out, "batches"), ignore_errors=True)
     return run
 
 
 def _train_group(cfg, seeds, engine: Engine, *, init, data, orders, out, resume, chunk_epochs,
-                 progress, mesh, on_chunk) -> Run:
+                 progress, mesh, on_chunk, loss_every, provenance) -> Run:
     """Train one group of seeds (all at once on the devices); see :func:`train`."""
     if out is not None:
         ckpt.check_out_dir(out, resume)
@@ -185,9 +197,9 @@ def _train_group(cfg, seeds, engine: Engine, *, init, data, orders, out, resume,
                 on_chunk(done)
     run = Run.from_training(cfg, seeds, params0, jax.vmap(engine.unpack)(state.params),
                             state.diverged, logs, wall_s=time.perf_counter() - t_start,
-                            engine=engine.name)
+                            engine=engine.name, provenance=provenance)
     if out is not None:
-        run.save(out, overwrite=True)
+        run.save(out, overwrite=True, loss_every=loss_every)
         ckpt.remove_checkpoint(out)
     return run
 

@@ -8,10 +8,13 @@ import gru_jax as gj
 
 def test_defaults_are_the_blog_protocol():
     cfg = gj.Config()
-    assert (cfg.seq_len, cfg.high, cfg.delta, cfg.n_samples, cfg.train_split) == (4, 100, 0.0, 10000, 0.8)
-    assert (cfg.batch_size, cfg.learning_rate, cfg.weight_decay, cfg.clip, cfg.epochs) == (256, 1e-4, 1e-5, 2.0, 3000)
+    assert (cfg.seq_len, cfg.high, cfg.delta, cfg.n_samples, cfg.train_split) == (
+        4, 100, 0.0, 10000, 0.8)
+    assert (cfg.batch_size, cfg.learning_rate, cfg.weight_decay, cfg.clip, cfg.epochs) == (
+        256, 1e-4, 1e-5, 2.0, 3000)
     assert (cfg.hidden_size, cfg.input_size, cfg.output_size, cfg.eval_every) == (1, 2, 1, 49)
-    assert (cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_threshold, cfg.min_lr) == (0.5, 5, 1e-4, 1e-6)
+    assert (cfg.plateau_factor, cfg.plateau_patience, cfg.plateau_threshold, cfg.min_lr) == (
+        0.5, 5, 1e-4, 1e-6)
     # 8000 = 31 x 256 + 64; 62 eval epochs 0, 49, ..., 2989 (BLOG_FACTS.md)
     assert cfg.n_train == 8000 and cfg.n_test == 2000
     assert cfg.batch_sizes == (256,) * 31 + (64,)

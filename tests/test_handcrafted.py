@@ -64,7 +64,9 @@ def test_accumulator_matches_jax_forward():
 def test_worse_settings_break_the_target_as_the_bound_says():
     # a soft gate leaks: the bound and the measurement both exceed the target on long sequences
     soft = handcrafted.accumulator(sharpness=8.0)
-    x = np.zeros((1, 100, 2)); x[0, :, 0] = 50; x[0, 0, 1] = 1
+    x = np.zeros((1, 100, 2))
+    x[0, :, 0] = 50
+    x[0, 0, 1] = 1
     rel = abs(numpy_gru_predict(soft, x)[0] - 50) / 50
     assert rel > 1e-3 and handcrafted.error_bound(100, 1, sharpness=8.0) > 1e-3
 

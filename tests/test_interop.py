@@ -86,7 +86,7 @@ def test_from_state_dict_rejects_mixed_seed_axes():
         gj.from_state_dict(stacked)
 
 
-# ---- the seed blog's files --------------------------------------------------------------------------
+# ---- the seed blog's files ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def tiny_run():
     cfg = gj.Config(n_samples=200, epochs=10, eval_every=3)
@@ -125,7 +125,8 @@ def test_export_blog_files(tiny_run, tmp_path):
     # and our reader gives back the snapshots
     loaded = gj.load_blog_weights(str(tmp_path / "all_weights.json"))
     assert len(loaded) == 4
-    np.testing.assert_array_equal(loaded[2]["gru.weight_hh_l0"], snapshots["gru.weight_hh_l0"][1, 2])
+    np.testing.assert_array_equal(loaded[2]["gru.weight_hh_l0"],
+                                  snapshots["gru.weight_hh_l0"][1, 2])
 
 
 def test_export_blog_files_matches_the_seed_script_format(tiny_run, tmp_path):
@@ -135,7 +136,8 @@ def test_export_blog_files_matches_the_seed_script_format(tiny_run, tmp_path):
         entry = json.load(handle)[0]
     seed_style = {k: np.zeros(SEED_SHAPES[k](1), np.float32).tolist() for k in SEED_SHAPES}
     structure = lambda v: [structure(x) for x in v] if isinstance(v, list) else type(v).__name__
-    assert {k: structure(v) for k, v in entry.items()} == {k: structure(v) for k, v in seed_style.items()}
+    assert ({k: structure(v) for k, v in entry.items()}
+            == {k: structure(v) for k, v in seed_style.items()})
 
 
 def test_export_blog_files_refuses_to_overwrite(tiny_run, tmp_path):

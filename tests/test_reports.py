@@ -111,3 +111,27 @@ def test_run_compare_writes_markdown_and_figures(tmp_path):
         assert os.path.exists(os.path.join(run_dir, "compare", name)), name
         assert name in text
     assert "| general |" in text and "Strategy census" in text
+
+
+@pytest.mark.parametrize("hidden", [2, 3])
+def test_compare_and_report_at_larger_hidden_sizes(tmp_path, hidden):
+    import gru_jax as gj
+    cfg = Config(hidden_size=hidden, n_samples=300, batch_size=64, epochs=6, eval_every=3)
+    run_dir = str(tmp_path / f"h{hidden}")
+    gj.train(cfg, range(4), out=run_dir, engine="xla", progress=False)
+    path = run_compare(run_dir, options=CompareOptions(stability_epochs=5, n_per_cell=10,
+                                                       tradeoff_n_per_cell=0))
+    text = open(path).read()
+    for section in ("## Final parameters, aligned", "## Fixed points", "## Strategy census",
+                    "## Generalization", "## Loss along the straight path", "Skipped"):
+        assert section in text, section
+    rows = open(os.path.join(run_dir, "compare", "fixed_points.csv")).read().splitlines()
+    assert len(rows) == 5 and rows[0].startswith("seed,strategy,n_flag0")
+    for name in ("parameters.png", "fixed_points.png", "behaviour.png", "interpolation.png"):
+        assert os.path.exists(os.path.join(run_dir, "compare", name)), name
+    report = open(write_report(run_dir)).read()
+    assert f"with {hidden} hidden unit(s)" in report
+    assert "Fixed points of h_t -> h_(t+1) at constant inputs" in report
+    assert "the readout unit" in report
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
+    assert images and all(os.path.exists(os.path.join(run_dir, "report", i)) for i in images)

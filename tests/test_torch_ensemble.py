@@ -15,7 +15,8 @@ torch = pytest.importorskip("torch")
 import torch.nn as nn  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments"))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "experiments"))
 import torch_ensemble as te  # noqa: E402
 
 pytestmark = pytest.mark.torch
@@ -37,11 +38,13 @@ def blog_loop(seed, epochs, lr=1e-4, eval_every=49, patience=5, min_lr=1e-6):
     lrs and the largest gradient norm seen by clip_grad_norm_."""
     np.random.seed(seed)
     torch.manual_seed(seed)
-    X, Y = te.adding_problem_generator(te.N_SAMPLES, seq_len=te.SEQ_LEN, high=te.HIGH, delta=te.DELTA)
+    X, Y = te.adding_problem_generator(te.N_SAMPLES, seq_len=te.SEQ_LEN, high=te.HIGH,
+                                       delta=te.DELTA)
     n = int(te.TRAIN_SPLIT * te.N_SAMPLES)
-    train_loader = DataLoader(TensorDataset(torch.tensor(X[:n]).float(), torch.tensor(Y[:n]).float(),
-                                            torch.arange(n)), batch_size=te.BATCH_SIZE, shuffle=True)
-    test_loader = DataLoader(TensorDataset(torch.tensor(X[n:]).float(), torch.tensor(Y[n:]).float()),
+    tensor = lambda a: torch.tensor(a).float()
+    train_loader = DataLoader(TensorDataset(tensor(X[:n]), tensor(Y[:n]), torch.arange(n)),
+                              batch_size=te.BATCH_SIZE, shuffle=True)
+    test_loader = DataLoader(TensorDataset(tensor(X[n:]), tensor(Y[n:])),
                              batch_size=te.BATCH_SIZE, shuffle=False)
     criterion = nn.MSELoss()
     model = te.AddingProblemGRU(2, 1, 1)
@@ -57,7 +60,8 @@ def blog_loop(seed, epochs, lr=1e-4, eval_every=49, patience=5, min_lr=1e-6):
         return total / len(test_loader.dataset)
 
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=te.WEIGHT_DECAY)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=patience,
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5,
+                                                       patience=patience,
                                                        min_lr=min_lr)
     orders, train_losses, test_losses, lrs, max_norm = [], [], [], [], 0.0
     for epoch in range(epochs):
@@ -81,7 +85,8 @@ def blog_loop(seed, epochs, lr=1e-4, eval_every=49, patience=5, min_lr=1e-6):
             sched.step(tl)
             lrs.append(opt.param_groups[0]["lr"])
     final = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    return dict(init=init, final=final, X=X, Y=Y, orders=np.stack(orders), train_losses=np.array(train_losses),
+    return dict(init=init, final=final, X=X, Y=Y, orders=np.stack(orders),
+                train_losses=np.array(train_losses),
                 test_losses=np.array(test_losses), lrs=np.array(lrs), max_norm=max_norm)
 
 
@@ -119,7 +124,8 @@ def test_matches_blog_loop_default_protocol():
     runs = [blog_loop(s, epochs) for s in (0, 1)]
     out = replay(runs, epochs)
     for r in runs:  # the replay really starts from the seed's init
-        np.testing.assert_array_equal(te.seed_init(0 if r is runs[0] else 1), te.theta_from_state_dict(r["init"]))
+        np.testing.assert_array_equal(te.seed_init(0 if r is runs[0] else 1),
+                                      te.theta_from_state_dict(r["init"]))
     assert_matches(runs, out)
 
 
@@ -145,13 +151,14 @@ def test_plateau_matches_torch_scheduler():
     metrics = np.empty((steps, S))
     metrics[:, 0] = 1.0                                                # constant: cut every 6 evals
     metrics[:, 1] = np.linspace(1, 0.1, steps)                         # always better
-    metrics[:, 2] = 1.0 * (1 - 0.5e-4) ** np.arange(steps)             # better by less than threshold
+    metrics[:, 2] = 1.0 * (1 - 0.5e-4) ** np.arange(steps)    # better by less than threshold
     metrics[:, 3:] = np.exp(rng.normal(0, 0.3, (steps, S - 3)).cumsum(0) * 0.1)
     plateau = te.Plateau(1e-4, S, **te.PLATEAU)
     ours = np.stack([plateau.step(torch.tensor(m)).numpy().copy() for m in metrics])
     for s in range(S):
         opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-4)
-        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=5, min_lr=1e-6)
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5,
+                                                           patience=5, min_lr=1e-6)
         ref = []
         for m in metrics[:, s]:
             sched.step(float(m))

@@ -61,7 +61,7 @@ def reference(fixture: str, case: str, compute):
 
 # ---- the seed's code, verbatim ---------------------------------------------------------------
 def adding_problem_generator(N, seq_len=6, high=1, delta=0.6):
-    actual_seq_len = np.random.randint(int(seq_len * (1 - delta)), int(seq_len * (1 + delta))) if delta > 0 else seq_len
+    actual_seq_len = np.random.randint(int(seq_len * (1 - delta)), int(seq_len * (1 + delta))) if delta > 0 else seq_len  # noqa: E501 (the blog's line, verbatim)
     num_ones = np.random.randint(2, min(actual_seq_len - 1, 4))
     X_num = np.random.randint(low=0, high=high, size=(N, actual_seq_len, 1))
     X_mask = np.zeros((N, actual_seq_len, 1))
@@ -107,7 +107,8 @@ def one_thread():
 
 def _model_from_state_dict(state_dict, hidden):
     model = AddingProblemGRU(2, hidden, 1)
-    model.load_state_dict({k: torch.tensor(np.asarray(v, np.float32)) for k, v in state_dict.items()})
+    model.load_state_dict({k: torch.tensor(np.asarray(v, np.float32))
+                           for k, v in state_dict.items()})
     return model
 
 
@@ -124,7 +125,8 @@ def random_state_dict(rng, hidden, scale=1.0):
     shapes = {"gru.weight_ih_l0": (3 * hidden, 2), "gru.weight_hh_l0": (3 * hidden, hidden),
               "gru.bias_ih_l0": (3 * hidden,), "gru.bias_hh_l0": (3 * hidden,),
               "linear.weight": (1, hidden), "linear.bias": (1,)}
-    return {k: (scale * rng.uniform(-1, 1, shape)).astype(np.float32) for k, shape in shapes.items()}
+    return {k: (scale * rng.uniform(-1, 1, shape)).astype(np.float32)
+            for k, shape in shapes.items()}
 
 
 def model_case(hidden, length, batch=5):
@@ -290,7 +292,7 @@ def torch_init_draws(hidden, draws=INIT_DRAWS, seed=0):
     return {k: np.stack(v) for k, v in out.items()}
 
 
-# ---- 8. a short run of the seed's protocol --------------------------------------------------------
+# ---- 8. a short run of the seed's protocol -------------------------------------------------
 REPLAY_SEED = 37
 REPLAY_EPOCHS = 20
 REPLAY_EVAL_EVERY = 4   # the seed uses 49; every 4 epochs tests 5 evaluations in 20 epochs
@@ -317,9 +319,10 @@ def _torch_protocol(seed=REPLAY_SEED, epochs=REPLAY_EPOCHS, eval_every=REPLAY_EV
     X, Y = adding_problem_generator(N_SAMPLES, seq_len=4, high=HIGH, delta=0)
     n = int(TRAIN_SPLIT * N_SAMPLES)
     from torch.utils.data import DataLoader, TensorDataset
-    train_loader = DataLoader(TensorDataset(torch.tensor(X[:n]).float(), torch.tensor(Y[:n]).float(),
-                                            torch.arange(n)), batch_size=BATCH_SIZE, shuffle=True)
-    test_loader = DataLoader(TensorDataset(torch.tensor(X[n:]).float(), torch.tensor(Y[n:]).float()),
+    tensor = lambda a: torch.tensor(a).float()
+    train_loader = DataLoader(TensorDataset(tensor(X[:n]), tensor(Y[:n]), torch.arange(n)),
+                              batch_size=BATCH_SIZE, shuffle=True)
+    test_loader = DataLoader(TensorDataset(tensor(X[n:]), tensor(Y[n:])),
                              batch_size=BATCH_SIZE, shuffle=False)
     criterion = nn.MSELoss()
     model = AddingProblemGRU(2, 1, 1)
@@ -363,5 +366,6 @@ def _torch_protocol(seed=REPLAY_SEED, epochs=REPLAY_EPOCHS, eval_every=REPLAY_EV
     final = _state_dict_np(model)
     return {**{"init." + k: v for k, v in init.items()},
             **{"final." + k: v for k, v in final.items()},
-            "orders": np.stack(orders), "train_losses": np.asarray(train_losses), "test_losses": np.asarray(test_losses),
+            "orders": np.stack(orders), "train_losses": np.asarray(train_losses),
+            "test_losses": np.asarray(test_losses),
             "lrs": np.asarray(lrs), "eval_epochs": np.asarray(eval_epochs)}

@@ -23,8 +23,9 @@ import numpy as np
 from .. import handcrafted
 from ..data import scale_inputs
 from ..model import forward_columns, map_models
-from .canonical import canonical_vector, from_canonical_vector
+from .canonical import canonical_vector, from_canonical_vector, merge_biases
 from .census import update_gate_behaviour
+from .symmetry import align
 from .generalization import HeldOut, cell_data
 
 
@@ -101,19 +102,32 @@ def loss_scaled(params, batch=None, high: int = 100) -> np.ndarray:
 
 def interpolation_losses(params, reference=None, alphas=np.linspace(0.0, 1.0, 21), batch=None,
                          high: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Training loss along ``(1 - alpha) * seed + alpha * reference`` in canonical coordinates.
+    """Training loss along ``(1 - alpha) * seed + alpha * reference``.
+
+    At hidden size 1 in canonical coordinates (sign fixed by the readout, r/z biases merged);
+    at H > 1 each seed's units are first aligned to the reference's
+    (:func:`gru_jax.analysis.symmetry.align`), so the path does not cross the symmetry.
 
     Args:
-      params: ``(S, ...)`` learned params. reference: one params set (default: the reachable
-        accumulator). alphas: ``(A,)``, 0 = the seed, 1 = the reference.
+      params: ``(S, ...)`` learned params. reference: one params set of the same hidden size
+        (default: the reachable accumulator). alphas: ``(A,)``, 0 = the seed, 1 = the reference.
 
     Returns:
       ``(alphas (A,), losses (S, A))`` in scaled units.
     """
     reference = handcrafted.reachable_accumulator() if reference is None else reference
+    alphas = np.asarray(alphas, np.float64)
+    if np.shape(params["gru"]["weight_hh_l0"])[-1] > 1:
+        start = align(params, reference)
+        end = merge_biases(reference)
+        path = jax.tree_util.tree_map(
+            lambda a, b: ((1 - alphas[:, None]) * a.reshape(a.shape[0], 1, -1)
+                          + alphas[:, None] * np.reshape(b, (1, 1, -1))).reshape(
+                              (a.shape[0], len(alphas)) + a.shape[1:]).astype(np.float32),
+            start, end)
+        return alphas, loss_scaled(path, batch, high)
     start = canonical_vector(params).astype(np.float64)               # (S, P)
     end = canonical_vector(reference).astype(np.float64)              # (P,)
-    alphas = np.asarray(alphas, np.float64)
     path = (1 - alphas[None, :, None]) * start[:, None, :] + alphas[None, :, None] * end
     return alphas, loss_scaled(from_canonical_vector(path.astype(np.float32)), batch, high)
 

@@ -38,7 +38,7 @@ def cache_dir() -> Path:
 def _cpu_signature() -> str:
     try:
         with open("/proc/cpuinfo") as handle:
-            lines = [l for l in handle if l.startswith(("model name", "flags"))][:2]
+            lines = [line for line in handle if line.startswith(("model name", "flags"))][:2]
     except OSError:
         lines = []
     return platform.machine() + "".join(lines)

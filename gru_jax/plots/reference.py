@@ -222,3 +222,33 @@ def tradeoff_plot(rows: Sequence[Mapping], target: float = 1e-4) -> plt.Figure:
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     return fig
+
+
+def leading_eigenvalues(eigenvalues: np.ndarray, final_loss: np.ndarray,
+                        labels: Optional[np.ndarray], references: Mapping[str, float]
+                        ) -> plt.Figure:
+    """Per seed: the leading Jacobian eigenvalue at the flag-0 fixed point nearest 0 (x) against
+    the final training loss (y, log), coloured by strategy; references as vertical lines.
+
+    Args:
+      eigenvalues: ``(S,)`` (1 = a sum held perfectly). final_loss: ``(S,)`` scaled units.
+      labels: ``(S,)`` strategy names or None. references: label -> eigenvalue.
+    """
+    fig, ax = plt.subplots(figsize=(7, 4.6))
+    eigenvalues, final_loss = np.asarray(eigenvalues, float), np.asarray(final_loss, float)
+    groups = ({"seeds": np.ones(len(eigenvalues), bool)} if labels is None else
+              {s: np.asarray(labels) == s for s in STRATEGY_COLORS})
+    for name, pick in groups.items():
+        if pick.any():
+            ax.scatter(eigenvalues[pick], final_loss[pick], s=12, alpha=0.6,
+                       color=STRATEGY_COLORS.get(name), label=f"{name} ({pick.sum()})")
+    for (label, value), color in zip(references.items(), ("tab:green", "tab:purple")):
+        ax.axvline(value, color=color, linestyle="--", label=f"{label} ({value:.3f})")
+    ax.set_yscale("log")
+    ax.set_xlabel("leading eigenvalue of dh'/dh at the flag-0 fixed point (1 = no leak)")
+    ax.set_ylabel("final training loss (scaled units)")
+    ax.set_title("How well each seed holds a sum between flags")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

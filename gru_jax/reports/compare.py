@@ -16,13 +16,18 @@ import numpy as np
 
 from .. import handcrafted
 from ..analysis import reference as ref
-from ..analysis.canonical import CANONICAL_NAMES, canonical_vector
+from ..analysis import symmetry
+from ..analysis.canonical import CANONICAL_NAMES
+from ..analysis.ensemble import readable_coordinates
+from ..analysis.slow_points import fixed_point_summary
+from ..analysis.symmetry import canonical_names, canonical_vector
 from ..analysis.census import run_census, update_gate_behaviour
 from ..analysis.generalization import coarse_held_out, fraction_within, relative_rms_error
 from ..analysis.tradeoff import tradeoff_table
 from ..blog import SEED37_STATE_DICT, Z_FLAG0, Z_FLAG1
 from ..files import write_text
 from ..interop import from_state_dict
+from ..model import select_model
 from ..plots import reference as plots
 from ..run import Run
 from ..train import train
@@ -66,7 +71,9 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
     """Compare a run with the hand-crafted sets; returns the path of the Markdown file.
 
     Args:
-      run_dir: a saved :class:`gru_jax.Run` of hidden size 1.
+      run_dir: a saved :class:`gru_jax.Run`, any hidden size (at H > 1 the parameters are
+        aligned to the ensemble's medoid, distances and paths are in aligned coordinates, and
+        the stability runs, which start from the one-unit reachable accumulator, are skipped).
       out_dir: default ``RUN_DIR/compare``.
       options: see :class:`CompareOptions`.
       census: the run's :func:`gru_jax.analysis.census.run_census`, if already computed.
@@ -80,14 +87,24 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
     page.add(f"# Learned versus designed: `{run_dir}`", "",
              f"{run.n_seeds} seeds, {run.config.epochs} epochs, seq_len {run.config.seq_len}, "
              f"lr {run.config.learning_rate:g}.", "")
-    exact, reachable = handcrafted.accumulator(), handcrafted.reachable_accumulator()
-    _parameters(page, run, exact, reachable)
+    hidden = run.config.hidden_size
+    exact = handcrafted.accumulator(hidden_size=hidden)
+    reachable = handcrafted.reachable_accumulator()        # one unit: the protocol's reach
+    if hidden == 1:
+        _parameters(page, run, exact, reachable)
+    else:
+        _aligned_parameters(page, run, exact)
     _census(page, run, census, exact, reachable)
+    _fixed_points(page, run, census, exact, out_dir)
     _distances(page, run, census)
     _generalization(page, run, exact, reachable, options.n_per_cell)
     _interpolation(page, run, exact, reachable)
-    if options.stability_epochs > 0:
+    if options.stability_epochs > 0 and hidden == 1:
         _stability(page, run, reachable, options)
+    elif options.stability_epochs > 0:
+        page.add("## Stability", "", "(Skipped: the stability runs start from the reachable "
+                 "accumulator, which is designed for one hidden unit; this run has "
+                 f"H = {hidden}.)", "")
     if options.tradeoff_n_per_cell > 0:
         rows = tradeoff_table(held_out=coarse_held_out(options.tradeoff_n_per_cell))
         page.figure(plots.tradeoff_plot(rows), "tradeoff.png")
@@ -112,6 +129,73 @@ def _parameters(page: _Page, run: Run, exact, reachable) -> None:
                     "blog 37"],
                    [(n, q[0, i], q[1, i], q[2, i], *(float(m[i]) for m in marks.values()))
                     for i, n in enumerate(CANONICAL_NAMES)]))
+
+
+def _aligned_parameters(page: _Page, run: Run, exact) -> None:
+    """H > 1: every seed aligned (signed permutation of units) to the ensemble's medoid in
+    canonical coordinates; beyond 40 coordinates only unit u0's are drawn."""
+    reference = _medoid_reference(run)
+    names = canonical_names(run.config.hidden_size)
+    vectors = symmetry.coordinates(symmetry.align(run.params, reference))
+    marks = {"exact accumulator (aligned)": symmetry.coordinates(
+        symmetry.align(exact, reference))}
+    shown = readable_coordinates(names)
+    page.figure(plots.parameter_distributions(vectors[:, shown], [names[i] for i in shown],
+                                              {k: v[shown] for k, v in marks.items()}),
+                "parameters.png")
+    q = np.nanquantile(vectors, (0.1, 0.5, 0.9), axis=0)
+    page.add("## Final parameters, aligned", "",
+             f"Hidden size {run.config.hidden_size}: each seed's units are matched (a signed "
+             "permutation, by linear assignment: `gru_jax.analysis.align`) to those of the "
+             "ensemble's medoid in canonical form (unit u0: its largest readout weight); r/z "
+             "biases merged. Median and 10-90% range over seeds"
+             + ("; the figure shows unit u0 and b_out only." if len(shown) < len(names) else "."),
+             "", table(["coordinate", "seeds 10%", "median", "seeds 90%", "exact (aligned)"],
+                       [(n, q[0, i], q[1, i], q[2, i], float(marks[
+                           "exact accumulator (aligned)"][i])) for i, n in enumerate(names)]))
+
+
+def _medoid_reference(run: Run):
+    """The canonical form of the seed nearest (Euclidean, canonical coordinates) to the
+    ensemble's median canonical vector: the reference every seed is aligned to."""
+    vectors = canonical_vector(run.params).astype(np.float64)
+    finite = np.all(np.isfinite(vectors), axis=1)
+    centre = np.median(vectors[finite], axis=0)
+    distance = np.where(finite, np.sum((vectors - centre) ** 2, axis=1), np.inf)
+    return symmetry.canonicalize(select_model(run.params, int(np.argmin(distance))))
+
+
+def _fixed_points(page: _Page, run: Run, census, exact, out_dir: str) -> None:
+    """Per seed: fixed points of the step at flag 0 and flag 1 (value 0), the leading
+    eigenvalue and the leak at the flag-0 point nearest 0; per-seed CSV, ensemble table and a
+    figure coloured by strategy."""
+    summary = fixed_point_summary(run.params, high=run.config.high)
+    hand = fixed_point_summary(exact, high=run.config.high)
+    write_text(os.path.join(out_dir, "fixed_points.csv"), "seed,strategy,n_flag0,n_flag1,"
+               "leading_eigenvalue_flag0,leading_is_real,leak_per_step\n" + "".join(
+                   f"{seed},{label},{a},{b},{ev:.6g},{bool(real)},{leak:.6g}\n"
+                   for seed, label, a, b, ev, real, leak in zip(
+                       run.seeds, census.labels, summary.n_flag0, summary.n_flag1,
+                       summary.leading_eigenvalue, summary.leading_is_real, summary.leak)))
+    page.figure(plots.leading_eigenvalues(summary.leading_eigenvalue, run.train_loss[:, -1],
+                                          census.labels,
+                                          {"exact accumulator": float(hand.leading_eigenvalue)}),
+                "fixed_points.png")
+    qs = (0.05, 0.25, 0.5, 0.75, 0.95)
+    rows = []
+    for label, values in (("leading eigenvalue at flag 0", summary.leading_eigenvalue),
+                          ("leak per flag-0 step", summary.leak),
+                          ("fixed points at flag 0", summary.n_flag0.astype(float)),
+                          ("fixed points at flag 1", summary.n_flag1.astype(float))):
+        finite = values[np.isfinite(values)]
+        rows.append((label, *(np.quantile(finite, qs) if finite.size else [np.nan] * 5)))
+    page.add("## Fixed points: how a seed holds a sum", "",
+             "For a constant input (value 0, flag 0 or 1) the step h -> h' has fixed points; at "
+             "the flag-0 point nearest h = 0 the Jacobian's leading eigenvalue says how much of "
+             "a stored sum survives a step without a flag (1: all of it, a line attractor; the "
+             f"exact accumulator: {float(hand.leading_eigenvalue):.4f}). Found from many starts "
+             "by `gru_jax.analysis.fixed_point_summary`; per seed in `fixed_points.csv`.", "",
+             table(["quantity", "q5", "q25", "median", "q75", "q95"], rows))
 
 
 def _census(page: _Page, run: Run, census, exact, reachable) -> None:
@@ -139,6 +223,9 @@ def _census(page: _Page, run: Run, census, exact, reachable) -> None:
 
 
 def _distances(page: _Page, run: Run, census) -> None:
+    if run.config.hidden_size > 1:
+        _behaviour_distances(page, run, census)
+        return
     traj = ref.distance_trajectories(run)
     reps = [i for i in census.representative.values() if i is not None]
     page.figure(plots.distance_bands(
@@ -156,6 +243,26 @@ def _distances(page: _Page, run: Run, census) -> None:
                    [(int(traj.epochs[j]), np.median(traj.canonical[:, j]),
                      np.min(traj.canonical[:, j]), np.median(traj.behaviour_distance[:, j]),
                      np.min(traj.behaviour_distance[:, j])) for j in columns]))
+
+
+def _behaviour_distances(page: _Page, run: Run, census) -> None:
+    """H > 1: the distance of each seed's gate behaviour to the accumulator's over training
+    (weight-space distances need the one-unit reachable caps)."""
+    epochs, params = ref.with_initial(run)
+    behaviour = update_gate_behaviour(params, high=run.config.high)
+    distance = np.sqrt(np.sum((behaviour - np.array([1.0, 0.0])) ** 2, axis=-1))
+    reps = [i for i in census.representative.values() if i is not None]
+    page.figure(plots.distance_bands(
+        epochs, distance, "distance in (z at flag 0, z at flag 1)",
+        "Distance to the accumulator's gate behaviour (1, 0)", reps), "distance_behaviour.png")
+    columns = sorted({0, len(epochs) // 2, len(epochs) - 1})
+    page.add("## Distance to the hand-crafted set over epochs", "",
+             "Behaviour: distance of (mean z at flag 0, at flag 1; averaged over units) to the "
+             "accumulator's (1, 0). (Weight-space distances are scaled by the one-unit reachable "
+             "caps and are not defined at this hidden size.)", "",
+             table(["epoch", "behaviour median", "behaviour min"],
+                   [(int(epochs[j]), np.median(distance[:, j]), np.min(distance[:, j]))
+                    for j in columns]))
 
 
 def _generalization(page: _Page, run: Run, exact, reachable, n_per_cell: int) -> None:
@@ -186,12 +293,17 @@ def _generalization(page: _Page, run: Run, exact, reachable, n_per_cell: int) ->
 def _interpolation(page: _Page, run: Run, exact, reachable) -> None:
     batch = ref.training_batch(high=run.config.high)
     paths = {}
-    for label, target in (("to reachable accumulator", reachable),
-                          ("to exact accumulator", exact)):
+    if run.config.hidden_size == 1:
+        targets = (("to reachable accumulator", reachable), ("to exact accumulator", exact))
+    else:
+        targets = (("to exact accumulator (seed aligned to it)", exact),)
+    for label, target in targets:
         alphas, paths[label] = ref.interpolation_losses(run.params, target, batch=batch,
                                                         high=run.config.high)
     page.figure(plots.interpolation_paths(alphas, paths), "interpolation.png")
-    page.add("## Loss along the straight path seed -> hand-crafted (canonical coordinates)", "",
+    coords = ("canonical coordinates" if run.config.hidden_size == 1 else
+              "aligned coordinates: each seed's units matched to the accumulator's")
+    page.add(f"## Loss along the straight path seed -> hand-crafted ({coords})", "",
              "Barrier: max loss on the path minus the larger end loss (scaled units).", "",
              table(["path", "median barrier", "fraction with barrier > 0.01",
                     "median loss at alpha 0.5"],
