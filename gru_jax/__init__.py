@@ -18,7 +18,8 @@ from .model import forward, init_params
 from .run import Run, RunError
 from .train import train
 
-__all__ = ["Config", "seed_dataset", "init_params", "forward", "to_state_dict",
-           "from_state_dict", "export_blog_files", "load_blog_weights", "train", "Run",
-           "RunError"]
-from .version import __version__  # noqa: E402  (the one version source)
+from .version import __version__  # the one version source
+
+__all__ = ["__version__", "blog", "Config", "seed_dataset", "init_params", "forward",
+           "to_state_dict", "from_state_dict", "export_blog_files", "load_blog_weights",
+           "train", "Run", "RunError"]

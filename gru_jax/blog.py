@@ -10,7 +10,8 @@ from __future__ import annotations
 #: The blog's seed-37 final weights (the CPU run of its protocol, agreeing with every published
 #: digit), as a state dict of nested lists (torch names; hidden size 1).
 SEED37_STATE_DICT = {
-    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599], [-0.2839302, -0.8133938]],
+    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599],
+                         [-0.2839302, -0.8133938]],
     "gru.weight_hh_l0": [[-0.1414806], [-0.8965575], [1.1289151]],
     "gru.bias_ih_l0": [0.7426546, 0.8092875, 0.6560431],
     "gru.bias_hh_l0": [0.7426547, 0.8092874, 0.1652635],

@@ -136,7 +136,9 @@ def load_checkpoint(out: str, cfg: Config, seeds, template_fn, engine: str):
     if not os.path.exists(path):
         return None
     with np.load(path, allow_pickle=False) as handle:
-        saved_engine = str(handle["engine"]) if "engine" in handle.files else "unrecorded"
+        # checkpoints written before engines were recorded hold the PyTorch layout: the XLA
+        # engine's (the native engine packs params into one vector)
+        saved_engine = str(handle["engine"]) if "engine" in handle.files else "xla"
         if saved_engine != engine:
             raise ValueError(f"cannot resume {out!r} with the {engine} engine: its checkpoint "
                              f"was written by the {saved_engine} engine; resume with "

@@ -19,7 +19,6 @@ import sys
 import typing
 
 import matplotlib
-import numpy as np
 
 from . import export
 from .analysis import dissect, dynamics
@@ -254,14 +253,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_pipe.set_defaults(func=cmd_pipeline)
 
     p_info = sub.add_parser("info", help="summary table of a run")
-    p_info.add_argument("run_dir")
+    p_info.add_argument("run_dir", help="a run directory (written by gru-jax train)")
     p_info.set_defaults(func=cmd_info)
 
     p_export = sub.add_parser("export", help="tidy tables of a run (Parquet or CSV)",
                               description="Write the run's tidy tables (seeds, losses per epoch, "
                                           "test loss and lr per eval epoch, every parameter per "
                                           "snapshot) for pandas and friends.")
-    p_export.add_argument("run_dir")
+    p_export.add_argument("run_dir", help="a run directory (written by gru-jax train)")
     p_export.add_argument("--format", choices=("parquet", "csv"), default="parquet",
                           help="file format (parquet needs the export extra: pandas, pyarrow)")
     p_export.add_argument("--out", default=None, help="directory (default RUN_DIR/tables)")
@@ -271,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_compare = sub.add_parser("compare", help="learned seeds vs the hand-crafted "
                                                "accumulators: figures + compare.md")
-    p_compare.add_argument("run_dir")
+    p_compare.add_argument("run_dir", help="a run directory (written by gru-jax train)")
     p_compare.add_argument("--out", default=None, help="output folder (default RUN_DIR/compare)")
     p_compare.add_argument("--stability-epochs", type=int, default=98,
                            help="epochs of the stability runs from the hand-crafted set (0: skip)")
@@ -288,7 +287,7 @@ def _add_report_parsers(subparsers) -> None:
     p_report = subparsers.add_parser(
         "report", help="write RUN_DIR/report/report.md with its figures",
         description="The Markdown report of a run: config, ensemble, comparison, dissections.")
-    p_report.add_argument("run_dir")
+    p_report.add_argument("run_dir", help="a run directory (written by gru-jax train)")
     p_report.add_argument("--out", default=None, help="output directory (default RUN_DIR/report)")
     p_report.add_argument("--no-compare", action="store_true",
                           help="do not run `gru-jax compare` when RUN_DIR/compare is missing")

@@ -63,6 +63,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .data import scale_inputs
 from .model import forward
 
 DEFAULT_GAIN = 5e-4
@@ -240,7 +241,7 @@ def _fit_readout(params, reach, high, n_samples, seed):
         flags = int(rng.integers(1, min(10, length) + 1))
         values = rng.integers(0, high, (50, length))
         mask = np.argsort(np.argsort(rng.random((50, length)), 1), 1) < flags
-        x = np.stack([values / high, mask], -1)
+        x = scale_inputs(np.stack([values, mask], -1), high)
         target = np.sum(np.where(mask, values, 0), 1) / high
         _, u_mean, u_var = _value_moments(high)
         hs.append(_final_hidden(params, x))

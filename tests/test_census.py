@@ -32,6 +32,9 @@ def test_wilson_interval():
     lo, hi = wilson_interval(5, 10)
     np.testing.assert_allclose([lo, hi], [0.2366, 0.7634], atol=1e-4)
     assert abs(wilson_interval(0, 4)[0]) < 1e-12 and abs(wilson_interval(4, 4)[1] - 1) < 1e-12
+    # the interval always holds the point estimate (no 0.9999999999999999 at p = 1)
+    for total in (1, 4, 256, 1024):
+        assert wilson_interval(total, total)[1] == 1.0 and wilson_interval(0, total)[0] == 0.0
 
 
 def test_classify_thresholds():

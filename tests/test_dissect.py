@@ -9,7 +9,8 @@ from gru_jax.model import GATES, flatten_params, param_names
 
 # The blog's final state dict (seed 37; the CPU replay that agrees with every published digit).
 BLOG_STATE_DICT = {
-    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599], [-0.2839302, -0.8133938]],
+    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599],
+                         [-0.2839302, -0.8133938]],
     "gru.weight_hh_l0": [[-0.1414806], [-0.8965575], [1.1289151]],
     "gru.bias_ih_l0": [0.7426546, 0.8092875, 0.6560431],
     "gru.bias_hh_l0": [0.7426547, 0.8092874, 0.1652635],

@@ -26,7 +26,9 @@ def test_one_version_source_and_typed_package():
     with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
         project = tomllib.load(handle)
     assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
-    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "gru_jax.version.__version__"}
-    assert gru_jax.__version__ == gru_jax.version.__version__ == importlib.metadata.version("gru_jax")
+    version_attr = project["tool"]["setuptools"]["dynamic"]["version"]
+    assert version_attr == {"attr": "gru_jax.version.__version__"}
+    assert gru_jax.__version__ == gru_jax.version.__version__
+    assert gru_jax.__version__ == importlib.metadata.version("gru_jax")
     assert os.path.exists(os.path.join(ROOT, "gru_jax", "py.typed"))
     assert project["tool"]["setuptools"]["package-data"]["gru_jax"] == ["py.typed"]

@@ -1,4 +1,5 @@
-"""gru_jax.native and gru_jax.engines.native: the CPU kernels against PyTorch, against the XLA path, and their guards.
+"""gru_jax.native and gru_jax.engines.native: the CPU kernels against PyTorch, against the
+XLA path, and their guards.
 
 The loss/gradient kernel is checked against torch's autograd (an independent reference) and
 against ``jax.value_and_grad`` of gru_jax.model on the shapes the trainer uses (per-seed and

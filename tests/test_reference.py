@@ -1,6 +1,5 @@
 """Learned versus designed (gru_jax.analysis.reference, .tradeoff) on a constructed ensemble:
 the hand-crafted set and perturbed copies."""
-import os
 
 import jax
 import numpy as np

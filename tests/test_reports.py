@@ -26,7 +26,8 @@ def run_dir(tmp_path_factory):
     """
     cfg = Config(epochs=150, eval_every=49, n_samples=400)
     rng = np.random.default_rng(0)
-    finals = [BLOG_STATE_DICT, {k: np.zeros_like(np.asarray(v)) for k, v in BLOG_STATE_DICT.items()}]
+    finals = [BLOG_STATE_DICT,
+              {k: np.zeros_like(np.asarray(v)) for k, v in BLOG_STATE_DICT.items()}]
     final = {k: np.stack([np.asarray(f[k], np.float32) for f in finals]) for k in BLOG_STATE_DICT}
     init = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in final.items()}
     frac = np.linspace(0.2, 1.0, cfg.n_eval)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -76,7 +75,9 @@ def wilson_interval(successes, total, z: float = 1.959964) -> tuple[float, float
     denom = 1.0 + z * z / total
     center = (p + z * z / (2 * total)) / denom
     half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / denom
-    return float(max(0.0, center - half)), float(min(1.0, center + half))
+    low, high = max(0.0, center - half), min(1.0, center + half)
+    # at p = 0 and p = 1 the bound is exactly 0 and 1 (rounding would exclude p itself)
+    return (0.0 if successes == 0 else float(low)), (1.0 if successes == total else float(high))
 
 
 @dataclasses.dataclass

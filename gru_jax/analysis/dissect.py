@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import scale_inputs
-from ..model import (GATES, INPUTS, flatten_params, forward, gate_preactivations, gru_cell,
+from ..model import (GATES, forward, gate_preactivations, gru_cell,
                      hidden_size, param_names)
 
 #: Terms of each gate's pre-activation, in the order they are summed (they add up exactly to it).
@@ -198,7 +198,8 @@ def walkthrough(params, sequence, high: float = 100.0) -> Walkthrough:
             rows["gain"].append(float(gain_fn(gru, h, jnp.asarray(x[t]))[0]))
         h = h_next
     linear = params["linear"]
-    out_scaled = float(np.asarray(linear["weight"])[0] @ np.asarray(h) + np.asarray(linear["bias"])[0])
+    out_scaled = float(np.asarray(linear["weight"])[0] @ np.asarray(h)
+                       + np.asarray(linear["bias"])[0])
     stack = lambda v: np.asarray(np.stack(v), np.float64)
     return Walkthrough(
         sequence=seq, high=float(high),
@@ -242,8 +243,9 @@ def walkthrough_markdown(walk: Walkthrough, digits: int = 4) -> str:
                 b_h = walk.bias_hh[g][u]
                 reset = fmt_value(tv[3] + tv[4], digits) if g == "n" else "-"
                 lines.append(
-                    f"| {t} | {inp} | {g}{unit(u)} | {fmt_value(tv[0], digits)} | {fmt_value(tv[1], digits)} | "
-                    f"{fmt_value(tv[2], digits)} | {fmt_value(raw_hidden, digits)} | {fmt_value(b_h, digits)} | "
+                    f"| {t} | {inp} | {g}{unit(u)} | {fmt_value(tv[0], digits)} | "
+                    f"{fmt_value(tv[1], digits)} | {fmt_value(tv[2], digits)} | "
+                    f"{fmt_value(raw_hidden, digits)} | {fmt_value(b_h, digits)} | "
                     f"{reset} | {fmt_value(walk.preactivation[g][t, u], digits)} | "
                     f"{act[t, u]:.{digits}f} |")
     lines += ["", "| t | input (value, flag) | r | z | n | h_{t-1} | h_t = (1-z) n + z h_{t-1} | "

@@ -7,14 +7,14 @@ exactly on a grid; the cell is :func:`gru_jax.model.gru_cell`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..model import gru_cell
-from .dissect import fmt_value, one_network, require_one_unit
+from .dissect import one_network, require_one_unit
 
 
 # ---- one-unit dynamics -----------------------------------------------------------------------
@@ -113,7 +113,8 @@ def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0
         pairs = lambda hh, vv, ff: _POINT_MAP(gru, hh, vv, ff)
         v_s = jnp.asarray(values[vb] / high, jnp.float32)
         fl = jnp.asarray(flags[fb], jnp.float32)
-        res = lambda hh: np.asarray(pairs(jnp.asarray(hh, jnp.float32), v_s, fl)[0], np.float64) - hh
+        res = lambda hh: (np.asarray(pairs(jnp.asarray(hh, jnp.float32), v_s, fl)[0],
+                                     np.float64) - hh)
         r_lo = res(lo)
         for _ in range(bisection_steps):
             mid = 0.5 * (lo + hi)
@@ -133,7 +134,8 @@ def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0
 
 def fixed_points_markdown(dyn: Dynamics, digits: int = 4) -> str:
     """Markdown table of the fixed points of :func:`dynamics`."""
-    lines = ["| flag | value | fixed point h* | gain f'(h*) | stable |", "|---:|---:|---:|---:|:---:|"]
+    lines = ["| flag | value | fixed point h* | gain f'(h*) | stable |",
+             "|---:|---:|---:|---:|:---:|"]
     for p in dyn.fixed_points:
         if p.get("continuum"):
             lo, hi = p["continuum"]

@@ -25,7 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..blog import MEAN_BASELINE, SINGLE_ELEMENT, Z_FLAG0, Z_FLAG1
+from ..blog import MEAN_BASELINE, Z_FLAG0, Z_FLAG1
 from ..data import scale_inputs
 from ..model import forward
 from .census import wilson_interval  # one implementation, shared with the census
@@ -186,7 +186,8 @@ def weight_sign_changes(init_params, snapshots, eval_epochs, name: str = "W_iz[f
     if hidden == 1:
         trajectory = values[..., param_index(name, 1)]
     else:
-        last = {m: {k: np.asarray(v)[:, -1] for k, v in sub.items()} for m, sub in snapshots.items()}
+        last = {m: {k: np.asarray(v)[:, -1] for k, v in sub.items()}
+                for m, sub in snapshots.items()}
         unit = readout_unit(last) if unit is None else np.asarray(unit)
         columns = np.asarray([param_index(f"{name}[{u}]", hidden) for u in unit])
         trajectory = np.take_along_axis(values, columns[:, None, None], axis=-1)[..., 0]

@@ -1,7 +1,8 @@
 """Events in a training trajectory: loss accelerations and weight zero crossings.
 
 Acceleration follows the blog's part 4: smooth the per-epoch training loss with a Gaussian
-(:func:`gaussian_smooth`, equal to ``scipy.ndimage.gaussian_filter1d(mode='nearest')``), take the second derivative by finite differences
+(:func:`gaussian_smooth`, equal to ``scipy.ndimage.gaussian_filter1d(mode='nearest')``), take
+the second derivative by finite differences
 (``np.gradient`` twice) and report the epochs where its magnitude peaks. By default the smoothing
 is done on ``log10(loss)``: the loss spans four decades, and on the raw scale the first epochs'
 drop would drown every later event (pass ``log=False`` for the raw scale).

@@ -91,7 +91,8 @@ def cell_data(held_out: HeldOut, length: int, flags: int):
     return x, y
 
 
-def length_batches(held_out: HeldOut) -> Iterator[tuple[int, int, list[int], np.ndarray, np.ndarray]]:
+def length_batches(held_out: HeldOut
+                   ) -> Iterator[tuple[int, int, list[int], np.ndarray, np.ndarray]]:
     """Per length: ``(row, length, flag columns, x (C*n, L, 2), y (C*n,))``, cells concatenated
     in column order (``n_per_cell`` rows each)."""
     for row, length in enumerate(held_out.lengths):

@@ -123,7 +123,8 @@ def plot_losses(train_loss: np.ndarray, eval_epochs: np.ndarray, test_loss: np.n
     fig, (ax_tr, ax_te) = plt.subplots(2, 1, figsize=(10, 6.4), sharex=True)
     ax_tr.semilogy(epochs, train_loss, color="tab:blue", linewidth=1.2, label="train loss")
     if baseline is not None:
-        ax_tr.axhline(baseline, color="grey", linestyle="--", label=f"predict-the-mean {baseline:.4f}")
+        ax_tr.axhline(baseline, color="grey", linestyle="--",
+                      label=f"predict-the-mean {baseline:.4f}")
     ax_te.semilogy(eval_epochs, test_loss, "o-", color="tab:orange", markersize=3,
                    label="test loss (eval epochs)")
     for ax in (ax_tr, ax_te):

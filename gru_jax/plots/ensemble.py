@@ -61,7 +61,8 @@ def plot_loss_bands(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
 
 
 def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.ndarray,
-                         quantiles: Sequence[float], marks: Optional[Mapping[str, Mapping[str, float]]] = None,
+                         quantiles: Sequence[float],
+                         marks: Optional[Mapping[str, Mapping[str, float]]] = None,
                          title: str = "Parameter trajectories over seeds",
                          ylabel: str = "parameter value") -> plt.Figure:
     """One small panel per parameter: median and quantile fan over seeds against epoch.
@@ -95,10 +96,10 @@ def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.nda
         axes[p // cols][p % cols].axis("off")
     handles, labels = axes[0][0].get_legend_handles_labels()
     for p in range(1, n_params):
-        for h, l in zip(*axes[p // cols][p % cols].get_legend_handles_labels()):
-            if l not in labels:
+        for h, name in zip(*axes[p // cols][p % cols].get_legend_handles_labels()):
+            if name not in labels:
                 handles.append(h)
-                labels.append(l)
+                labels.append(name)
     fig.legend(handles, labels, loc="lower right", fontsize=8, ncol=2)
     fig.suptitle(title)
     # fixed margins: tight_layout over a dozen panels costs seconds per figure
@@ -128,7 +129,8 @@ def plot_histogram(values: np.ndarray, xlabel: str, title: str, bins: int = 40,
     if marks:
         ax.legend(fontsize=8)
     left_out = values.size - finite.size
-    suffix = f" ({left_out} of {values.size} seeds not shown: {note or 'undefined'})" if left_out else ""
+    suffix = (f" ({left_out} of {values.size} seeds not shown: {note or 'undefined'})"
+              if left_out else "")
     ax.set_title(title + suffix, fontsize=10)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -148,7 +150,8 @@ def plot_gate_ranges(z_ranges: np.ndarray, boxes: Mapping[str, tuple[tuple[float
     half = (z_ranges[..., 1] - z_ranges[..., 0]) / 2
     fig, ax = plt.subplots(figsize=(6.2, 5.6))
     ax.errorbar(mid[:, 0], mid[:, 1], xerr=half[:, 0], yerr=half[:, 1], fmt="o", markersize=2,
-                alpha=0.35, elinewidth=0.5, color="tab:blue", label="seed (bars: range over values)")
+                alpha=0.35, elinewidth=0.5, color="tab:blue",
+                label="seed (bars: range over values)")
     for (label, ((x0, x1), (y0, y1))), color in zip(boxes.items(), ("tab:red", "tab:green")):
         ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color,
                                    linewidth=1.6, label=label))

@@ -159,8 +159,9 @@ def census_bars(strategies: Sequence[str], fractions: Sequence[float],
     """Fraction of seeds per strategy with 95% Wilson intervals."""
     fig, ax = plt.subplots(figsize=(6, 4))
     frac = np.asarray(fractions, np.float64)
-    lo = frac - np.asarray([i[0] for i in intervals])
-    hi = np.asarray([i[1] for i in intervals]) - frac
+    # the interval holds the fraction; clip float rounding (1 - 1e-16) out of the error bars
+    lo = np.maximum(frac - np.asarray([i[0] for i in intervals]), 0.0)
+    hi = np.maximum(np.asarray([i[1] for i in intervals]) - frac, 0.0)
     colors = [STRATEGY_COLORS.get(s, "0.5") for s in strategies]
     ax.bar(strategies, frac, yerr=[lo, hi], capsize=6, color=colors,
            label="fraction (95% Wilson interval)")

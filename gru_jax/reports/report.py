@@ -109,7 +109,8 @@ def _final_losses(run: Run, summary, figures: Figures) -> str:
                          + [train_q["n"], train_q["nan"]],
                          ["last test (original)"] + [test_q[q] for q in qtab]
                          + [test_q["n"], test_q["nan"]]]))
-    fig = ensemble_plots.plot_histogram(summary.final_train, "final training MSE (scaled units, log)",
+    fig = ensemble_plots.plot_histogram(summary.final_train,
+                                        "final training MSE (scaled units, log)",
                                 "Final training loss per seed", log_x=True,
                                 marks={"blog's seed 37 (~1.0e-4)": 1.0e-4,
                                        "predict-the-mean 1/6": MEAN_BASELINE},
@@ -126,7 +127,8 @@ def _final_losses(run: Run, summary, figures: Figures) -> str:
                  f"{exit_q['n']} of {run.n_seeds} seeds left; {exit_q['nan']} never did.\n")
     parts.append(table(["plateau exit epoch"] + [f"q{int(q * 100)}" for q in qtab],
                         [["seeds that left"] + [exit_q[q] for q in qtab]]))
-    fig = ensemble_plots.plot_histogram(exits, "epoch of leaving the plateau", "Plateau exit per seed",
+    fig = ensemble_plots.plot_histogram(exits, "epoch of leaving the plateau",
+                                        "Plateau exit per seed",
                                 note="never left")
     parts.append(figures.add(fig, "plateau_exit.png",
                              "Epoch at which each seed leaves the predict-the-mean plateau for "
@@ -164,7 +166,8 @@ def _claims(run: Run, summary, figures: Figures) -> str:
                  f"(more than once in {int((summary.flag_crossings > 1).sum())}); epoch of its "
                  f"first change: median {fmt(cq[0.5])}, 5-95% [{fmt(cq[0.05])}, "
                  f"{fmt(cq[0.95])}].\n")
-    fig = ensemble_plots.plot_histogram(crossed, "epoch of W_iz[flag]'s first sign change (interpolated)",
+    fig = ensemble_plots.plot_histogram(crossed,
+                                        "epoch of W_iz[flag]'s first sign change (interpolated)",
                                 "When the update gate's flag weight changes sign",
                                 note="no sign change")
     parts.append(figures.add(fig, "flag_weight_sign_change.png",
@@ -226,7 +229,8 @@ def _census_section(run: Run, census) -> tuple[dict, str]:
     rows = [(s, c, f"{f:.1%}", f"[{lo:.1%}, {hi:.1%}]",
              "-" if rep is None else int(run.seeds[rep]))
             for s, c, f, lo, hi, rep in census.table_rows()]
-    text = ("### Strategy census\n\nEach seed is labelled by behaviour (`gru_jax.analysis.census`): "
+    text = ("### Strategy census\n\nEach seed is labelled by behaviour "
+            "(`gru_jax.analysis.census`): "
             "*failed* (final loss >= half the baseline), *general* (adds at other lengths and flag "
             "counts too, like the accumulator), *length-specific* (fits length 4 only, like the "
             "blog's net).\n\n"
