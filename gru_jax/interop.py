@@ -87,7 +87,8 @@ def _as_float32(name: str, value) -> np.ndarray:
             array = np.asarray(array, np.float64)
     except (TypeError, ValueError) as err:
         raise ValueError(f"state dict: {name} must hold real numbers: {err}") from None
-    as32 = array.astype(np.float32)
+    with np.errstate(over="ignore"):
+        as32 = array.astype(np.float32)
     overflow = np.isfinite(array) & ~np.isfinite(as32)
     if overflow.any():
         worst = array[overflow].flat[0]
