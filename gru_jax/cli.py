@@ -6,14 +6,14 @@
     gru-jax pipeline --out runs/quick                           # train -> compare -> report
     gru-jax compare RUN_DIR | report RUN_DIR | dissect RUN_DIR --seed S --epoch E
 
-Bad input (a ValueError, a missing file or run) ends with one line on stderr and exit status
-2; ``GRU_JAX_DEBUG=1`` shows the traceback instead.
+Bad input (a ValueError, a missing file or run, a file that cannot be written, a run directory
+another process is writing) ends with one line on stderr and exit status 2;
+``GRU_JAX_DEBUG=1`` shows the traceback instead.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
 import sys
 import typing
@@ -32,7 +32,8 @@ from .interop import load_weights
 from .model import hidden_size
 from .provenance import collect
 from .reports import CompareOptions, run_compare, write_dissection, write_report
-from .run import Run, summary_table
+from .run import Run, RunError, summary_table
+from .rundir import read_config, read_meta
 from .train import train
 from .version import __version__
 
@@ -78,24 +79,32 @@ def config_from_args(args) -> Config:
     return Config(**values)
 
 
-def _parse_seeds(text: str) -> list[int]:
-    """``"256"`` -> 0..255; ``"0:64"`` a range; ``"1,5,37"`` a list."""
+def _parse_seeds(text: str):
+    """``"256"`` -> 0..255; ``"0:64"`` a range; ``"1,5,37"`` a list (ranges stay ``range``
+    objects, so a huge count is refused by its memory estimate, not by building it)."""
     text = text.strip()
-    if "," in text:
-        return [int(t) for t in text.split(",") if t.strip()]
-    if ":" in text:
-        start, stop = (int(t) for t in text.split(":", 1))
-        return list(range(start, stop))
-    count = int(text)
-    if count < 1:
-        raise ValueError(f"--seeds must be >= 1, got {count}")
-    return list(range(count))
+    try:
+        if "," in text:
+            return [int(t) for t in text.split(",") if t.strip()]
+        if ":" in text:
+            start, stop = (int(t) for t in text.split(":", 1))
+            if not 0 <= start < stop:
+                raise ValueError(f"need 0 <= A < B, got {start}:{stop}")
+            return range(start, stop)
+        count = int(text)
+    except ValueError as err:
+        raise ValueError(f"--seeds must be N (seeds 0..N-1), A:B or a comma list of ints, got "
+                         f"{text!r} ({err})") from None
+    if not 1 <= count <= 2**32:
+        raise ValueError(f"--seeds must be a count in [1, 2**32], got {count}")
+    return range(count)
 
 
 def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> None:
-    parser.add_argument("--seeds", default=default_seeds,
+    parser.add_argument("--seeds", default=None,
                         help=f"N (seeds 0..N-1), A:B (a range) or a comma list "
-                             f"(default {default_seeds})")
+                             f"(default {default_seeds}; with --resume: the run's)")
+    parser.set_defaults(default_seeds=default_seeds)
     parser.add_argument("--out", required=True, help="run directory (must be new or empty)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run in --out (its Config and seeds)")
@@ -123,15 +132,11 @@ def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> N
 # ---- commands --------------------------------------------------------------------------------
 def cmd_train(args) -> int:
     if args.resume:
-        if not os.path.exists(os.path.join(args.out, "config.json")):
-            raise ValueError(f"--resume: {args.out} holds no run to resume")
-        with open(os.path.join(args.out, "config.json")) as handle:
-            cfg = Config.from_dict(json.load(handle))
-        with open(os.path.join(args.out, "run.json")) as handle:
-            seeds = json.load(handle)["seeds"]
+        cfg, seeds, complete = _resume_target(args)
     else:
         cfg = config_from_args(args)
-        seeds = _parse_seeds(args.seeds)
+        seeds = _parse_seeds(args.seeds or args.default_seeds)
+        complete = False
     options = dict(resume=args.resume, chunk_epochs=args.chunk_epochs, engine=args.engine,
                    progress=not args.no_progress, seed_batch=args.seed_batch,
                    loss_every=args.loss_every)
@@ -144,10 +149,33 @@ def cmd_train(args) -> int:
             return 0
     else:
         run = train(cfg, seeds, out=args.out, provenance=collect(" ".join(sys.argv)), **options)
-    print(f"trained {run.n_seeds} seeds x {cfg.epochs} epochs in {run.wall_s:.1f} s "
-          f"({run.engine or 'unknown'} engine) -> {args.out}")
+    if complete:
+        print(f"{args.out} is already complete ({run.n_seeds} seeds x {cfg.epochs} epochs): "
+              "nothing trained")
+    else:
+        print(f"trained {run.n_seeds} seeds x {cfg.epochs} epochs in {run.wall_s:.1f} s "
+              f"({run.engine or 'unknown'} engine) -> {args.out}")
     print(summary_table(run))
     return 0
+
+
+def _resume_target(args):
+    """``--resume``: the stored Config and seeds, with every option given on the command line
+    in their place, so that ``train`` compares them with the stored ones and refuses any
+    difference (naming it) before writing. Returns ``(cfg, seeds, complete)``."""
+    if not os.path.exists(os.path.join(args.out, "config.json")):
+        raise ValueError(f"--resume: {args.out} holds no run to resume")
+    if not os.path.exists(os.path.join(args.out, "run.json")):
+        raise ValueError(f"--resume: {args.out} was interrupted before training started "
+                         "(config.json but no run.json); start it again without --resume")
+    stored, meta = read_config(args.out), read_meta(args.out)
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+             if getattr(args, f.name, None) is not None}
+    cfg = dataclasses.replace(stored, **given)
+    seeds = meta.get("seeds") if args.seeds is None else _parse_seeds(args.seeds)
+    if seeds is None:
+        raise RunError(f"{args.out}/run.json records no seeds; give --seeds")
+    return cfg, seeds, bool(meta.get("complete"))
 
 
 def _distributed(args) -> bool:
@@ -326,10 +354,15 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileExistsError, FileNotFoundError, ImportError) as err:
+    except (ValueError, OSError, ImportError, MemoryError) as err:
+        # OSError: a file that cannot be read or written (missing, full disk, permissions, a
+        # path under a file), a run directory another writer holds; all named in the message
         if os.environ.get("GRU_JAX_DEBUG") == "1":
             raise
-        print(f"error: {err}", file=sys.stderr)
+        text = " ".join(str(err).split("\n")) or type(err).__name__
+        if isinstance(err, MemoryError):
+            text = f"out of memory ({text}); train fewer seeds at once (--seed-batch)"
+        print(f"error: {text}", file=sys.stderr)
         return 2
 
 

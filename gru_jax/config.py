@@ -9,9 +9,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import numbers
 from typing import Any, Optional
 
 DATA_GENERATORS = ("jax", "numpy")
+#: The largest ``high``: the jax generator draws the values as int32.
+MAX_HIGH = 2**31 - 1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,8 +67,12 @@ class Config:
     order_seed: Optional[int] = None
 
     def __post_init__(self):
+        _normalise_types(self)
         _check_int(self, "seq_len", 4, note="the flag rule randint(2, min(L-1, 4)) needs L >= 4")
         _check_int(self, "high", 1)
+        if self.high > MAX_HIGH:
+            raise ValueError(f"Config.high must be an int in [1, {MAX_HIGH}] (the jax "
+                             f"generator draws int32 values), got {self.high!r}")
         if not (0.0 <= self.delta < 1.0):
             raise ValueError(f"Config.delta must be in [0, 1), got {self.delta!r}")
         if self.delta > 0:
@@ -176,6 +183,26 @@ class Config:
     @classmethod
     def from_json(cls, text: str) -> "Config":
         return cls.from_dict(json.loads(text))
+
+
+#: What each field's annotation allows: Python and numpy scalars of that kind (bool never).
+_KINDS = {"int": (numbers.Integral, int, "an int"), "float": (numbers.Real, float, "a number"),
+          "str": (str, str, "a string"), "Optional[int]": (numbers.Integral, int, "None or an int")}
+
+
+def _normalise_types(cfg: Config) -> None:
+    """Every field of its annotated kind, numpy scalars turned into Python ones (so the Config
+    hashes, compares and writes JSON like one built from Python values); ValueError naming the
+    field, the value and its type otherwise."""
+    for field in dataclasses.fields(cfg):
+        value = getattr(cfg, field.name)
+        kind, convert, allowed = _KINDS[field.type]
+        if value is None and field.type.startswith("Optional"):
+            continue
+        if type(value).__name__ in ("bool", "bool_") or not isinstance(value, kind):
+            raise ValueError(f"Config.{field.name} must be {allowed}, got {value!r} "
+                             f"({type(value).__name__})")
+        object.__setattr__(cfg, field.name, convert(value))
 
 
 def _check_int(cfg: Config, name: str, minimum: int, note: str = "") -> None:

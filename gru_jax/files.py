@@ -4,7 +4,8 @@ A reader (another process, a resumed run, a crash) sees either the old file or t
 new one, never a partial file: the bytes go to a temporary file in the SAME directory (so the
 rename cannot cross file systems), are flushed and fsynced, and the temporary is renamed over
 the target with ``os.replace`` (atomic on POSIX). On any failure the temporary is removed and
-the previous file, if any, is left as it was.
+the previous file, if any, is left as it was, and an ``OSError`` (a full disk, permissions, a
+path under a file) becomes one :class:`WriteError` naming the file and the cause.
 """
 from __future__ import annotations
 
@@ -16,25 +17,64 @@ from typing import IO, Any, BinaryIO, Callable, Iterator
 
 import numpy as np
 
+#: Temporaries are named ``.<target name>.<random>.tmp`` beside their target.
+TEMPORARY_SUFFIX = ".tmp"
+
+
+class WriteError(OSError):
+    """A file could not be written (full disk, permissions, ...); the previous file, if any, is
+    as it was and no temporary is left. ``errno`` is the cause's."""
+
+
+def _write_error(path: str, err: OSError) -> WriteError:
+    error = WriteError(f"cannot write {path}: {err.strerror or err}; the previous file, if "
+                       "any, is unchanged")
+    error.errno = err.errno
+    return error
+
+
+def is_temporary(name: str) -> bool:
+    """Is ``name`` (a file name) one of :func:`atomic_open`'s temporaries?"""
+    return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)
+
+
+def remove_temporaries(directory: str) -> list[str]:
+    """Remove the temporaries a killed writer left under ``directory`` (call it only while
+    holding the directory's writer lock); returns their paths."""
+    removed = []
+    for root, _, names in os.walk(directory):
+        for name in names:
+            if is_temporary(name):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(root, name))
+                    removed.append(os.path.join(root, name))
+    return removed
+
 
 @contextlib.contextmanager
 def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
     """``with atomic_open(path, "w") as handle: ...``: a handle ("w" text, "wb" binary) whose
     contents replace ``path`` atomically when the block ends without an error. Creates the
-    parent directory if needed."""
+    parent directory if needed. An ``OSError`` raised on the way (by the block's writes too)
+    becomes a :class:`WriteError` naming ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp",
-                               dir=directory)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
+                                   suffix=TEMPORARY_SUFFIX, dir=directory)
+    except OSError as err:
+        raise _write_error(path, err) from err
     try:
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(err, OSError) and not isinstance(err, WriteError):
+            raise _write_error(path, err) from err
         raise
 
 

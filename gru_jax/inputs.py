@@ -8,7 +8,7 @@ one of that fixed seed for every member.
 from __future__ import annotations
 
 import functools
-from typing import NamedTuple, Sequence
+from typing import Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -27,17 +27,37 @@ class Streams(NamedTuple):
     order: jax.Array
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def check_seeds(seeds) -> list[int]:
-    """Distinct ints in ``[0, 2**32)``; ValueError naming the offenders otherwise."""
-    seeds = [int(s) for s in seeds]
+    """Distinct ints (Python or numpy) in ``[0, 2**32)``; ValueError naming the offenders
+    otherwise (floats such as 1.5 are refused, not truncated)."""
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise ValueError(f"train: seeds must be a sequence of ints, got {seeds!r}")
+    seeds = list(seeds)
     if not seeds:
         raise ValueError("train: seeds is empty; give at least one seed")
+    not_int = [s for s in seeds if not _is_int(s)]
+    if not_int:
+        raise ValueError(f"train: seeds must be ints in [0, 2**32), got {not_int[:5]}")
+    seeds = [int(s) for s in seeds]
     bad = [s for s in seeds if not 0 <= s < 2**32]
     if bad:
         raise ValueError(f"train: seeds must be ints in [0, 2**32), got {bad[:5]}")
     if len(set(seeds)) != len(seeds):
         raise ValueError("train: seeds contain duplicates")
     return seeds
+
+
+def check_count(name: str, value, allow_none: bool = False):
+    """An int >= 1 (Python or numpy) -> int; None passes when ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"train: {name} must be an int >= 1, got {value!r}")
+    return int(value)
 
 
 def seed_streams(cfg, seeds: Sequence[int]) -> Streams:
@@ -61,8 +81,14 @@ def seed_streams(cfg, seeds: Sequence[int]) -> Streams:
 
 def as_state_dict(init) -> dict:
     """Explicit initial params given as a state dict or as params -> a flat state dict."""
+    if not isinstance(init, Mapping):
+        raise ValueError(f"train: init must be a state dict or params (a mapping), got "
+                         f"{type(init).__name__}")
     if "gru.weight_ih_l0" in init:
         return dict(init)
+    if not all(isinstance(sub, Mapping) for sub in init.values()):
+        raise ValueError(f"train: init must be a state dict (torch names) or nested params "
+                         f"{{'gru': {{...}}, 'linear': {{...}}}}, got keys {sorted(init)[:6]}")
     return {f"{m}.{k}": v for m, sub in init.items() for k, v in sub.items()}
 
 
@@ -96,7 +122,8 @@ def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
     if data is not None:
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
             raise ValueError("train: data must be a pair (X, Y) of raw arrays (N, L, 2), (N, 1)")
-        x, y = (np.asarray(a) for a in data)
+        x, y = (_numeric(a, name) for a, name in zip(data, ("X", "Y")))
+        _check_raw(x, y)
         if x.ndim == 4:
             if x.shape[0] != len(seeds) or y.shape[0] != len(seeds):
                 raise ValueError(f"train: per-seed data has leading axis {x.shape[0]}, "
@@ -111,6 +138,30 @@ def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
     if cfg.data_seed is not None:
         return _dataset_fn(cfg, False)(streams.data[0]), True
     return _dataset_fn(cfg, True)(streams.data), False
+
+
+def _numeric(array, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(array)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"train: data {name} is not an array: {err}") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"train: data {name} must be real numbers, got dtype {array.dtype}")
+    return array
+
+
+def _check_raw(x: np.ndarray, y: np.ndarray) -> None:
+    """Explicit raw data: finite values and targets, flags (channel 1 of X) exactly 0 or 1."""
+    if x.ndim < 1 or x.shape[-1] != 2:
+        raise ValueError(f"train: data X must be (N, L, 2) (value, flag), got shape {x.shape}")
+    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
+        raise ValueError("train: data X and Y must be finite (no NaN or inf)")
+    flags = x[..., 1]
+    bad = (flags != 0) & (flags != 1)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"train: data X[..., 1] is the flag and must be 0 or 1; X{where + (1,)} "
+                         f"= {flags[where]!r}")
 
 
 @functools.lru_cache(maxsize=16)
@@ -131,6 +182,13 @@ def check_orders(cfg, orders, n_seeds: int) -> np.ndarray:
         raise ValueError(f"train: orders must be integers, got dtype {orders.dtype}")
     if orders.min() < 0 or orders.max() >= cfg.n_train:
         raise ValueError(f"train: orders hold indices outside [0, {cfg.n_train})")
+    expected = np.arange(cfg.n_train)
+    for seed_index in range(n_seeds):                # one seed at a time: bounded memory
+        wrong = np.flatnonzero((np.sort(orders[seed_index], axis=-1) != expected).any(axis=-1))
+        if wrong.size:
+            raise ValueError(f"train: orders[{seed_index}, {int(wrong[0])}] is not a "
+                             f"permutation of 0..{cfg.n_train - 1} (every epoch visits each "
+                             f"training sample once)")
     return orders.astype(np.int32)
 
 

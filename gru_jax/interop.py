@@ -43,6 +43,9 @@ def from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, dict[str, np.nda
     (e.g. seeds) on every array. Raises ``ValueError`` naming a missing/unknown key or a shape
     that does not fit the GRU layout.
     """
+    if not isinstance(state_dict, Mapping):
+        raise ValueError(f"state dict: expected a mapping of torch names to arrays, got "
+                         f"{type(state_dict).__name__}")
     missing = [k for k in STATE_DICT_KEYS if k not in state_dict]
     unknown = [k for k in state_dict if k not in STATE_DICT_KEYS]
     if missing or unknown:
@@ -53,7 +56,7 @@ def from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, dict[str, np.nda
         value = state_dict[name]
         if hasattr(value, "detach"):
             value = value.detach().cpu().numpy()
-        arrays[name] = np.asarray(value, dtype=np.float32)
+        arrays[name] = _as_float32(name, value)
     w_hh = arrays["gru.weight_hh_l0"]
     if w_hh.ndim < 2:
         raise ValueError(f"state dict: gru.weight_hh_l0 must be (3H, H), got shape {w_hh.shape}")
@@ -71,6 +74,27 @@ def from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, dict[str, np.nda
         module, leaf = name.split(".", 1)
         params.setdefault(module, {})[leaf] = value
     return params
+
+
+def _as_float32(name: str, value) -> np.ndarray:
+    """One state-dict entry as float32; ValueError naming it if it is not real numbers or holds
+    a finite value float32 cannot represent (it would become inf)."""
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind == "c":
+            raise ValueError(f"complex dtype {array.dtype}; the GRU's parameters are real")
+        if array.dtype.kind not in "biuf":
+            array = np.asarray(array, np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"state dict: {name} must hold real numbers: {err}") from None
+    with np.errstate(over="ignore"):
+        as32 = array.astype(np.float32)
+    overflow = np.isfinite(array) & ~np.isfinite(as32)
+    if overflow.any():
+        worst = array[overflow].flat[0]
+        raise ValueError(f"state dict: {name} holds {worst!r}, beyond float32's range "
+                         f"(|x| <= {float(np.finfo(np.float32).max):.4g})")
+    return as32
 
 
 def _json_value(value):

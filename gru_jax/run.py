@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
 import os
 import zipfile
 from typing import Any, Optional
@@ -39,19 +38,14 @@ from .config import Config
 from .files import write_json, write_npy
 from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
 from .model import select_model
-
-FORMAT_VERSION = 2
-READABLE_FORMATS = (1, 2)
+from .rundir import READABLE_FORMATS  # noqa: F401 - part of this module's interface
+from .rundir import FORMAT_VERSION, RunError, read_config, read_meta
 ARRAYS = "arrays"
 PARAM_GROUPS = ("params", "init_params", "snapshots")
 METRIC_KEYS = ("seeds", "eval_epochs", "train_loss", "test_loss", "lr", "diverged")
 #: Format 1's array files (gru_jax 0.1).
 V1_ARRAY_FILES = ("params.npz", "init_params.npz", "snapshots.npz", "metrics.npz")
 RUN_FILES = ("config.json", "run.json", ARRAYS) + V1_ARRAY_FILES
-
-
-class RunError(ValueError):
-    """A run directory is missing, partial or corrupt."""
 
 
 def loss_epochs_kept(epochs: int, loss_every: int) -> np.ndarray:
@@ -265,17 +259,11 @@ class Run:
                    if not os.path.exists(os.path.join(path, f))]
         if missing:
             raise RunError(f"{path} is not a complete run: missing {missing}{hint}")
-        meta = _read_json(path, "run.json")
-        version = meta.get("format_version")
-        if version not in READABLE_FORMATS:
-            raise RunError(f"{path}/run.json: format_version {version!r}, this gru_jax reads "
-                           f"{list(READABLE_FORMATS)}")
+        meta = read_meta(path)
+        version = meta["format_version"]
         if not meta.get("complete", version == 1):
             raise RunError(f"{path} is not a complete run: run.json says complete=false{hint}")
-        try:
-            cfg = Config.from_dict(_read_json(path, "config.json"))
-        except (TypeError, ValueError) as err:
-            raise RunError(f"{path}/config.json is not a valid Config: {err}") from err
+        cfg = read_config(path)
         if version == 1:
             metrics, groups = _read_v1(path, hint)
         else:
@@ -375,14 +363,6 @@ def _read_v1(path: str, hint: str):
     groups = {g: from_state_dict(_read_npz(path, g + ".npz", STATE_DICT_KEYS))
               for g in PARAM_GROUPS}
     return metrics, groups
-
-
-def _read_json(path: str, name: str):
-    try:
-        with open(os.path.join(path, name)) as handle:
-            return json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise RunError(f"{path}/{name} is corrupt: {err}") from err
 
 
 def _read_npy(path: str, name: str, hint: str = "") -> np.ndarray:

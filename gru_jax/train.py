@@ -21,8 +21,9 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .engines import Engine, resolve_engine
-from .inputs import (check_orders, check_seeds, datasets, initial_params, seed_streams,
-                     slice_seeds)
+from .inputs import (check_count, check_orders, check_seeds, datasets, initial_params,
+                     seed_streams, slice_seeds)
+from .lock import run_lock
 from .program import compiled_chunk, compiled_init
 from .progress import progress_bar
 from .provenance import collect
@@ -49,6 +50,17 @@ def bytes_per_seed(cfg, shared_data: bool = False) -> int:
     return data + rows + order + activations + 64 * 1024
 
 
+def memory_budget(fraction: float = 0.5) -> float:
+    """``fraction`` of the first device's memory limit (of the host's available RAM on CPU)."""
+    try:
+        stats = jax.local_devices()[0].memory_stats() or {}
+    except Exception:  # noqa: BLE001 - backends without memory stats raise various errors
+        stats = {}
+    if "bytes_limit" in stats:
+        return stats["bytes_limit"] * fraction
+    return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * fraction
+
+
 def auto_seed_batch(cfg, fraction: float = 0.5) -> int:
     """How many seeds fit in ``fraction`` of the first device's memory (host RAM on CPU).
 
@@ -57,18 +69,42 @@ def auto_seed_batch(cfg, fraction: float = 0.5) -> int:
     were 15-40% slower); the native engine is flat from 16 to 256 seeds and 15% slower at 512
     (experiments/PERF_NOTES.md), so larger CPU ensembles run as consecutive batches of 256.
     """
-    try:
-        stats = jax.local_devices()[0].memory_stats() or {}
-    except Exception:  # noqa: BLE001 - backends without memory stats raise various errors
-        stats = {}
-    if "bytes_limit" in stats:
-        budget = stats["bytes_limit"] * fraction
-    else:
-        budget = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * fraction
+    budget = memory_budget(fraction)
     fit = max(1, int(budget // bytes_per_seed(cfg)) * max(1, jax.local_device_count()))
     if jax.default_backend() == "cpu":
         fit = min(fit, CPU_SEED_BATCH * max(1, jax.local_device_count()))
     return fit
+
+
+def result_bytes_per_seed(cfg) -> int:
+    """Host bytes one seed's results take (losses, test losses, lrs, params at init, at every
+    eval epoch and at the end, and the seed itself)."""
+    h = cfg.hidden_size
+    n_params = 3 * h * cfg.input_size + 3 * h * h + 6 * h + cfg.output_size * (h + 1)
+    return 4 * (cfg.epochs + 2 * cfg.n_eval + n_params * (cfg.n_eval + 2)) + 64
+
+
+def check_fits(cfg, n_seeds: int) -> None:
+    """Refuse, with the estimates, a run that cannot fit: one seed's training needs more than
+    90% of the device's available memory, or the results of ``n_seeds`` more than the host's
+    RAM."""
+    one, device = bytes_per_seed(cfg), memory_budget(0.9)
+    if one > device:
+        raise ValueError(
+            f"train: one seed needs about {_gib(one)} of device memory to train (seq_len "
+            f"{cfg.seq_len}, n_samples {cfg.n_samples}, batch_size {cfg.batch_size}), more than "
+            f"the {_gib(device)} available; choose a smaller seq_len, n_samples or batch_size")
+    host = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    results = n_seeds * result_bytes_per_seed(cfg)
+    if results > host:
+        raise ValueError(
+            f"train: {n_seeds} seeds x {cfg.epochs} epochs need about {_gib(results)} of host "
+            f"memory for their results ({result_bytes_per_seed(cfg)} bytes a seed), this "
+            f"machine has {_gib(host)}; train fewer seeds per run")
+
+
+def _gib(n_bytes: float) -> str:
+    return f"{n_bytes / 2**30:.3g} GiB"
 
 
 def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=None,
@@ -86,8 +122,11 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
         with a leading seed axis.
       orders: optional explicit sample orders, int ``(S, epochs, n_train)`` (replay).
       out: run directory; a checkpoint is written there after every chunk and the run at the
-        end. Must not already hold a run unless ``resume``.
-      resume: continue from ``out``'s checkpoint (same Config and seeds required).
+        end. Must not already hold a run unless ``resume``. One writer at a time: a second
+        raises :class:`gru_jax.lock.RunLockedError` naming the holder.
+      resume: continue ``out``'s run from its checkpoint. Its Config, seeds and grouping of
+        seeds (``seed_batch``) are checked before anything is written: a difference raises
+        ValueError naming each field and both values. A complete run is returned as stored.
       chunk_epochs: epochs per compiled chunk (default: about 20 chunks).
       progress: show a progress bar (seeds x epochs, rate, ETA).
       mesh: optional ``jax.sharding.Mesh`` with axis "seeds"; default: all local devices.
@@ -101,48 +140,58 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
       provenance: what ``run.json`` records about versions, devices, host and command
         (default :func:`gru_jax.provenance.collect` at the start of training).
     """
+    check_fits(cfg, len(seeds) if hasattr(seeds, "__len__") else 1)
     seeds = check_seeds(seeds)
+    seed_batch = check_count("seed_batch", seed_batch, allow_none=True)
+    chunk_epochs = check_count("chunk_epochs", chunk_epochs, allow_none=True)
+    loss_every = check_count("loss_every", loss_every)
     chosen = resolve_engine(cfg, engine, mesh)
     if orders is not None:
         orders = check_orders(cfg, orders, len(seeds))
-    if seed_batch is not None and seed_batch < 1:
-        raise ValueError(f"train: seed_batch must be >= 1, got {seed_batch}")
-    chunk_epochs = int(chunk_epochs or default_chunk_epochs(cfg))
-    if chunk_epochs < 1:
-        raise ValueError(f"train: chunk_epochs must be >= 1, got {chunk_epochs}")
-    if int(loss_every) < 1:
-        raise ValueError(f"train: loss_every must be >= 1, got {loss_every}")
-    seed_batch = int(seed_batch or auto_seed_batch(cfg))
     provenance = collect() if provenance is None else provenance
-    options = dict(chunk_epochs=chunk_epochs, progress=progress, mesh=mesh, on_chunk=on_chunk,
-                   loss_every=int(loss_every), provenance=provenance)
+    options = dict(chunk_epochs=chunk_epochs or default_chunk_epochs(cfg), progress=progress,
+                   mesh=mesh, on_chunk=on_chunk, loss_every=loss_every, provenance=provenance)
+    inputs = dict(init=init, data=data, orders=orders)
+    if out is None:
+        return _train_seeds(cfg, seeds, seed_batch or auto_seed_batch(cfg), chosen, inputs,
+                            None, **options)
+    with run_lock(out):
+        ckpt.check_out_dir(out, resume)
+        if resume and ckpt.started(out):
+            stored = ckpt.check_resume(out, cfg, seeds, seed_batch)
+            if ckpt.is_complete(out):
+                return Run.load(out)
+            seed_batch = seed_batch or stored
+        seed_batch = seed_batch or auto_seed_batch(cfg)
+        ckpt.write_config(out, cfg, seeds, min(seed_batch, len(seeds)))
+        return _train_seeds(cfg, seeds, seed_batch, chosen, inputs, out, **options)
+
+
+def _train_seeds(cfg, seeds, seed_batch: int, engine: Engine, inputs: dict, out, **options):
+    """All seeds at once, or in consecutive batches of ``seed_batch``."""
     if len(seeds) > seed_batch:
-        return _train_in_batches(cfg, seeds, seed_batch, chosen, init=init, data=data,
-                                 orders=orders, out=out, resume=resume, **options)
-    return _train_group(cfg, seeds, chosen, init=init, data=data, orders=orders, out=out,
-                        resume=resume, **options)
+        return _train_in_batches(cfg, seeds, seed_batch, engine, out=out, **inputs, **options)
+    return _train_group(cfg, seeds, engine, out=out, **inputs, **options)
 
 
 def _train_in_batches(cfg, seeds, seed_batch, engine: Engine, *, init, data, orders, out,
-                      resume, **options) -> Run:
+                      **options) -> Run:
     """Train ``seeds`` in consecutive batches of ``seed_batch`` and join the Runs.
 
-    With ``out``, each finished batch is kept under ``out/batches/`` so a resumed run skips it.
+    With ``out`` (started, locked), each batch is a run directory ``out/batches/batch_<i>``:
+    a resumed run continues the batch that was training and skips the finished ones.
     """
     groups = [(i, min(i + seed_batch, len(seeds))) for i in range(0, len(seeds), seed_batch)]
-    if out is not None:
-        ckpt.check_out_dir(out, resume)
-        ckpt.write_config(out, cfg, seeds)
     runs = []
     start_time = time.perf_counter()
     for index, (start, stop) in enumerate(groups):
         group_out = None if out is None else os.path.join(out, "batches", f"batch_{index:04d}")
+        if group_out is not None:
+            ckpt.write_config(group_out, cfg, seeds[start:stop])
         group_init, group_data, group_orders = slice_seeds(start, stop, init, data, orders)
         runs.append(_train_group(       # batches keep every epoch's loss until joined
             cfg, seeds[start:stop], engine, init=group_init, data=group_data,
-            orders=group_orders, out=group_out,
-            resume=resume and group_out is not None and os.path.isdir(group_out),
-            **dict(options, loss_every=1)))
+            orders=group_orders, out=group_out, **dict(options, loss_every=1)))
     run = Run.concatenate(runs, wall_s=time.perf_counter() - start_time,
                           provenance=options["provenance"])
     if out is not None:
@@ -151,13 +200,16 @@ def _train_in_batches(cfg, seeds, seed_batch, engine: Engine, *, init, data, ord
     return run
 
 
-def _train_group(cfg, seeds, engine: Engine, *, init, data, orders, out, resume, chunk_epochs,
+def _train_group(cfg, seeds, engine: Engine, *, init, data, orders, out, chunk_epochs,
                  progress, mesh, on_chunk, loss_every, provenance) -> Run:
-    """Train one group of seeds (all at once on the devices); see :func:`train`."""
-    if out is not None:
-        ckpt.check_out_dir(out, resume)
-        if resume and ckpt.is_complete(out):
-            return Run.load(out)
+    """Train one group of seeds (all at once on the devices); see :func:`train`.
+
+    ``out``: a started run directory of exactly these seeds (:func:`gru_jax.checkpoint.
+    write_config`); its checkpoint, if any, is continued, and a complete run is returned.
+    """
+    if out is not None and ckpt.is_complete(out):
+        ckpt.check_resume(out, cfg, seeds, None)
+        return Run.load(out)
     n_seeds = len(seeds)
     streams = seed_streams(cfg, seeds)
     dataset, shared = datasets(cfg, seeds, streams, data)
@@ -165,14 +217,12 @@ def _train_group(cfg, seeds, engine: Engine, *, init, data, orders, out, resume,
     init_state = lambda params: compiled_init(cfg, engine)(params, streams.order)
 
     logs, done, state = ckpt.Logs.empty(), 0, None
-    if out is not None and resume and os.path.isdir(out):
+    if out is not None:
         restored = ckpt.load_checkpoint(out, cfg, seeds, init_state, engine.name)
         if restored is not None:
             state, logs, done, params0 = restored
     if state is None:
         state = init_state(params0)
-    if out is not None:
-        ckpt.write_config(out, cfg, seeds)
 
     put = seed_sharding(n_seeds, mesh)
     state = put(state)
@@ -191,7 +241,7 @@ def _train_group(cfg, seeds, engine: Engine, *, init, data, orders, out, resume,
             logs = logs.append(log, n_epochs, n_evals)
             done += n_epochs
             if out is not None:
-                ckpt.save_checkpoint(out, state, logs, done, params0, engine.name)
+                ckpt.save_checkpoint(out, state, logs, done, params0, engine.name, seeds, cfg)
             advance(n_seeds * n_epochs)
             if on_chunk is not None:
                 on_chunk(done)

@@ -76,14 +76,26 @@ def parse_sequence(text: str) -> np.ndarray:
         rows.append((value, flag))
     if not rows:
         raise ValueError("empty sequence: give at least one 'value,flag' element")
-    return np.asarray(rows, np.float64)
+    return _check_rows(np.asarray(rows, np.float64), text.replace(";", " ").split())
+
+
+def _check_rows(seq: np.ndarray, tokens=None) -> np.ndarray:
+    """Rows of (value, flag): finite values, flags exactly 0 or 1 (the target sums the values
+    flagged 1); ValueError naming the first element that is not."""
+    bad = ~np.isfinite(seq[:, 0]) | ((seq[:, 1] != 0) & (seq[:, 1] != 1))
+    if bad.any():
+        t = int(np.flatnonzero(bad)[0])
+        shown = tokens[t] if tokens else f"{seq[t, 0]:g},{seq[t, 1]:g}"
+        raise ValueError(f"sequence element {t} ({shown!r}): the value must be finite and the "
+                         f"flag 0 or 1")
+    return seq
 
 
 def _as_sequence(sequence) -> np.ndarray:
     seq = parse_sequence(sequence) if isinstance(sequence, str) else np.asarray(sequence, float)
     if seq.ndim != 2 or seq.shape[-1] != 2 or seq.shape[0] < 1:
         raise ValueError(f"sequence must be (T, 2) rows of (value, flag), got shape {seq.shape}")
-    return seq
+    return _check_rows(seq)
 
 
 def outputs(params, sequences, high: float = 100.0) -> np.ndarray:

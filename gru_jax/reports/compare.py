@@ -80,6 +80,9 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
     """
     t0 = time.perf_counter()
     run = Run.load(run_dir)
+    if np.all(run.diverged):
+        raise ValueError(f"compare {run_dir}: all {run.n_seeds} seeds diverged (their losses "
+                         "are NaN); there is nothing learned to compare")
     census = census if census is not None else run_census(run)
     out_dir = out_dir or os.path.join(run_dir, "compare")
     os.makedirs(out_dir, exist_ok=True)
