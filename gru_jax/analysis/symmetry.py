@@ -175,7 +175,14 @@ def canonical_names(hidden_size: int) -> tuple[str, ...]:
 def canonical_vector(params) -> np.ndarray:
     """Coordinates of the canonical form: ``(...,) -> (..., 3 H^2 + 11 H + 1)`` float32, named
     by :func:`canonical_names` (inputs (value / high, flag); r/z biases merged)."""
-    p = canonicalize(params)
+    return coordinates(canonicalize(params))
+
+
+def coordinates(params) -> np.ndarray:
+    """The coordinates of :func:`canonical_vector` of params AS THEY ARE (not canonicalized,
+    e.g. after :func:`align`): ``(...,) -> (..., 3 H^2 + 11 H + 1)`` float32, named by
+    :func:`canonical_names`. The r/z biases are merged here (``b_ih + b_hh``)."""
+    p = merge_biases(params)
     hidden, lead = _hidden(p), _lead(p)
     gru = p["gru"]
     if gru["weight_ih_l0"].shape[-1] != len(INPUTS):
