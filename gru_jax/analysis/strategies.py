@@ -213,9 +213,12 @@ def commitment_epochs(snapshot_labels, final_labels, epochs, final_epoch: int) -
 
 
 def cluster(values, names, units, *, seeds=None, threshold_labels=None, reference=None,
-            max_strategies: int = 8, n_bootstrap: int = 20, random_state: int = 0) -> Census:
+            max_strategies: int = 8, n_bootstrap: int = 20, random_state: int = 0,
+            namer=None) -> Census:
     """Steps 2-7 of the module docstring on a ready feature matrix ``values (S, F)``.
 
+    ``namer``: ``{feature name: median} -> str`` (default :func:`strategy_name`, which needs
+    the features of :func:`gru_jax.analysis.features.seed_features`).
     ``seeds`` default ``0..S-1``; ``threshold_labels`` default all "" (not measured);
     ``reference``: the alignment reference the features were computed with (kept so that
     :meth:`Census.assign_params` can place new models).
@@ -237,7 +240,7 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
     n_strategies = len(present)
     median_features = np.stack([np.nanmedian(values[labels == k], axis=0)
                                 for k in range(n_strategies)])
-    names_k = [strategy_name(dict(zip(names, row))) for row in median_features]
+    names_k = [(namer or strategy_name)(dict(zip(names, row))) for row in median_features]
     names_k = _unique(names_k)
     counts = np.bincount(labels, minlength=n_strategies)
     intervals = np.array([wilson_interval(int(c), count) for c in counts])
