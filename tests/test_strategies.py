@@ -56,7 +56,7 @@ def test_recovers_three_groups_including_a_reroute():
     # W_in[flag] = 0.099 gives the candidate a minor share), the reroute's only through n
     name_of = {int(truth[i]): result.names[result.labels[i]] for i in range(len(truth))}
     assert name_of[0].startswith("update-gate")
-    assert name_of[1].startswith("candidate flag route")
+    assert name_of[1].startswith("candidate(")
     for k in range(3):                                        # representatives are members
         assert result.labels[result.representative_index[k]] == k
 
@@ -150,6 +150,10 @@ def test_strategy_name_from_mechanism():
     assert strategy_name(median) == ("non-learner: update-gate+candidate flag route, "
                                      "z overwrites (0.50) / barely writes (0.60), "
                                      "multistable fast leak (0.50)")
+    # the candidate's sign: sign(sum_u w_out[u] W_in[u, flag]), here 2 x (-1) + 1 x 0.5 < 0
+    median.update({"W_in[u0,flag]": -1.0, "w_out[u0]": 2.0, "W_in[u1,flag]": 0.5,
+                   "w_out[u1]": 1.0})
+    assert "update-gate+candidate(-) flag route" in strategy_name(median)
 
 
 def test_public_names_and_old_census_still_there():

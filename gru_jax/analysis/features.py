@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import scale_inputs
-from ..model import forward_columns, hidden_size, map_models
+from ..model import flatten_models, forward_columns, hidden_size, map_models
 from .canonical import merge_biases
 from .census import behaviour_probe
 from .generalization import HeldOut, relative_rms_error
@@ -66,7 +66,9 @@ class SeedFeatures(NamedTuple):
 
 def medoid_reference(params) -> dict:
     """The canonical form of the model whose canonical vector is nearest (Euclidean, coordinates standardised over
-    the models) to the coordinatewise median: one model, no leading axes. ``params (S, ...)``."""
+    the models) to the coordinatewise median: one model, no leading axes. ``params``: any
+    leading axes."""
+    params = flatten_models(params)[0]
     vectors = canonical_vector(params).astype(np.float64)
     scale = np.nanstd(vectors, axis=0)
     z = np.nan_to_num((vectors - np.nanmedian(vectors, 0)) / np.where(scale > 0, scale, 1.0),

@@ -175,7 +175,9 @@ def strategy_name(median: dict) -> str:
     """A name from a strategy's median features (``{feature name: value}``).
 
     Route: the routes whose share of the flag effects is >= 0.25, largest first ("update-gate",
-    "reset-gate", "candidate"). Update gate at flag-0 steps: "holds" (z >= 0.95), "mostly holds"
+    "reset-gate", "candidate"); the candidate gains "(+)" or "(-)": the sign of
+    ``sum_u w_out[u] W_in[u, flag]``, whether the flag pushes the output up or down through the
+    candidate (sign-flip invariant; omitted when the weights are not among the features). Update gate at flag-0 steps: "holds" (z >= 0.95), "mostly holds"
     (>= 0.7), "overwrites"; at flag-1 steps: "writes" (z <= 0.2), "half-writes" (<= 0.5),
     "barely writes". Memory at flag 0: "integrator" (leading eigenvalue >= 0.98), "slow leak"
     (>= 0.8), "fast leak"; "multistable" when the median count of flag-0 fixed points > 1. A
@@ -183,7 +185,8 @@ def strategy_name(median: dict) -> str:
     """
     shares = route_shares([median[f"flag_effect_{g}"] for g in ROUTES])
     order = [i for i in np.argsort(-np.nan_to_num(shares)) if shares[i] >= 0.25]
-    route = "+".join(ROUTE_NAMES[ROUTES[i]] for i in order) or "no"
+    route = "+".join(ROUTE_NAMES[ROUTES[i]] + (_candidate_sign(median) if ROUTES[i] == "n"
+                                               else "") for i in order) or "no"
     z0, z1 = median["z_flag0"], median["z_flag1"]
     hold = "holds" if z0 >= 0.95 else "mostly holds" if z0 >= 0.7 else "overwrites"
     write = "writes" if z1 <= 0.2 else "half-writes" if z1 <= 0.5 else "barely writes"
@@ -197,6 +200,19 @@ def strategy_name(median: dict) -> str:
     if loss is not None and np.isfinite(loss) and 10 ** loss >= 0.5 * MEAN_BASELINE:
         name = "non-learner: " + name
     return name
+
+
+def _candidate_sign(median: dict) -> str:
+    """"(+)" / "(-)": the sign of ``sum_u w_out[u] W_in[u, flag]`` (H = 1 names, or
+    ``W_in[u{u},flag]`` / ``w_out[u{u}]``); "" if these features are absent."""
+    if "W_in[flag]" in median and "w_out" in median:
+        push = median["W_in[flag]"] * median["w_out"]
+    else:
+        units = sum(1 for k in median if k.startswith("W_in[u") and k.endswith(",flag]"))
+        if not units:
+            return ""
+        push = sum(median[f"W_in[u{u},flag]"] * median[f"w_out[u{u}]"] for u in range(units))
+    return "(+)" if push >= 0 else "(-)"
 
 
 def commitment_epochs(snapshot_labels, final_labels, epochs, final_epoch: int) -> np.ndarray:
