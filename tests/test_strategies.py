@@ -127,6 +127,10 @@ def test_cluster_on_known_blobs_picks_k_by_bic():
     assert adjusted_rand_score(truth, result.labels) == 1.0
     assert min(result.bic, key=result.bic.get).endswith(" 3")
     np.testing.assert_array_equal(result.assign(values), result.labels)
+    # far from every blob: in no strategy (-1) when atypical points are rejected; the census's
+    # own points are typical (the threshold is their 1st percentile of log density)
+    assert np.all(result.assign(values + 100.0, reject_atypical=True) == -1)
+    assert np.mean(result.assign(values, reject_atypical=True) >= 0) >= 0.98
 
 
 def test_commitment_epochs_known_answers():

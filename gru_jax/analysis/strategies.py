@@ -16,9 +16,11 @@
    does at flag-0 / flag-1 steps, and the flag-0 memory (leading eigenvalue, fixed points).
 6. Per strategy: fraction with a 95% Wilson interval, median loss and generalization errors, a
    representative seed (nearest the strategy's median standardised features), and the epoch at
-   which its seeds commit (:func:`commitment_epochs`: snapshots assigned to the nearest
-   strategy by the fitted mixture; the first evaluated epoch from which a seed's label never
-   changes again).
+   which its seeds commit (:func:`commitment_epochs`: snapshots assigned to the most probable
+   strategy of the fitted mixture, or to none (-1) where the mixture's density is below the
+   1st percentile of the final seeds' (early snapshots lie far from every strategy and would
+   otherwise fall to the broadest component); the first evaluated epoch from which a seed's
+   label equals its final one at every later evaluation).
 7. The threshold classes (general / length-specific / failed,
    :func:`gru_jax.analysis.census.strategy_census`) stay a separate axis (``threshold_labels``).
 
@@ -57,7 +59,8 @@ class Census:
     covariance_type; bic: ``{"full 3": bic, ...}``; bootstrap_ari ``(B,)``; threshold_labels
     ``(S,)`` str (general / length-specific / failed); median_features ``(K, F)``;
     commitment_epoch ``(S,)`` (NaN if not measured); snapshot_epochs and snapshot_labels
-    ``(S, E)`` (the snapshots used for commitment; empty if none).
+    ``(S, E)`` (the snapshots used for commitment, -1 = in no strategy yet; empty if none);
+    typical_log_density: the 1st percentile of the mixture's log density over the seeds.
     """
 
     labels: np.ndarray
@@ -87,6 +90,7 @@ class Census:
     mean: np.ndarray
     scale: np.ndarray
     order: np.ndarray
+    typical_log_density: float
 
     @property
     def n_strategies(self) -> int:
@@ -98,17 +102,26 @@ class Census:
         values = np.where(np.isnan(values), self.fill, values)
         return (values - self.mean) / self.scale
 
-    def assign(self, values) -> np.ndarray:
-        """The strategy (census numbering) of new raw feature rows ``(N, F)`` -> ``(N,)``."""
-        posterior = self.mixture.predict_proba(self.standardise(values))[:, self.order]
-        return np.argmax(posterior, axis=1)
+    def assign(self, values, reject_atypical: bool = False) -> np.ndarray:
+        """The strategy (census numbering) of new raw feature rows ``(N, F)`` -> ``(N,)``.
 
-    def assign_params(self, params, final_train_loss, high: int = 100) -> np.ndarray:
+        ``reject_atypical``: -1 where the mixture's log density is below
+        ``typical_log_density`` (the 1st percentile of the census's own seeds): a model that
+        is in no strategy yet (an early snapshot) rather than in the broadest one."""
+        z = self.standardise(values)
+        labels = np.argmax(self.mixture.predict_proba(z)[:, self.order], axis=1)
+        if reject_atypical:
+            labels = np.where(self.mixture.score_samples(z) < self.typical_log_density, -1,
+                              labels)
+        return labels
+
+    def assign_params(self, params, final_train_loss, high: int = 100,
+                      reject_atypical: bool = False) -> np.ndarray:
         """Features of new models (aligned to this census's reference) -> strategies
-        ``lead``."""
+        ``lead`` (see :meth:`assign`)."""
         lead = np.shape(params["gru"]["weight_hh_l0"])[:-2]
         feats = seed_features(params, final_train_loss, reference=self.reference, high=high)
-        return self.assign(feats.values).reshape(lead)
+        return self.assign(feats.values, reject_atypical).reshape(lead)
 
     def median(self, name: str) -> np.ndarray:
         """``(K,)`` the strategies' median of one feature."""
@@ -274,7 +287,8 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
                   criterion, mixture.covariance_type, bic, ari,
                   np.full(count, "") if threshold_labels is None else np.asarray(threshold_labels),
                   median_features, np.full(count, np.nan), np.zeros(0), np.zeros((count, 0), int),
-                  reference, mixture, fill, mean, scale, order)
+                  reference, mixture, fill, mean, scale, order,
+                  float(np.percentile(mixture.score_samples(z), 1)))
 
 
 def _unique(names: list) -> list:
@@ -305,7 +319,8 @@ def census_of(params, final_train_loss, *, seeds=None, high: int = 100, snapshot
                      threshold_labels=thresholds, reference=feats.reference, **options)
     if snapshots is None:
         return result
-    snapshot_labels = result.assign_params(snapshots, snapshot_losses, high)
+    snapshot_labels = result.assign_params(snapshots, snapshot_losses, high,
+                                           reject_atypical=True)
     epochs = np.asarray(snapshot_epochs)
     final_epoch = int(epochs[-1]) if final_epoch is None else final_epoch
     commit = commitment_epochs(snapshot_labels, result.labels, epochs, final_epoch)
