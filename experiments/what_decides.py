@@ -42,6 +42,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from gru_jax import Run  # noqa: E402
+from gru_jax.run import RunError  # noqa: E402
 from gru_jax.analysis.strategies import census_of  # noqa: E402
 from gru_jax.analysis.symmetry import canonical_vector  # noqa: E402
 from gru_jax.files import write_json, write_npz  # noqa: E402
@@ -51,6 +52,19 @@ from gru_jax.reports.markdown import save_figure  # noqa: E402
 
 N_SHUFFLE = 2000
 N_BOOT = 2000
+
+
+def complete_runs(pattern: str) -> list[str]:
+    """The run directories matching ``pattern`` that hold a complete run (training may still
+    be going on in the others)."""
+    done = []
+    for path in sorted(glob.glob(pattern)):
+        try:
+            Run.load(path)
+            done.append(path)
+        except RunError:
+            print(f"skipped (not complete): {path}", flush=True)
+    return done
 
 
 def stack_runs(paths):
@@ -159,7 +173,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     rng = np.random.default_rng(0)
-    crossed = sorted(glob.glob(os.path.join(args.runs, "crossed", "draw_*")))
+    crossed = complete_runs(os.path.join(args.runs, "crossed", "draw_*"))
     params, loss, init, runs = stack_runs(crossed)                 # (D, S, ...)
     n_draws, n_inits = loss.shape
     flat = {m: {k: v.reshape((-1,) + v.shape[2:]) for k, v in sub.items()}
@@ -171,8 +185,8 @@ def main(argv=None) -> None:
     by_init = agreement_test(labels, rng)
     by_draw = agreement_test(labels.T, rng)
     classifier = classify_from_init(init_vectors, labels, rng)
-    converse = converse_summary(census, sorted(glob.glob(os.path.join(args.runs, "converse",
-                                                                      "init_*"))), labels)
+    converse = converse_summary(census, complete_runs(os.path.join(args.runs, "converse",
+                                                                   "init_*")), labels)
     timing = json.load(open(os.path.join(args.runs, "timing.json")))
     wall = time.perf_counter() - start
     command = "PYTHONPATH=. python3 " + " ".join(sys.argv)
@@ -194,6 +208,7 @@ def main(argv=None) -> None:
         "command": command, "analysis_wall_s": wall, "training": timing,
         "training_wall_s": float(sum(t["wall_s"] for t in timing.values())),
         "epochs": runs[0].config.epochs, "n_inits": n_inits, "n_draws": n_draws,
+        "crossed_runs": crossed,
         "strategies": [{"name": n, "fraction": float(f), "ci95": [float(lo), float(hi)]}
                        for n, f, lo, hi in zip(census.names, census.fractions, census.ci_low,
                                                census.ci_high)],
