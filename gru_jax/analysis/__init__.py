@@ -7,10 +7,21 @@ Any hidden size::
     aligned = ga.align(params, reference)     # each model's units matched to a reference model's
     fp = ga.fixed_points(params, x)           # x (2,) = (value / high, flag); a FixedPoints
     summary = ga.fixed_point_summary(params)  # per model: counts, leading eigenvalue, leak
+    c = ga.census(run)                        # discovered strategies: a strategies.Census
+    c.labels, c.names, c.fractions, c.ci_low, c.ci_high, c.representatives, c.features
+
+``ga.census`` is the module :mod:`gru_jax.analysis.census` (threshold classes:
+``run_census``, ``strategy_census``, ``update_gate_behaviour``, ``STRATEGIES``), made callable:
+``ga.census(run)`` runs :func:`gru_jax.analysis.strategies.census`. ``ga.Census`` is the
+discovered census's result (:class:`gru_jax.analysis.strategies.Census`).
 
 """
+from . import census
+from .features import SeedFeatures, seed_features
 from .slow_points import FixedPoints, FixedPointSummary, fixed_point_summary, fixed_points
+from .strategies import Census
 from .symmetry import align, align_transform, canonicalize
 
-__all__ = ["FixedPoints", "FixedPointSummary", "align", "align_transform", "canonicalize",
-           "fixed_point_summary", "fixed_points"]
+__all__ = ["Census", "FixedPoints", "FixedPointSummary", "SeedFeatures", "align",
+           "align_transform", "canonicalize", "census", "fixed_point_summary", "fixed_points",
+           "seed_features"]

@@ -19,6 +19,8 @@ has z ~ 1 and ~ 0.
 from __future__ import annotations
 
 import dataclasses
+import sys
+import types
 from typing import Optional
 
 import jax.numpy as jnp
@@ -162,3 +164,17 @@ def _medoid(points: np.ndarray, members: np.ndarray) -> Optional[int]:
     pts = np.nan_to_num(points[members], nan=0.0)
     centre = np.median(pts, axis=0)
     return int(members[np.argmin(np.sum((pts - centre) ** 2, axis=1))])
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable: ``gru_jax.analysis.census(run)`` is the discovered census
+    (:func:`gru_jax.analysis.strategies.census`), while ``gru_jax.analysis.census.run_census``
+    and the other names of this module keep working (the package exports the name ``census``
+    for the new census; a plain function of that name would hide this module)."""
+
+    def __call__(self, run, **options):
+        from .strategies import census  # noqa: PLC0415 - strategies imports this module
+        return census(run, **options)
+
+
+sys.modules[__name__].__class__ = _CallableModule

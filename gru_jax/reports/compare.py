@@ -19,6 +19,7 @@ from ..analysis import reference as ref
 from ..analysis import symmetry
 from ..analysis.canonical import CANONICAL_NAMES
 from ..analysis.ensemble import readable_coordinates
+from ..analysis.features import medoid_reference
 from ..analysis.slow_points import fixed_point_summary
 from ..analysis.symmetry import canonical_names, canonical_vector
 from ..analysis.census import run_census, update_gate_behaviour
@@ -27,7 +28,6 @@ from ..analysis.tradeoff import tradeoff_table
 from ..blog import SEED37_STATE_DICT, Z_FLAG0, Z_FLAG1
 from ..files import write_text
 from ..interop import from_state_dict
-from ..model import select_model
 from ..plots import reference as plots
 from ..run import Run
 from ..train import train
@@ -137,7 +137,7 @@ def _parameters(page: _Page, run: Run, exact, reachable) -> None:
 def _aligned_parameters(page: _Page, run: Run, exact) -> None:
     """H > 1: every seed aligned (signed permutation of units) to the ensemble's medoid in
     canonical coordinates; beyond 40 coordinates only unit u0's are drawn."""
-    reference = _medoid_reference(run)
+    reference = medoid_reference(run.params)
     names = canonical_names(run.config.hidden_size)
     vectors = symmetry.coordinates(symmetry.align(run.params, reference))
     marks = {"exact accumulator (aligned)": symmetry.coordinates(
@@ -156,16 +156,6 @@ def _aligned_parameters(page: _Page, run: Run, exact) -> None:
              "", table(["coordinate", "seeds 10%", "median", "seeds 90%", "exact (aligned)"],
                        [(n, q[0, i], q[1, i], q[2, i], float(marks[
                            "exact accumulator (aligned)"][i])) for i, n in enumerate(names)]))
-
-
-def _medoid_reference(run: Run):
-    """The canonical form of the seed nearest (Euclidean, canonical coordinates) to the
-    ensemble's median canonical vector: the reference every seed is aligned to."""
-    vectors = canonical_vector(run.params).astype(np.float64)
-    finite = np.all(np.isfinite(vectors), axis=1)
-    centre = np.median(vectors[finite], axis=0)
-    distance = np.where(finite, np.sum((vectors - centre) ** 2, axis=1), np.inf)
-    return symmetry.canonicalize(select_model(run.params, int(np.argmin(distance))))
 
 
 def _fixed_points(page: _Page, run: Run, census, exact, out_dir: str) -> None:
