@@ -4,15 +4,9 @@ import pytest
 
 from gru_jax import Config, Run, from_state_dict
 from gru_jax.analysis import ensemble
+from gru_jax.blog import SEED37_STATE_DICT
 
-BLOG = {
-    "gru.weight_ih_l0": [[0.2308698, 0.6330313], [-0.4197582, -3.0248599],
-                         [-0.2839302, -0.8133938]],
-    "gru.weight_hh_l0": [[-0.1414806], [-0.8965575], [1.1289151]],
-    "gru.bias_ih_l0": [0.7426546, 0.8092875, 0.6560431],
-    "gru.bias_hh_l0": [0.7426547, 0.8092874, 0.1652635],
-    "linear.weight": [[-4.1571345]], "linear.bias": [0.8693163],
-}
+BLOG = SEED37_STATE_DICT
 # A general adder by hand: r ~ 1, z ~ 1 (flag 0) / ~ 0 (flag 1), n = tanh(0.05 v + h), readout 20.
 ADDER = {
     "gru.weight_ih_l0": [[0.0, 0.0], [0.0, -20.0], [0.05, 0.0]],

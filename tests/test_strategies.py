@@ -9,14 +9,11 @@ from gru_jax.analysis import census as census_module
 from gru_jax.analysis.features import feature_names
 from gru_jax.analysis.strategies import cluster, census_of, commitment_epochs, strategy_name
 from gru_jax.analysis.symmetry import apply_signed_permutation
+from gru_jax.blog import SEED37_STATE_DICT
+from gru_jax.interop import from_state_dict
 
 # the blog's seed 37 (final weights; the flag reaches the output through z, r and n)
-BLOG = {"gru": {"weight_ih_l0": np.float32([[0.2308698, 0.6330313], [-0.4197582, -3.0248599],
-                                            [-0.2839302, -0.8133938]]),
-                "weight_hh_l0": np.float32([[-0.1414806], [-0.8965575], [1.1289151]]),
-                "bias_ih_l0": np.float32([0.7426546, 0.8092875, 0.6560431]),
-                "bias_hh_l0": np.float32([0.7426547, 0.8092874, 0.1652635])},
-        "linear": {"weight": np.float32([[-4.1571345]]), "bias": np.float32([0.8693163])}}
+BLOG = from_state_dict(SEED37_STATE_DICT)
 
 
 def _reroute_flag(params, source: int, target: int):
