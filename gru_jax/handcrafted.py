@@ -61,10 +61,12 @@ import dataclasses
 import math
 from typing import Optional, Sequence
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .data import scale_inputs
-from .model import forward
+from .model import forward_columns
 
 DEFAULT_GAIN = 5e-4
 DEFAULT_SHARPNESS = 16.0
@@ -225,29 +227,37 @@ def reachable_accumulator(gain: float = 0.2, hold_bias: Optional[float] = None,
     return params
 
 
-def _final_hidden(params, x_scaled) -> np.ndarray:
-    """Final hidden state ``(N,)`` of a hidden-size-1 GRU on scaled ``(N, L, 2)`` inputs."""
-    _, hs = forward(params, x_scaled)
-    return np.asarray(hs[:, -1, 0], np.float64)
+FIT_WIDTH = 100  # the longest fit sequence: every batch is left-padded to it (one compile)
+
+
+@jax.jit
+def _final_hidden(gru, x_columns, valid):
+    """Final hidden state ``(N,)`` of a hidden-size-1 GRU: x ``(T, 2, N)`` scaled, left-padded
+    sequences whose padding steps ``valid`` ``(T, N)`` marks False."""
+    params = {"gru": gru, "linear": {"weight": jnp.ones((1, 1)), "bias": jnp.zeros((1,))}}
+    return forward_columns(params, x_columns, valid)[0][0]
 
 
 def _fit_readout(params, reach, high, n_samples, seed):
     """Least-squares ``y = w h + b`` (relative weighting: each sequence's squared error divided by
     its cell's mean squared target) on random cells of the target grid; clipped to the caps."""
     rng = np.random.default_rng(seed)
-    hs, ys, weights = [], [], []
+    xs, valids, ys, weights = [], [], [], []
+    _, u_mean, u_var = _value_moments(high)
     for _ in range(n_samples // 50):
-        length = int(rng.integers(2, 101))
+        length = int(rng.integers(2, FIT_WIDTH + 1))
         flags = int(rng.integers(1, min(10, length) + 1))
         values = rng.integers(0, high, (50, length))
         mask = np.argsort(np.argsort(rng.random((50, length)), 1), 1) < flags
         x = scale_inputs(np.stack([values, mask], -1), high)
-        target = np.sum(np.where(mask, values, 0), 1) / high
-        _, u_mean, u_var = _value_moments(high)
-        hs.append(_final_hidden(params, x))
-        ys.append(target)
+        xs.append(np.pad(x, ((0, 0), (FIT_WIDTH - length, 0), (0, 0))))
+        valids.append(np.repeat((np.arange(FIT_WIDTH) >= FIT_WIDTH - length)[None], 50, 0))
+        ys.append(np.sum(np.where(mask, values, 0), 1) / high)
         weights.append(np.full(50, 1.0 / (flags * u_var + flags ** 2 * u_mean ** 2)))
-    h, y, wts = (np.concatenate(a) for a in (hs, ys, weights))
+    gru = {k: jnp.asarray(v, jnp.float32) for k, v in params["gru"].items()}
+    h = np.asarray(_final_hidden(gru, jnp.asarray(np.transpose(np.concatenate(xs), (1, 2, 0))),
+                                 jnp.asarray(np.concatenate(valids).T)), np.float64)
+    y, wts = np.concatenate(ys), np.concatenate(weights)
     design = np.stack([h, np.ones_like(h)], 1) * np.sqrt(wts)[:, None]
     (w_out, b_out), *_ = np.linalg.lstsq(design, y * np.sqrt(wts), rcond=None)
     caps = reach.caps()
