@@ -268,14 +268,20 @@ def first_orders(order_keys, n: int) -> jax.Array:
     """
     if jax.default_backend() != "cpu":
         return _first_orders_device(n)(order_keys)
+    if _shuffle_rounds(n) == 0:                                   # n <= 1: nothing to permute
+        return jnp.zeros((np.shape(order_keys)[0], n), jnp.int32)
     words = np.asarray(_shuffle_words(n)(order_keys))            # (S, rounds, n) uint32
-    bits = index_bits(n)
+    bits = np.uint64(index_bits(n))
     positions = np.arange(n, dtype=np.uint64)
-    order = np.broadcast_to(np.arange(n, dtype=np.int32), (words.shape[0], n))
-    for round_words in np.moveaxis(words, 1, 0):
-        packed = np.sort((round_words.astype(np.uint64) << np.uint64(bits)) | positions, axis=1)
-        order = np.take_along_axis(order, (packed & np.uint64((1 << bits) - 1)).astype(np.intp),
-                                   axis=1)
+    order = None
+    for round_index in range(words.shape[1]):                     # in place: 64 KB a seed
+        packed = words[:, round_index].astype(np.uint64)
+        packed <<= bits
+        packed |= positions
+        packed.sort(axis=1)
+        packed &= (np.uint64(1) << bits) - np.uint64(1)
+        perm = packed.astype(np.int32)                             # this round's stable argsort
+        order = perm if order is None else np.take_along_axis(order, perm, axis=1)
     return jnp.asarray(order)
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import gru_jax as gj
 from gru_jax import inputs
-from gru_jax.data import prepare
+from gru_jax.data import first_orders, prepare
 from gru_jax.engines import resolve_engine
 from gru_jax.model import init_params
 from gru_jax.program import compiled_init
@@ -96,3 +96,13 @@ def test_initial_params_of_many_keys_in_chunks():
     ends = np.array([0, 8703])
     assert_trees_equal(jax.tree_util.tree_map(lambda a: a[ends], params),
                        reference_params(cfg, reference_streams(ends)[:, 0]))
+
+
+@pytest.mark.parametrize("n", [1, 2, 40, 70000])
+def test_first_orders_equal_jax_permutation(n):
+    """The numpy-sorted first orders at sizes with 0, 1 and 2 rounds of jax's shuffle and a
+    17-bit position field."""
+    keys = reference_streams([3, 4, 9])[:, 2]
+    expected = jax.vmap(lambda k: jax.random.permutation(
+        jax.random.fold_in(jax.random.wrap_key_data(k), 2**31 - 1), n))(keys)
+    np.testing.assert_array_equal(first_orders(keys, n), expected)
