@@ -3,6 +3,9 @@
     python experiments/bench_throughput.py                      # the table in results/bench_cpu/
     python experiments/bench_throughput.py --jax-seeds 1,16,64 --jax-epochs 20 --xla-seeds ''
     python experiments/bench_throughput.py --skip-baselines     # a machine without torch
+    python experiments/bench_throughput.py --hidden 1,2,4,8,16  # adds the any-hidden-size table
+    python experiments/bench_throughput.py --hidden 1,2 --only-hidden --hidden-seeds 16 \
+        --hidden-epochs 3 --torch-epochs 2 --out /tmp/bench        # a smoke run
 
 One invocation runs, in this order: the blog's own script (``seed_reference.py``, a subprocess,
 a few epochs), the vectorized PyTorch ensemble (``experiments/torch_ensemble.py``) at 1024
@@ -11,6 +14,17 @@ seeds, gru_jax's native CPU engine at each of ``--jax-seeds`` and its XLA engine
 includes compilation) and the end of the last; compile time is reported apart. Peak RSS is
 this process's high-water mark after each gru_jax run (it only grows, so a row's value bounds
 that run from above). Writes ``--out``/bench_cpu.{json,md}.
+
+``--hidden`` then adds, per hidden size H, ``--hidden-seeds`` seeds of: gru_jax with
+``engine="auto"`` and with ``engine="xla"`` (skipped where auto chose xla), and the PyTorch
+ensemble at the same H (``--torch-epochs``, one thread), each row in its own subprocess so
+its peak RSS (``ru_maxrss``) is its own. A gru_jax row reports the steady ms per seed-epoch,
+the ratio to the PyTorch ensemble, the compile seconds (first chunk beyond the steady rate:
+XLA compilation plus one seed batch's setup), and setup per seed: what ``train`` spends before
+the first step (streams, datasets, initial params, first orders; ``timing.setup_seconds``),
+timed after a warm-up on other seeds, with the warm-up's extra time (setup compilation)
+reported as ``setup_compile_s``. The PyTorch row's setup is its init and data (one shared
+dataset). Writes ``--out``/bench_hidden.{json,md}.
 """
 from __future__ import annotations
 
@@ -22,13 +36,25 @@ import re
 import resource
 import subprocess
 import sys
+import time
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 import gru_jax as gj  # noqa: E402
-from timing import timed_train  # noqa: E402
+from timing import setup_seconds, timed_train  # noqa: E402
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo ('' where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            names = [line.split(":", 1)[1].strip() for line in handle
+                     if line.startswith("model name")]
+    except OSError:
+        return ""
+    return names[0] if names else ""
 
 
 def peak_rss_gb() -> float:
@@ -51,14 +77,99 @@ def torch_ensemble_ms(n_seeds: int, epochs: int, threads) -> float:
     return float(result["per_seed_epoch_ms"])
 
 
-def jax_row(n_seeds: int, epochs: int, chunk: int, engine: str) -> dict:
-    """gru_jax's steady rate (see ``timing.timed_train``)."""
-    _, stats = timed_train(gj.Config(epochs=epochs), n_seeds, chunk, engine=engine)
+def jax_row(n_seeds: int, epochs: int, chunk: int, engine: str, cfg=None) -> dict:
+    """gru_jax's steady rate (see ``timing.timed_train``); ``cfg`` default: the blog's."""
+    cfg = gj.Config(epochs=epochs) if cfg is None else cfg
+    _, stats = timed_train(cfg, n_seeds, chunk, engine=engine)
     rate = stats["seed_epochs_per_s"]
     return {"engine": stats["engine"], "seeds": n_seeds, "seed_batch": stats["seed_batch"],
             "epochs": epochs,
             "seed_epochs_per_s": rate, "ms_per_seed_epoch": 1e3 / rate,
             "compile_s": stats["compile_s"], "peak_rss_gb": peak_rss_gb()}
+
+
+def hidden_jax_row(hidden: int, n_seeds: int, epochs: int, engine: str) -> dict:
+    """One gru_jax row of the any-hidden-size table (run in a child process)."""
+    cfg = gj.Config(epochs=epochs, hidden_size=hidden)
+    start = time.perf_counter()
+    setup_seconds(cfg, n_seeds, engine, first_seed=10**6)            # compile setup
+    warm = time.perf_counter() - start
+    setup = setup_seconds(cfg, n_seeds, engine)
+    row = jax_row(n_seeds, epochs, max(1, epochs // 3), engine, cfg)
+    row.update(hidden=hidden, engine_asked=engine, setup_ms_per_seed=1e3 * setup / n_seeds,
+               setup_compile_s=warm - setup)
+    return row
+
+
+def hidden_torch_row(hidden: int, n_seeds: int, epochs: int, threads) -> dict:
+    """The PyTorch ensemble's row at hidden size ``hidden`` (run in a child process)."""
+    import torch_ensemble
+    result = torch_ensemble.train_ensemble(n_seeds, epochs, seed=0, threads=threads,
+                                           hidden=hidden)
+    return {"engine": "torch ensemble", "hidden": hidden, "seeds": n_seeds, "epochs": epochs,
+            "ms_per_seed_epoch": float(result["per_seed_epoch_ms"]),
+            "setup_ms_per_seed": 1e3 * result["setup_s"] / n_seeds,
+            "peak_rss_gb": peak_rss_gb()}
+
+
+def child_row(spec: dict) -> dict:
+    if spec["kind"] == "torch":
+        return hidden_torch_row(spec["hidden"], spec["seeds"], spec["epochs"], spec["threads"])
+    return hidden_jax_row(spec["hidden"], spec["seeds"], spec["epochs"], spec["engine"])
+
+
+def run_child(spec: dict) -> dict:
+    """``child_row(spec)`` in a fresh Python process (its own peak RSS and compile caches)."""
+    proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child-row",
+                           json.dumps(spec)], capture_output=True, text=True)
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("ROW ")]
+    if proc.returncode or not rows:
+        raise RuntimeError(f"benchmark row {spec} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(rows[-1][4:])
+
+
+def hidden_table(args) -> list[dict]:
+    """The any-hidden-size rows, printed as they come."""
+    rows = []
+    for hidden in [int(h) for h in args.hidden.split(",") if h]:
+        common = dict(hidden=hidden, seeds=args.hidden_seeds)
+        torch_row = None
+        if not args.skip_baselines:
+            torch_row = run_child(dict(common, kind="torch", epochs=args.torch_epochs,
+                                       threads=args.torch_threads))
+            rows.append(torch_row)
+            print(json.dumps(_rounded(torch_row)), flush=True)
+        engines = ["auto", "xla"]
+        for engine in engines:
+            row = run_child(dict(common, kind="jax", engine=engine, epochs=args.hidden_epochs))
+            if torch_row is not None:
+                row["x_torch_ensemble"] = torch_row["ms_per_seed_epoch"] / row["ms_per_seed_epoch"]
+            rows.append(row)
+            print(json.dumps(_rounded(row)), flush=True)
+            if engine == "auto" and row["engine"] == "xla":
+                break                                  # auto chose xla: the xla row is this one
+    return rows
+
+
+def _rounded(row: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def hidden_markdown(rows: list[dict], machine: dict) -> str:
+    processor = machine['processor'] or machine['machine']
+    lines = [f"# CPU throughput at every hidden size ({machine['cpus']} cores, {processor})", "",
+             f"Command: `{machine['command']}`; load average at start "
+             f"{machine['load_avg_at_start']}, at end {machine.get('load_avg_at_end')}", "",
+             "| H | engine | seeds | epochs | ms per seed-epoch | x torch ensemble | compile s "
+             "| setup ms per seed | setup compile s | peak RSS GB |",
+             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    fmt = lambda row, key, spec: format(row[key], spec) if key in row else "-"
+    for r in rows:
+        lines.append(f"| {r['hidden']} | {r['engine']} | {r['seeds']} | {r['epochs']} | "
+                     f"{r['ms_per_seed_epoch']:.4f} | {fmt(r, 'x_torch_ensemble', '.2f')} | "
+                     f"{fmt(r, 'compile_s', '.1f')} | {r['setup_ms_per_seed']:.3f} | "
+                     f"{fmt(r, 'setup_compile_s', '.1f')} | {r['peak_rss_gb']:.2f} |")
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
@@ -81,13 +192,43 @@ def main(argv=None) -> int:
                         help="epochs per gru_jax run (default: scaled so each run is ~60k "
                              "seed-epochs)")
     parser.add_argument("--out", default=os.path.join(HERE, "..", "results", "bench_cpu"))
+    parser.add_argument("--hidden", default="",
+                        help="comma-separated hidden sizes for the any-hidden-size table, "
+                             "e.g. 1,2,4,8,16 ('' for none)")
+    parser.add_argument("--hidden-seeds", type=int, default=256,
+                        help="seeds per row of the any-hidden-size table")
+    parser.add_argument("--hidden-epochs", type=int, default=12,
+                        help="epochs per gru_jax row of the any-hidden-size table (3 chunks)")
+    parser.add_argument("--only-hidden", action="store_true",
+                        help="only the any-hidden-size table (no blog loop, no H = 1 sweep)")
+    parser.add_argument("--child-row", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child_row is not None:
+        print("ROW " + json.dumps(child_row(json.loads(args.child_row))), flush=True)
+        return 0
 
-    machine = {"machine": platform.machine(), "processor": platform.processor(),
+    machine = {"machine": platform.machine(), "processor": platform.processor() or cpu_model(),
                "cpus": os.cpu_count(), "python": platform.python_version(),
                "load_avg_at_start": os.getloadavg(), "jax": __import__("jax").__version__,
                "command": "python " + " ".join(sys.argv)}
     print(json.dumps(machine), flush=True)
+    if not args.only_hidden:
+        h1_sweep(args, machine)
+    if args.hidden:
+        rows = hidden_table(args)
+        machine["load_avg_at_end"] = os.getloadavg()
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "bench_hidden.json"), "w") as handle:
+            json.dump({"machine": machine, "rows": rows}, handle, indent=2)
+        text = hidden_markdown(rows, machine)
+        with open(os.path.join(args.out, "bench_hidden.md"), "w") as handle:
+            handle.write(text)
+        print(text)
+    return 0
+
+
+def h1_sweep(args, machine: dict) -> None:
+    """The hidden-size-1 rows: blog loop, PyTorch ensemble, native and xla seed sweeps."""
     blog_ms = torch_ms = float("nan")
     if not args.skip_baselines:
         blog_ms = blog_loop_ms(args.reference, args.blog_epochs, args.torch_threads or 1)
@@ -134,7 +275,6 @@ def main(argv=None) -> int:
     with open(os.path.join(args.out, "bench_cpu.md"), "w") as handle:
         handle.write(text)
     print(text)
-    return 0
 
 
 if __name__ == "__main__":

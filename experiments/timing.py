@@ -38,3 +38,28 @@ def timed_train(cfg, n_seeds: int, chunk_epochs: int, engine: str = "auto",
     return run, {"seed_batch": per_batch, "engine": run.engine, "wall_s": wall,
                  "seed_epochs_per_s": rate,
                  "compile_s": (first_t - start) - per_batch * first_done / rate}
+
+
+def setup_seconds(cfg, n_seeds: int, engine: str = "auto", seed_batch=None,
+                  first_seed: int = 0) -> float:
+    """Seconds ``gj.train`` spends before its first step for seeds ``first_seed ..
+    first_seed + n_seeds - 1``: per group of ``seed_batch`` (default as train chooses), the
+    streams, datasets, initial params, first orders and initial state, the calls
+    ``gru_jax.train._train_group`` makes, finished (``block_until_ready``). Call it once on
+    other seeds first to leave compilation out."""
+    import jax
+    from gru_jax.engines import resolve_engine
+    from gru_jax.inputs import datasets, initial_params, seed_streams
+    from gru_jax.program import compiled_init
+
+    chosen = resolve_engine(cfg, engine)
+    per_batch = min(n_seeds, seed_batch or auto_seed_batch(cfg))
+    start = time.perf_counter()
+    for first in range(first_seed, first_seed + n_seeds, per_batch):
+        seeds = list(range(first, min(first + per_batch, first_seed + n_seeds)))
+        streams = seed_streams(cfg, seeds)
+        data, _ = datasets(cfg, seeds, streams)
+        params = initial_params(cfg, len(seeds), streams)
+        state = compiled_init(cfg, chosen)(params, streams.order)
+        jax.block_until_ready((data, state))
+    return time.perf_counter() - start

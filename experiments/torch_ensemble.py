@@ -1,19 +1,26 @@
-"""The vectorized PyTorch competitor: the blog's full protocol for S seeds at once, on CPU.
+"""The vectorized PyTorch competitor: the blog's full protocol for S seeds at once, on CPU,
+at any hidden size H.
 
 "What a skilled PyTorch user would write" instead of looping the blog's script over seeds:
 
-* every tensor carries a leading seed axis; the 17 parameters of one seed (GRU hidden size 1,
-  torch layout, gate order r, z, n, six bias vectors ``b_ih``/``b_hh``, readout) live in one
-  row of a leaf tensor ``theta`` of shape (S, 17), so clipping and Adam are a handful of
-  tensor ops on (S, 17);
-* the length-T GRU cell is unrolled by hand with the ``torch.nn.GRU`` equations
+* every tensor carries a leading seed axis; the P = 3H^2 + 13H + 1 parameters of one seed
+  (input 2, output 1, torch gate order r, z, n) live in one row of a leaf tensor ``theta`` of
+  shape (S, P), so clipping and Adam are a handful of tensor ops on (S, P). A row holds, in
+  order, ``W_ih`` stored as (in, 3H) (torch's ``weight_ih_l0`` transposed), ``W_hh`` as
+  (H, 3H), ``b_ih`` (3H,), ``b_hh`` (3H,), the readout weight as (H, 1) and bias (1,): the
+  model reads them as views of shape (S, 2, 3H), (S, H, 3H), ... (:func:`layout`);
+* the length-T GRU is unrolled by hand with the ``torch.nn.GRU`` equations
   (r = s(W_ir x + b_ir + W_hr h + b_hr), z = ..., n = tanh(W_in x + b_in + r (W_hn h + b_hn)),
-  h' = (1 - z) n + z h, h0 = 0); activations are laid out (gate, seed, batch) so that every
-  op runs on contiguous (S, B) slabs;
+  h' = (1 - z) n + z h, h0 = 0). At any H (:func:`forward_bmm`) every matrix product is one
+  ``torch.baddbmm`` over the seed axis: the input projection of all T steps at once,
+  (S, B T, 2) x (S, 2, 3H), then one (S, B, H) x (S, H, 3H) a step. At H = 1 the matrices
+  are 1 x 3, so :func:`forward` (the default there) writes the cell as elementwise
+  ``addcmul``s on (gate, seed, batch) slabs instead: measured 1.6x faster than the
+  ``baddbmm`` form at H = 1 (``--bmm`` runs that form at H = 1 too);
 * gradients come from autograd on the batched loss sum_s mean_b (y_sb - t_sb)^2: each seed's
   gradient is exactly its own;
 * per seed: ``clip_grad_norm_(2.0)`` (grads scaled by min(1, 2 / (norm + 1e-6)), norm over
-  that seed's own 17 parameters), then coupled weight decay (grad += 1e-5 theta), then Adam
+  that seed's own P parameters), then coupled weight decay (grad += 1e-5 theta), then Adam
   (torch semantics: lerp first moment, bias correction, denom sqrt(v)/sqrt(bc2) + eps), with a
   per-seed learning rate;
 * per seed ``ReduceLROnPlateau(mode='min', factor=.5, patience=5, threshold=1e-4 rel,
@@ -30,14 +37,14 @@
   blog's generator is a Python loop of ~0.1 s per seed, and sharing the data changes nothing in
   the arithmetic per seed-epoch).
 
-    python experiments/torch_ensemble.py --seeds 1024 --epochs 20 [--seed 0] [--threads N]
-        [--per-seed-data] [--sweep 1,16,64,256,1024]
+    python experiments/torch_ensemble.py --seeds 1024 --epochs 20 [--hidden 1] [--seed 0]
+        [--threads N] [--per-seed-data] [--sweep 1,16,64,256,1024] [--bmm]
 
 prints the wall time and ms per seed-epoch (the training loop only: data generation and init
 are excluded; every epoch, including the first, is timed). ``--threads`` defaults to torch's
 own choice (all cores); on a 2-core machine shared with other processes one thread is several
 times faster than two (idle OpenMP workers spin against the other load), so say which you use.
-At 1024 seeds about a quarter of an epoch is the argsort of 1024 x 8000 float64 keys.
+At 1024 seeds about a quarter of an epoch (H = 1) is the argsort of 1024 x 8000 float64 keys.
 """
 from __future__ import annotations
 
@@ -56,16 +63,34 @@ BATCH_SIZE, LEARNING_RATE, WEIGHT_DECAY, CLIP_VALUE, EVAL_EVERY = 256, 1e-4, 1e-
 BETAS, EPS = (0.9, 0.999), 1e-8
 PLATEAU = dict(factor=0.5, patience=5, threshold=1e-4, min_lr=1e-6, eps=1e-8)
 
-# layout of one seed's row of theta (hidden size 1, input 2, output 1; torch gate order r, z, n)
-W_IH = slice(0, 6)     # gru.weight_ih_l0 (3, 2), row-major: [W_ir, W_iz, W_in] x (value, flag)
-W_HH = slice(6, 9)     # gru.weight_hh_l0 (3, 1)
-B_IH = slice(9, 12)    # gru.bias_ih_l0 (3,)
-B_HH = slice(12, 15)   # gru.bias_hh_l0 (3,)
-LIN_W, LIN_B = 15, 16  # linear.weight (1, 1), linear.bias (1,)
-N_PARAMS = 17
-STATE_DICT_SHAPES = {"gru.weight_ih_l0": (W_IH, (3, 2)), "gru.weight_hh_l0": (W_HH, (3, 1)),
-                     "gru.bias_ih_l0": (B_IH, (3,)), "gru.bias_hh_l0": (B_HH, (3,)),
-                     "linear.weight": (slice(15, 16), (1, 1)), "linear.bias": (slice(16, 17), (1,))}
+
+def n_params(hidden: int) -> int:
+    """Parameters of one seed: 3H x 2 + 3H x H + 3H + 3H + H + 1."""
+    return 3 * hidden * hidden + 13 * hidden + 1
+
+
+def hidden_of(n: int) -> int:
+    """The hidden size whose models have ``n`` parameters."""
+    for hidden in range(1, 257):
+        if n_params(hidden) == n:
+            return hidden
+    raise ValueError(f"no hidden size has {n} parameters")
+
+
+def layout(hidden: int) -> dict:
+    """One seed's row of theta: {state_dict key: (slice, stored shape, torch shape)}. Weight
+    matrices are stored transposed, (in, out), so ``x @ W`` is a ``baddbmm``."""
+    three = 3 * hidden
+    entries = [("gru.weight_ih_l0", (2, three), (three, 2)),
+               ("gru.weight_hh_l0", (hidden, three), (three, hidden)),
+               ("gru.bias_ih_l0", (1, three), (three,)), ("gru.bias_hh_l0", (1, three), (three,)),
+               ("linear.weight", (hidden, 1), (1, hidden)), ("linear.bias", (1, 1), (1,))]
+    out, start = {}, 0
+    for key, stored, torch_shape in entries:
+        size = stored[0] * stored[1]
+        out[key] = (slice(start, start + size), stored, torch_shape)
+        start += size
+    return out
 
 
 # ---- the seed's code (data generator and model, verbatim) ----------------------------------------
@@ -102,26 +127,37 @@ class AddingProblemGRU(nn.Module):
 
 
 # ---- parameters: state_dict <-> one row of theta ------------------------------------------------
+def _numpy(value) -> np.ndarray:
+    return np.asarray(value.detach().numpy() if torch.is_tensor(value) else value, np.float32)
+
+
 def theta_from_state_dict(sd) -> np.ndarray:
-    row = np.zeros(N_PARAMS, np.float32)
-    for k, (sl, shape) in STATE_DICT_SHAPES.items():
-        v = np.asarray(sd[k].detach().numpy() if torch.is_tensor(sd[k]) else sd[k], np.float32)
-        assert v.shape == shape, (k, v.shape)
-        row[sl] = v.reshape(-1)
+    """One seed's state dict (torch shapes, any H) -> its row of theta (P,)."""
+    hidden = _numpy(sd["gru.weight_hh_l0"]).shape[1]
+    row = np.zeros(n_params(hidden), np.float32)
+    for k, (sl, stored, torch_shape) in layout(hidden).items():
+        v = _numpy(sd[k])
+        assert v.shape == torch_shape, (k, v.shape)
+        row[sl] = (v.T if v.ndim == 2 else v).reshape(-1)
     return row
 
 
 def state_dicts_from_theta(theta) -> dict:
-    """(S, 17) -> {state_dict key: array (S, *shape)}."""
+    """(S, P) -> {state_dict key: array (S, *torch shape)}."""
     theta = np.asarray(theta)
-    return {k: theta[:, sl].reshape((theta.shape[0],) + shape)
-            for k, (sl, shape) in STATE_DICT_SHAPES.items()}
+    S = theta.shape[0]
+    out = {}
+    for k, (sl, stored, torch_shape) in layout(hidden_of(theta.shape[1])).items():
+        block = theta[:, sl].reshape((S,) + stored)
+        out[k] = (np.swapaxes(block, 1, 2) if len(torch_shape) == 2 else block.reshape(
+            (S,) + torch_shape))
+    return out
 
 
-def seed_init(seed: int) -> np.ndarray:
+def seed_init(seed: int, hidden: int = 1) -> np.ndarray:
     """The seed's initial weights for one seed, exactly as the blog's script draws them."""
     torch.manual_seed(seed)
-    return theta_from_state_dict(AddingProblemGRU(2, 1, 1).state_dict())
+    return theta_from_state_dict(AddingProblemGRU(2, hidden, 1).state_dict())
 
 
 def seed_data(seed: int):
@@ -149,13 +185,13 @@ def prepare_data(Xs, Ys):
 
 # ---- the model on the seed axis ------------------------------------------------------------------
 def forward(theta, v, f):
-    """theta (S, 17); v, f (L, S or 1, B) -> prediction (S, B) in scaled units.
+    """Hidden size 1: theta (S, 17); v, f (L, S or 1, B) -> prediction (S, B) in scaled units.
 
     Gates r, z are computed together on a (2, S, B) slab and n apart, so no backward pass has to
     scatter a slice's gradient into a zero-filled full-size buffer."""
     P = theta.t().unsqueeze(-1)                         # (17, S, 1): P[k] is seed-wise param k
-    w_v, w_f = P[W_IH][0::2], P[W_IH][1::2]             # (3, S, 1): W_i* columns (value, flag)
-    b_ih, w_hh, b_hh = P[B_IH], P[W_HH], P[B_HH]
+    w_v, w_f = P[0:3], P[3:6]                           # (3, S, 1): W_i* columns (value, flag)
+    w_hh, b_ih, b_hh = P[6:9], P[9:12], P[12:15]
     v1, f1 = v.unsqueeze(1), f.unsqueeze(1)              # (L, 1, S, B)
     # input projections for all steps: (L, 2, S, B) for r, z and (L, S, B) for n
     gi_rz = torch.addcmul(torch.addcmul(b_ih[:2], w_v[:2], v1), w_f[:2], f1).unbind(0)
@@ -171,7 +207,48 @@ def forward(theta, v, f):
             r, z = torch.sigmoid(gi_rz[t] + torch.addcmul(b_hrz, w_hrz, h)).unbind(0)
             n = torch.tanh(torch.addcmul(gi_n[t], r, torch.addcmul(b_hn, w_hn, h)))
             h = torch.addcmul(n, z, h - n)               # (1 - z) n + z h
-    return torch.addcmul(P[LIN_B], P[LIN_W], h)
+    return torch.addcmul(P[16], P[15], h)
+
+
+def forward_bmm(theta, v, f):
+    """Any hidden size H: theta (S, P); v, f (L, S or 1, B) -> prediction (S, B), scaled units.
+
+    The input projection of all L steps is one ``baddbmm`` (S, L B, 2) x (S, 2, 3H); each step
+    after the first adds one (S, B, H) x (S, H, 3H) ``baddbmm`` (h0 = 0: the first step's
+    hidden term is b_hh alone). Activations are cut with ``unbind`` and ``split``, whose
+    backward is one ``stack``/``cat``: slicing them (``gi[:, t]``, ``g[..., :2H]``) made
+    autograd scatter each slice's gradient into a zero-filled full-size buffer, 1.7-1.8x slower
+    at H = 2 and 8 (256 seeds, measured)."""
+    S = theta.shape[0]
+    L, _, B = v.shape
+    hidden = hidden_of(theta.shape[1])
+    two = 2 * hidden
+    w_ih, w_hh, b_ih, b_hh, w_out, b_out = (theta[:, sl].view((S,) + stored)
+                                            for sl, stored, _ in layout(hidden).values())
+    x = torch.stack([v, f], dim=-1).expand(L, S, B, 2)
+    x = x.permute(1, 0, 2, 3).reshape(S, L * B, 2)                    # (S, L B, 2)
+    gi = torch.baddbmm(b_ih, x, w_ih).view(S, L, B, 3 * hidden).unbind(1)
+    h = None
+    for t in range(L):
+        g_rz, g_n = gi[t].split([two, hidden], dim=-1)                  # (S, B, 2H), (S, B, H)
+        gh = b_hh if h is None else torch.baddbmm(b_hh, h, w_hh)         # (S, 1 or B, 3H)
+        gh_rz, gh_n = gh.split([two, hidden], dim=-1)
+        r, z = torch.sigmoid(g_rz + gh_rz).split(hidden, dim=-1)
+        n = torch.tanh(torch.addcmul(g_n, r, gh_n))
+        h = n - z * n if h is None else torch.lerp(n, h, z)              # (1 - z) n + z h
+    return torch.baddbmm(b_out, h, w_out).squeeze(-1)
+
+
+def predict(model, theta, v, f, chunk=64):
+    """``model(theta, v, f)`` (no gradients) in chunks of ``chunk`` seeds: the bmm form's
+    (S, L n_test, 3H) input projection of the whole test set would not fit at large S and H."""
+    S = theta.shape[0]
+    shared = v.shape[1] == 1
+    parts = []
+    for a in range(0, S, chunk):
+        sl = slice(0, 1) if shared else slice(a, a + chunk)
+        parts.append(model(theta[a:a + chunk], v[:, sl], f[:, sl]))
+    return torch.cat(parts)
 
 
 class Plateau:
@@ -198,14 +275,18 @@ class Plateau:
 
 def run(theta0, data, epochs, *, orders=None, generator=None, lr=LEARNING_RATE,
         weight_decay=WEIGHT_DECAY, clip=CLIP_VALUE, betas=BETAS, eps=EPS, batch_size=BATCH_SIZE,
-        eval_every=EVAL_EVERY, plateau=None):
-    """Train S seeds from theta0 (S, 17) on ``data`` (from prepare_data, D = 1 or S).
+        eval_every=EVAL_EVERY, plateau=None, bmm=None):
+    """Train S seeds from theta0 (S, P) on ``data`` (from prepare_data, D = 1 or S); the hidden
+    size is the one with P parameters.
 
     ``orders``: optional (epochs, S, n_train) sample orders to replay (else argsort of random
-    keys from ``generator``). Returns dict(theta (S, 17) float32, train_losses (epochs, S),
-    test_losses (n_evals, S), lrs (n_evals, S), wall_s)."""
+    keys from ``generator``). ``bmm``: use :func:`forward_bmm` (default: when H > 1).
+    Returns dict(theta (S, P) float32, train_losses (epochs, S), test_losses (n_evals, S),
+    lrs (n_evals, S), wall_s)."""
     theta = torch.tensor(np.asarray(theta0, np.float32)).requires_grad_(True)
     S = theta.shape[0]
+    hidden = hidden_of(theta.shape[1])
+    model = forward_bmm if (hidden > 1 if bmm is None else bmm) else forward
     train = data["train"]
     v_te, f_te, y_te = data["v_te"], data["f_te"], data["y_te"]
     C, D, n = train.shape
@@ -236,7 +317,7 @@ def run(theta0, data, epochs, *, orders=None, generator=None, lr=LEARNING_RATE,
             else:
                 batch = torch.gather(train, 2, idx.unsqueeze(0).expand(C, S, B))
             vb, fb, yb = batch[:L], batch[L:2 * L], batch[2 * L]         # (L, S, B) x 2, (S, B)
-            pred = forward(theta, vb, fb)
+            pred = model(theta, vb, fb)
             per_seed = (pred - yb).square().mean(dim=1)                  # (S,) each seed's mean
             theta.grad = None
             per_seed.sum().backward()
@@ -256,7 +337,7 @@ def run(theta0, data, epochs, *, orders=None, generator=None, lr=LEARNING_RATE,
         train_losses.append(running / n)
         if epoch % eval_every == 0:
             with torch.no_grad():
-                pred = forward(theta, v_te, f_te)                          # (S, n_test)
+                pred = predict(model, theta, v_te, f_te)                   # (S, n_test)
                 tl = (pred * HIGH - y_te).square().mean(dim=1)
             test_losses.append(tl.to(torch.float64))
             lr_col = -sched.step(tl)[:, None]
@@ -267,22 +348,27 @@ def run(theta0, data, epochs, *, orders=None, generator=None, lr=LEARNING_RATE,
                 test_losses=stack(test_losses), lrs=stack(lrs), wall_s=wall)
 
 
-def train_ensemble(n_seeds, epochs, seed=0, threads=None, shared_data=True):
+def train_ensemble(n_seeds, epochs, seed=0, threads=None, shared_data=True, hidden=1,
+                   bmm=None):
     """The blog's protocol for seeds ``seed, ..., seed + n_seeds - 1`` at once.
 
     shared_data=True: every seed trains on the dataset of ``seed`` (its own init and shuffles);
     False: each seed on its own dataset (np.random.seed(s) + the blog's generator).
     Returns dict(wall_s, per_seed_epoch_ms, final_train_loss (S,), params {state_dict key:
-    (S, *shape)}, train_losses (epochs, S), test_losses, lrs, shared_data)."""
+    (S, *shape)}, train_losses (epochs, S), test_losses, lrs, shared_data, setup_s (init and
+    data, per ensemble))."""
     if threads:
         torch.set_num_threads(int(threads))
     seeds = range(seed, seed + n_seeds)
-    theta0 = np.stack([seed_init(s) for s in seeds])
+    start = time.perf_counter()
+    theta0 = np.stack([seed_init(s, hidden) for s in seeds])
     datasets = [seed_data(s) for s in (seeds[:1] if shared_data else seeds)]
     data = prepare_data(np.stack([d[0] for d in datasets]), np.stack([d[1] for d in datasets]))
+    setup_s = time.perf_counter() - start
     gen = torch.Generator().manual_seed(seed)
-    out = run(theta0, data, epochs, generator=gen)
+    out = run(theta0, data, epochs, generator=gen, bmm=bmm)
     return dict(wall_s=out["wall_s"], per_seed_epoch_ms=out["wall_s"] / (n_seeds * epochs) * 1e3,
+                setup_s=setup_s,
                 final_train_loss=out["train_losses"][-1],
                 params=state_dicts_from_theta(out["theta"]),
                 train_losses=out["train_losses"], test_losses=out["test_losses"], lrs=out["lrs"],
@@ -294,6 +380,9 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=1024)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--hidden", type=int, default=1)
+    ap.add_argument("--bmm", action="store_true",
+                    help="the baddbmm form of the cell also at hidden size 1")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--per-seed-data", action="store_true",
                     help="each seed its own dataset (slow setup)")
@@ -303,12 +392,14 @@ def main(argv=None):
     counts = [int(c) for c in a.sweep.split(",")] if a.sweep else [a.seeds]
     print(f"# torch {torch.__version__}, threads {a.threads or torch.get_num_threads()}, "
           f"{os.cpu_count()} CPUs, {platform.processor() or platform.machine()}; "
-          f"data {'per seed' if a.per_seed_data else 'shared'}; epochs {a.epochs}")
+          f"data {'per seed' if a.per_seed_data else 'shared'}; epochs {a.epochs}; hidden "
+          f"{a.hidden}{' (baddbmm)' if a.bmm or a.hidden > 1 else ''}")
     print(f"{'seeds':>6} {'wall_s':>8} {'ms/seed-epoch':>14} {'seed-epochs/s':>14} "
           f"{'mean final train':>17}")
     for S in counts:
         r = train_ensemble(S, a.epochs, seed=a.seed, threads=a.threads,
-                           shared_data=not a.per_seed_data)
+                           shared_data=not a.per_seed_data, hidden=a.hidden,
+                           bmm=True if a.bmm else None)
         print(f"{S:6d} {r['wall_s']:8.2f} {r['per_seed_epoch_ms']:14.3f} "
               f"{1e3 / r['per_seed_epoch_ms']:14.1f} "
               f"{float(np.mean(r['final_train_loss'])):17.6g}", flush=True)

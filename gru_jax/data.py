@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from .prng import fast_key
 
 
 class Dataset(NamedTuple):
@@ -76,22 +80,64 @@ def jax_dataset_raw(cfg, key: jax.Array):
       ``(X, Y, length)``: float32 ``(N, max_len, 2)`` raw values/flags, float32 ``(N, 1)`` raw
       targets, int32 ``()`` real length.
     """
+    return jax_dataset_from_draws(cfg, *jax_dataset_draws(cfg, key))
+
+
+def jax_dataset_draws(cfg, key: jax.Array):
+    """The random draws of :func:`jax_dataset_raw`: ``(length, num_ones, values, uniforms)``,
+    int32 ``()``, int32 ``()``, int32 ``(N, max_len)`` in ``[0, high)`` and float32 ``(N,
+    max_len)`` in ``[0, 1)``.
+
+    Apart from :func:`jax_dataset_from_draws` so a caller can jit the two separately: in one
+    program XLA fuses the hash that draws ``uniforms`` into each of its consumers and computes
+    it twice (seen in the HLO)."""
     length_key, ones_key, value_key, flag_key = jax.random.split(key, 4)
     lo, hi = cfg.length_range
     width = cfg.max_len
     length = jax.random.randint(length_key, (), lo, hi) if cfg.delta > 0 else jnp.int32(lo)
     num_ones = jax.random.randint(ones_key, (), 2, jnp.minimum(length - 1, 4))
     values = jax.random.randint(value_key, (cfg.n_samples, width), 0, cfg.high)
-    steps = jnp.arange(width)
-    real = steps >= width - length                                   # (T,) left padding
+    uniforms = jax.random.uniform(flag_key, (cfg.n_samples, width))
+    return jnp.asarray(length, jnp.int32), num_ones, values, uniforms
+
+
+def jax_dataset_from_draws(cfg, length, num_ones, values, uniforms):
+    """:func:`jax_dataset_raw` from its draws (:func:`jax_dataset_draws`)."""
+    width = cfg.max_len
+    real = jnp.arange(width) >= width - length                       # (T,) left padding
     # a uniformly random subset of the real steps: the num_ones smallest of iid uniforms
-    scores = jnp.where(real, jax.random.uniform(flag_key, (cfg.n_samples, width)), 2.0)
-    ranks = jnp.argsort(jnp.argsort(scores, axis=1), axis=1)
-    flags = ranks < num_ones
+    scores = jnp.where(real, uniforms, 2.0)
+    flags = stable_ranks(scores) < num_ones
     values = jnp.where(real, values, 0)
     x = jnp.stack([values.astype(jnp.float32), flags.astype(jnp.float32)], axis=-1)
     y = jnp.sum(jnp.where(flags, values, 0), axis=1, keepdims=True).astype(jnp.float32)
-    return x, y, length.astype(jnp.int32)
+    return x, y, length
+
+
+#: Rows up to this width are ranked by pairwise comparisons (W^2 elementwise ops, fused), wider
+#: ones by two argsorts; XLA:CPU's sort of many 4-wide rows cost ~10 ms a dataset.
+RANK_BY_COMPARISON_MAX = 16
+
+
+def stable_ranks(scores: jax.Array) -> jax.Array:
+    """Each entry's rank in its row under a stable sort: ``argsort(argsort(scores))`` exactly.
+
+    Args:
+      scores: ``(..., W)`` floats without NaN.
+
+    Returns:
+      ``(..., W)`` int32: ``#{u: s_u < s_t} + #{u < t: s_u == s_t}`` for entry ``t``.
+    """
+    width = scores.shape[-1]
+    if width > RANK_BY_COMPARISON_MAX:
+        return jnp.argsort(jnp.argsort(scores, axis=-1), axis=-1).astype(jnp.int32)
+    ranks = jnp.zeros(scores.shape, jnp.int32)
+    position = jnp.broadcast_to(jnp.arange(width), scores.shape)
+    for u in range(width):
+        other = jnp.broadcast_to(scores[..., u:u + 1], scores.shape)
+        before = (other < scores) | ((other == scores) & (position > u))
+        ranks = ranks + before.astype(jnp.int32)
+    return ranks
 
 
 def prepare(cfg, x, y, length=None) -> Dataset:
@@ -191,3 +237,74 @@ def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
     keys = (random & ~jnp.uint32((1 << bits) - 1)) | positions
     order = (jax.lax.sort(keys) & jnp.uint32((1 << bits) - 1)).astype(jnp.int32)
     return previous[order]
+
+
+#: The first order of a seed is ``permutation(fold_in(order_key, FIRST_ORDER_FOLD), n_train)``.
+FIRST_ORDER_FOLD = 2**31 - 1
+
+
+def first_order(order_key: jax.Array, n: int) -> jax.Array:
+    """A seed's first sample order (before epoch 0's :func:`next_order`): ``(n,)`` int32,
+    ``jax.random.permutation(fold_in(order_key, FIRST_ORDER_FOLD), n)``."""
+    key = jax.random.fold_in(order_key, FIRST_ORDER_FOLD)
+    return jax.random.permutation(key, n).astype(jnp.int32)
+
+
+def first_orders(order_keys, n: int) -> jax.Array:
+    """:func:`first_order` for every seed, the same permutations bit for bit.
+
+    On CPUs the permutation's sorts run in numpy: ``jax.random.permutation`` is a few rounds of
+    a stable two-operand sort by random 32-bit words, which XLA:CPU runs at ~5 ms a seed for
+    8,000 samples (loaded machine). Here the words come from one jitted draw
+    (:data:`gru_jax.prng.FAST_THREEFRY`) and each round is one numpy sort of 64-bit keys
+    ``word << bits | position``: distinct keys, so their order is the stable sort's.
+
+    Args:
+      order_keys: ``(S, 2)`` uint32 raw order-stream keys.
+      n: samples to permute.
+
+    Returns:
+      ``(S, n)`` int32.
+    """
+    if jax.default_backend() != "cpu":
+        return _first_orders_device(n)(order_keys)
+    if _shuffle_rounds(n) == 0:                                   # n <= 1: nothing to permute
+        return jnp.zeros((np.shape(order_keys)[0], n), jnp.int32)
+    words = np.asarray(_shuffle_words(n)(order_keys))            # (S, rounds, n) uint32
+    bits = np.uint64(index_bits(n))
+    positions = np.arange(n, dtype=np.uint64)
+    order = None
+    for round_index in range(words.shape[1]):                     # in place: 64 KB a seed
+        packed = words[:, round_index].astype(np.uint64)
+        packed <<= bits
+        packed |= positions
+        packed.sort(axis=1)
+        packed &= (np.uint64(1) << bits) - np.uint64(1)
+        perm = packed.astype(np.int32)                             # this round's stable argsort
+        order = perm if order is None else np.take_along_axis(order, perm, axis=1)
+    return jnp.asarray(order)
+
+
+def _shuffle_rounds(n: int) -> int:
+    """Rounds of ``jax.random.permutation``'s sort shuffle for ``n`` elements (its formula)."""
+    return int(np.ceil(3 * np.log(max(1, n)) / np.log(np.iinfo(np.uint32).max)))
+
+
+@functools.lru_cache(maxsize=8)
+def _shuffle_words(n: int):
+    """Jitted ``(S, 2) keys -> (S, rounds, n)`` uint32: the sort words of each round of
+    ``permutation(fold_in(key, FIRST_ORDER_FOLD), n)``, drawn as jax.random draws them."""
+    def words(key_data):
+        key = jax.random.fold_in(fast_key(key_data), FIRST_ORDER_FOLD)
+        rounds = []
+        for _ in range(_shuffle_rounds(n)):
+            key, subkey = jax.random.split(key)
+            rounds.append(jax.random.bits(subkey, (n,), jnp.uint32))
+        return jnp.stack(rounds)
+
+    return jax.jit(jax.vmap(words))
+
+
+@functools.lru_cache(maxsize=8)
+def _first_orders_device(n: int):
+    return jax.jit(jax.vmap(lambda k: first_order(jax.random.wrap_key_data(k), n)))

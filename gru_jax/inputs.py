@@ -14,9 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .data import Dataset, jax_dataset_raw, prepare, seed_dataset
+from .data import Dataset, jax_dataset_draws, jax_dataset_from_draws, prepare, seed_dataset
 from .interop import from_state_dict
 from .model import init_params
+from .prng import fast_key
 
 
 class Streams(NamedTuple):
@@ -60,23 +61,55 @@ def check_count(name: str, value, allow_none: bool = False):
     return int(value)
 
 
+@jax.jit
+def _streams_of(seed_values: jax.Array) -> jax.Array:
+    """``(S,)`` uint32 seeds -> ``(S, 3, 2)``: the key data of ``split(key(s), 3)``."""
+    keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s), 3))(seed_values)
+    return jax.random.key_data(keys)
+
+
 def seed_streams(cfg, seeds: Sequence[int]) -> Streams:
     """Named keys for every seed, honouring the Config's fixed-stream seeds."""
-
-    @jax.jit
-    def streams_of(seed_values):
-        keys = jax.vmap(lambda s: jax.random.split(jax.random.key(s), 3))(seed_values)
-        return jax.random.key_data(keys)                       # (S, 3, 2)
-
-    own = streams_of(jnp.asarray(np.asarray(seeds, np.uint32)))
+    own = _streams_of(jnp.asarray(np.asarray(seeds, np.uint32)))
     columns = []
     for index, fixed in enumerate((cfg.init_seed, cfg.data_seed, cfg.order_seed)):
         column = own[:, index]
         if fixed is not None:
-            column = jnp.broadcast_to(streams_of(jnp.asarray([fixed], jnp.uint32))[0, index],
+            column = jnp.broadcast_to(_streams_of(jnp.asarray([fixed], jnp.uint32))[0, index],
                                       column.shape)
         columns.append(column)
     return Streams(*columns)
+
+
+#: Setup draws (initial params, datasets) run as jitted calls over at most this many seeds:
+#: one compiled shape for any ensemble, and never one program over thousands of keys (a jitted,
+#: vmapped QR over thousands of keys once deadlocked XLA:CPU).
+SETUP_CHUNK = 256
+
+
+def _in_chunks(fn, keys: jax.Array):
+    """``fn`` (jitted, vmapped over keys ``(S, 2)``) applied to chunks of ``min(S,
+    SETUP_CHUNK)`` keys, the last one padded by repeating its final key; results concatenated
+    along the seed axis."""
+    count = keys.shape[0]
+    size = min(count, SETUP_CHUNK)
+    parts = []
+    for start in range(0, count, size):
+        chunk = keys[start:start + size]
+        pad = size - chunk.shape[0]
+        if pad:
+            chunk = jnp.concatenate([chunk, jnp.broadcast_to(chunk[-1:], (pad, 2))])
+        parts.append(jax.tree_util.tree_map(lambda a: a[:size - pad], fn(chunk)))
+    if len(parts) == 1:
+        return parts[0]
+    return jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *parts)
+
+
+@functools.lru_cache(maxsize=16)
+def _init_fn(cfg):
+    """Jitted, vmapped :func:`gru_jax.model.init_params` over raw init keys (cached per
+    Config); keys through :func:`gru_jax.prng.fast_key`: the same numbers, faster."""
+    return jax.jit(jax.vmap(lambda k: init_params(cfg, fast_key(k))))
 
 
 def as_state_dict(init) -> dict:
@@ -96,7 +129,7 @@ def initial_params(cfg, n_seeds: int, streams: Streams, init=None):
     """Initial params ``(S, ...)``: drawn from the init streams, or the explicit ``init`` (state
     dict or params, with or without a seed axis), checked against the Config's shapes."""
     if init is None:
-        return jax.vmap(lambda k: init_params(cfg, jax.random.wrap_key_data(k)))(streams.init)
+        return _in_chunks(_init_fn(cfg), streams.init)
     params = from_state_dict(as_state_dict(init))
     expected = (3 * cfg.hidden_size, cfg.input_size)
     w_ih = params["gru"]["weight_ih_l0"]
@@ -137,7 +170,7 @@ def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
         return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *prepared), False
     if cfg.data_seed is not None:
         return _dataset_fn(cfg, False)(streams.data[0]), True
-    return _dataset_fn(cfg, True)(streams.data), False
+    return _in_chunks(_dataset_fn(cfg, True), streams.data), False
 
 
 def _numeric(array, name: str) -> np.ndarray:
@@ -166,9 +199,14 @@ def _check_raw(x: np.ndarray, y: np.ndarray) -> None:
 
 @functools.lru_cache(maxsize=16)
 def _dataset_fn(cfg, per_seed: bool):
-    """Jitted jax-generator dataset maker (cached per Config, so repeated calls reuse it)."""
-    make = lambda k: prepare(cfg, *jax_dataset_raw(cfg, jax.random.wrap_key_data(k)))
-    return jax.jit(jax.vmap(make) if per_seed else make)
+    """Jitted jax-generator dataset maker (cached per Config, so repeated calls reuse it); keys
+    through :func:`gru_jax.prng.fast_key`: the same numbers, faster."""
+    draws = lambda k: jax_dataset_draws(cfg, fast_key(k))
+    finish = lambda *d: prepare(cfg, *jax_dataset_from_draws(cfg, *d))
+    if per_seed:
+        draws, finish = jax.vmap(draws), jax.vmap(finish)
+    draws, finish = jax.jit(draws), jax.jit(finish)
+    return lambda keys: finish(*draws(keys))
 
 
 def check_orders(cfg, orders, n_seeds: int) -> np.ndarray:

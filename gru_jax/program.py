@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .data import Dataset, valid_mask
+from .data import Dataset, first_orders, valid_mask
 from .engines import Engine
 from .model import forward_columns
 from .optim import PlateauState, make_optimizer, plateau_init, plateau_step
@@ -69,14 +69,13 @@ def eval_slots(cfg, chunk_epochs: int) -> int:
 
 
 def make_init(cfg, engine: Engine):
-    """``init(params, order_key) -> TrainState`` for one seed: packed params, fresh optimizer
-    and plateau state, and the first order ``permutation(fold_in(order_key, 2**31 - 1))``."""
+    """``init(params, first) -> TrainState`` for one seed: packed params, fresh optimizer and
+    plateau state, and the first order ``first`` ``(n_train,)`` (:func:`gru_jax.data.
+    first_order` of the seed's order key)."""
     optimizer = make_optimizer(cfg)
 
-    def init(params, order_key):
+    def init(params, first):
         packed = engine.pack(params)
-        first = jax.random.permutation(jax.random.fold_in(order_key, -1 % 2**31),
-                                       cfg.n_train).astype(jnp.int32)
         return TrainState(params=packed, opt_state=optimizer.init(packed),
                           plateau=plateau_init(cfg), order=first, diverged=jnp.bool_(False))
 
@@ -214,6 +213,7 @@ def compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_
 
 @functools.lru_cache(maxsize=16)
 def compiled_init(cfg, engine: Engine):
-    """``jit(vmap(init))`` over seeds: ``(params (S, ...), order keys (S, 2)) -> TrainState``."""
-    init = make_init(cfg, engine)
-    return jax.jit(jax.vmap(lambda p, k: init(p, jax.random.wrap_key_data(k))))
+    """``(params (S, ...), order keys (S, 2)) -> TrainState`` with a seed axis: the first
+    orders (:func:`gru_jax.data.first_orders`), then ``jit(vmap(init))``."""
+    init = jax.jit(jax.vmap(make_init(cfg, engine)))
+    return lambda params, order_keys: init(params, first_orders(order_keys, cfg.n_train))

@@ -3,7 +3,8 @@
 The blog's loop (nn.GRU, DataLoader with shuffle, clip_grad_norm_, torch Adam with coupled
 weight decay, ReduceLROnPlateau stepped at epoch % eval_every == 0) is replicated inline below;
 its per-epoch DataLoader orders are recorded and replayed by the ensemble on the same init and
-data, and the weights must agree to float32 rounding.
+data, and the weights must agree to float32 rounding: at hidden size 1 (both forms of the
+cell) and at hidden sizes 2 and 3 (the baddbmm form).
 """
 import os
 import sys
@@ -31,7 +32,7 @@ def one_thread():
     torch.set_num_threads(old)
 
 
-def blog_loop(seed, epochs, lr=1e-4, eval_every=49, patience=5, min_lr=1e-6):
+def blog_loop(seed, epochs, lr=1e-4, eval_every=49, patience=5, min_lr=1e-6, hidden=1):
     """The seed's training loop (seed_reference.py), with its hyper-parameters as arguments.
 
     Returns the init and final state_dicts, the dataset, the per-epoch sample orders, losses,
@@ -47,7 +48,7 @@ def blog_loop(seed, epochs, lr=1e-4, eval_every=49, patience=5, min_lr=1e-6):
     test_loader = DataLoader(TensorDataset(tensor(X[n:]), tensor(Y[n:])),
                              batch_size=te.BATCH_SIZE, shuffle=False)
     criterion = nn.MSELoss()
-    model = te.AddingProblemGRU(2, 1, 1)
+    model = te.AddingProblemGRU(2, hidden, 1)
     init = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
 
     def evaluate():
@@ -108,13 +109,53 @@ def assert_matches(runs, out, atol=1e-5):
         np.testing.assert_allclose(out["lrs"][:, s], r["lrs"], rtol=1e-12)
 
 
-def test_init_is_the_seeds():
+@pytest.mark.parametrize("hidden", [1, 2, 5])
+def test_init_is_the_seeds(hidden):
     for s in (0, 37):
         torch.manual_seed(s)
-        model = te.AddingProblemGRU(2, 1, 1)
-        sd = te.state_dicts_from_theta(te.seed_init(s)[None])
+        model = te.AddingProblemGRU(2, hidden, 1)
+        theta = te.seed_init(s, hidden)
+        assert theta.shape == (te.n_params(hidden),)
+        sd = te.state_dicts_from_theta(theta[None])
         for k, v in model.state_dict().items():
             np.testing.assert_array_equal(sd[k][0], v.numpy())
+
+
+def test_layout_views_are_the_transposed_weights():
+    """The views forward_bmm multiplies by are torch's weights transposed (a hand check of
+    one entry each): W_ih[:, g] is torch's row g, W_hh[k, g] is torch's [g, k]."""
+    hidden = 3
+    torch.manual_seed(4)
+    model = te.AddingProblemGRU(2, hidden, 1)
+    theta = torch.tensor(te.theta_from_state_dict(model.state_dict()))[None]
+    w_ih, w_hh, b_ih, b_hh, w_out, b_out = (theta[:, sl].view((1,) + stored)
+                                            for sl, stored, _ in te.layout(hidden).values())
+    sd = model.state_dict()
+    assert w_ih[0, 1, 7] == sd["gru.weight_ih_l0"][7, 1]
+    assert w_hh[0, 2, 5] == sd["gru.weight_hh_l0"][5, 2]
+    assert w_out[0, 1, 0] == sd["linear.weight"][0, 1]
+
+
+def test_forward_bmm_equals_torch_gru():
+    """forward_bmm at H = 4 on random inputs equals the blog's model (nn.GRU + Linear) per
+    seed; the H = 1 slab form equals it too."""
+    gen = torch.Generator().manual_seed(0)
+    L, B = 4, 9
+    for hidden, model_fn in ((4, te.forward_bmm), (1, te.forward), (1, te.forward_bmm)):
+        models = []
+        for s in range(3):
+            torch.manual_seed(s)
+            models.append(te.AddingProblemGRU(2, hidden, 1))
+        theta = torch.tensor(np.stack([te.theta_from_state_dict(m.state_dict())
+                                       for m in models]))
+        v, f = torch.rand(L, 3, B, generator=gen), (torch.rand(L, 3, B, generator=gen) > .5)
+        pred = model_fn(theta, v, f.float())
+        for s, m in enumerate(models):
+            x = torch.stack([v[:, s].T, f[:, s].T.float()], dim=-1)        # (B, L, 2)
+            with torch.no_grad():
+                ref = m(x)[0][:, 0]
+            np.testing.assert_allclose(pred[s].detach().numpy(), ref.numpy(), rtol=0,
+                                       atol=2e-6, err_msg=f"H {hidden} seed {s}")
 
 
 def test_matches_blog_loop_default_protocol():
@@ -127,6 +168,21 @@ def test_matches_blog_loop_default_protocol():
         np.testing.assert_array_equal(te.seed_init(0 if r is runs[0] else 1),
                                       te.theta_from_state_dict(r["init"]))
     assert_matches(runs, out)
+
+
+@pytest.mark.parametrize("hidden,seeds", [(2, (0, 1)), (3, (2,))])
+def test_matches_blog_loop_any_hidden(hidden, seeds):
+    """The baddbmm form at H = 2 (two seeds) and H = 3 (one), 3 epochs of the blog's
+    protocol, replayed on the blog loop's init, data and orders."""
+    epochs = 3
+    runs = [blog_loop(s, epochs, hidden=hidden) for s in seeds]
+    assert_matches(runs, replay(runs, epochs))
+
+
+def test_bmm_form_matches_blog_loop_at_hidden_1():
+    """The baddbmm form forced at H = 1 (``--bmm``) trains the same weights as the blog."""
+    runs = [blog_loop(4, 2)]
+    assert_matches(runs, replay(runs, 2, bmm=True))
 
 
 def test_matches_blog_loop_clipping_and_plateau():
@@ -172,4 +228,7 @@ def test_train_ensemble_api():
     r = te.train_ensemble(3, 1, seed=5, threads=1, shared_data=True)
     assert r["final_train_loss"].shape == (3,) and np.all(np.isfinite(r["final_train_loss"]))
     assert r["params"]["gru.weight_ih_l0"].shape == (3, 3, 2)
+    r = te.train_ensemble(2, 1, seed=5, threads=1, shared_data=False, hidden=2)
+    assert r["final_train_loss"].shape == (2,) and np.all(np.isfinite(r["final_train_loss"]))
+    assert r["params"]["gru.weight_hh_l0"].shape == (2, 6, 2)
     assert r["per_seed_epoch_ms"] > 0 and r["wall_s"] > 0
