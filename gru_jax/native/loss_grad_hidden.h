@@ -34,13 +34,56 @@ namespace gru_jax_native {
 
 constexpr int64_t flat_params(int H) { return 3 * H * 2 + 3 * H * H + 6 * H + H + 1; }
 
+// out[i] += sum_k w[i * RS + k * CS] x[k] for i < ROWS, k < COLS (w row-major with strides RS,
+// CS: the forward product W_hh h has RS = H, CS = 1; the backward W_hh^T a has RS = 1, CS = H).
+// Eight output rows at a time stay in registers while the columns stream past: eight
+// independent FMA chains (latency hidden), one load of x[k] per eight weight broadcasts.
+template <int ROWS, int COLS, int RS, int CS, int R0 = 0>
+inline void matvec(const float* w, const Vec* x, Vec* out) {
+  if constexpr (R0 < ROWS) {
+    constexpr int RB = ROWS - R0 < 8 ? ROWS - R0 : 8;
+    Vec sum[RB];
+    for (int i = 0; i < RB; ++i) sum[i] = out[R0 + i];
+    for (int k = 0; k < COLS; ++k) {
+      const Vec xk = x[k];
+      for (int i = 0; i < RB; ++i) sum[i] += w[(R0 + i) * RS + k * CS] * xk;
+    }
+    for (int i = 0; i < RB; ++i) out[R0 + i] = sum[i];
+    matvec<ROWS, COLS, RS, CS, R0 + RB>(w, x, out);
+  }
+}
+
+// acc[(row0 + a) * NR + col0 + c] += sum_e left[e * NL + row0 + a] * right[e * NR + col0 + c]
+// for a < 4, c < 3: one 4 x 3 register block of the outer-product sums, over `entries` entries
+// (12 FMAs per 7 loads; each accumulator loaded and stored once).
+template <int NL, int NR>
+inline void outer_block(const Vec* left, const Vec* right, int64_t entries, int row0, int col0,
+                        Vec* acc) {
+  constexpr int RB = 4, CB = 3;
+  Vec sum[RB][CB];
+  for (int a = 0; a < RB; ++a) {
+    for (int c = 0; c < CB; ++c) sum[a][c] = acc[(row0 + a) * NR + col0 + c];
+  }
+  for (int64_t e = 0; e < entries; ++e) {
+    Vec r[CB];
+    for (int c = 0; c < CB; ++c) r[c] = right[e * NR + col0 + c];
+    for (int a = 0; a < RB; ++a) {
+      const Vec l = left[e * NL + row0 + a];
+      for (int c = 0; c < CB; ++c) sum[a][c] += l * r[c];
+    }
+  }
+  for (int a = 0; a < RB; ++a) {
+    for (int c = 0; c < CB; ++c) acc[(row0 + a) * NR + col0 + c] = sum[a][c];
+  }
+}
+
 template <int H>
 inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32_t* index,
                                   const float* valid, const StepShape& shape, float* loss_out,
                                   float* grad_out) {
   constexpr int G = 3 * H;           // gate rows
   constexpr int NL = 4 * H;          // left vector: a_r, a_z, a_g, a_n
-  constexpr int NR = H + 3;          // right vector: v, f, 1, h
+  constexpr int NR = (H + 3 + 2) / 3 * 3;  // right vector: v, f, 1, h, zeros to a multiple of 3
   constexpr int U = H <= 2 ? 2 : 1;  // blocks interleaved in the recurrence (latency)
   constexpr int NB = 4;              // 8-lane blocks a chunk (32 samples)
   constexpr int W = NB * kLanes;
@@ -59,7 +102,8 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
     if (valid[t] != 0.0f) real_steps.push_back(t);
   }
   const int64_t S = static_cast<int64_t>(real_steps.size());
-  // Per chunk entry e = b * S + s (block b, real step s; the chunk's live blocks come first): L (NL vectors), R (NR vectors) and
+  // Per chunk entry e = b * S + s (block b, real step s; live blocks first): L (NL vectors),
+  // R (NR vectors) and
   // the gates r, z, n, g (4H vectors).
   thread_local std::vector<Vec> left, right, gates;
   thread_local std::vector<float> inputs;
@@ -106,20 +150,16 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
           R[1] = f;
           R[2] = one;
           for (int i = 0; i < H; ++i) R[3 + i] = h[u][i];
-          Vec pre[G];  // W_ih x + b_ih + (W_hh h + b_hh), the n rows without the hidden term
-          Vec hid_n[H];
+          for (int i = H + 3; i < NR; ++i) R[i] = Vec{};
+          // pre: W_ih x + b_ih + (W_hh h + b_hh), the n rows without the hidden term (hid_n).
+          Vec hid[G], pre[G];
+          for (int j = 0; j < G; ++j) hid[j] = splat(b_hh[j]);
+          matvec<G, H, H, 1>(w_hh, h[u], hid);
           for (int j = 0; j < G; ++j) {
-            Vec hj = w_hh[j * H] * h[u][0];
-            for (int k = 1; k < H; ++k) hj += w_hh[j * H + k] * h[u][k];
-            hj += b_hh[j];
             const Vec xj = w_ih[2 * j] * v + w_ih[2 * j + 1] * f + b_ih[j];
-            if (j < 2 * H) {
-              pre[j] = xj + hj;
-            } else {
-              pre[j] = xj;
-              hid_n[j - 2 * H] = hj;
-            }
+            pre[j] = j < 2 * H ? xj + hid[j] : xj;
           }
+          const Vec* hid_n = hid + 2 * H;
           for (int i = 0; i < H; ++i) {
             const Vec r = sigmoid_vec(pre[i]);
             const Vec z = sigmoid_vec(pre[H + i]);
@@ -167,43 +207,24 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
             L[3 * H + i] = an;
             next[i] = dh[u][i] * z;
           }
-          for (int k = 0; k < H; ++k) {
-            for (int j = 0; j < G; ++j) next[k] += w_hh[j * H + k] * L[j];
-          }
+          matvec<H, G, 1, H>(w_hh, L, next);
           for (int k = 0; k < H; ++k) dh[u][k] = next[k];
         }
       }
     }
     // ---- parameter gradients: sum over the chunk's entries of L R^T ----
+    // Rows a_r, a_z, a_g (3H, rounded up to 4) against every column; the remaining a_n rows
+    // against v, f, 1. No accumulator is in both.
     const int64_t entries = S * blocks;
-    constexpr int RB = 4, CB = 2;  // register block: RB x CB accumulators
-    auto outer = [&](int row0, int rows_n, int col0, int cols_n) {
-      for (int r0 = row0; r0 < row0 + rows_n; r0 += RB) {
-        for (int c0 = col0; c0 < col0 + cols_n; c0 += CB) {
-          const int rn = std::min(RB, row0 + rows_n - r0), cn = std::min(CB, col0 + cols_n - c0);
-          Vec sum[RB][CB];
-          for (int a = 0; a < RB; ++a) {
-            for (int c = 0; c < CB; ++c) sum[a][c] = (a < rn && c < cn) ?
-                acc[(r0 + a) * NR + c0 + c] : Vec{};
-          }
-          for (int64_t e = 0; e < entries; ++e) {
-            const Vec* L = &left[e * NL + r0];
-            const Vec* R = &right[e * NR + c0];
-            for (int a = 0; a < RB; ++a) {
-              if (a >= rn) break;
-              for (int c = 0; c < CB; ++c) {
-                if (c < cn) sum[a][c] += L[a] * R[c];
-              }
-            }
-          }
-          for (int a = 0; a < rn; ++a) {
-            for (int c = 0; c < cn; ++c) acc[(r0 + a) * NR + c0 + c] = sum[a][c];
-          }
-        }
+    constexpr int kFullRows = (G + 3) / 4 * 4;
+    for (int row0 = 0; row0 < kFullRows; row0 += 4) {
+      for (int col0 = 0; col0 < NR; col0 += 3) {
+        outer_block<NL, NR>(left.data(), right.data(), entries, row0, col0, acc.data());
       }
-    };
-    outer(0, G, 0, NR);   // a_r, a_z, a_g against v, f, 1, h
-    outer(G, H, 0, 3);    // a_n against v, f, 1
+    }
+    for (int row0 = kFullRows; row0 < NL; row0 += 4) {
+      outer_block<NL, NR>(left.data(), right.data(), entries, row0, 0, acc.data());
+    }
   }
 
   // Lanes -> double sums -> the flat gradient.
