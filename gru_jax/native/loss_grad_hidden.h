@@ -103,16 +103,15 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
   }
   const int64_t S = static_cast<int64_t>(real_steps.size());
   // Per chunk entry e = b * S + s (block b, real step s; live blocks first): L (NL vectors),
-  // R (NR vectors) and
-  // the gates r, z, n, g (4H vectors).
+  // R (NR vectors) and the gates r, z, n, g (4H vectors).
   thread_local std::vector<Vec> left, right, gates;
   thread_local std::vector<float> inputs;
   left.resize(static_cast<size_t>(S * NB * NL));
   right.resize(static_cast<size_t>(S * NB * NR));
   gates.resize(static_cast<size_t>(S * NB * 4 * H));
   inputs.resize(static_cast<size_t>(T + 3) / 4 * 8 * W);
-  // Accumulators, per lane: sum L R^T as (NL, NR) (rows 0..3H all columns, rows 3H..4H the
-  // first three), w_out (H), b_out, loss. Summed over chunks in float per lane, then over
+  // Accumulators, per lane: sum L R^T as (NL, NR) (rows below 3H rounded up to 4 over all
+  // columns, the other a_n rows over the first three), w_out (H), b_out, loss. Summed over chunks in float per lane, then over
   // lanes in double.
   thread_local std::vector<Vec> acc;
   acc.assign(NL * NR + H + 2, Vec{});
