@@ -113,7 +113,7 @@ def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> N
     parser.add_argument("--seed-batch", type=int, default=None,
                         help="most seeds trained at once (default: what fits half the memory)")
     parser.add_argument("--engine", choices=ENGINES, default="auto",
-                        help="auto: the native CPU kernels where they apply (CPU, hidden 1), "
+                        help="auto: the native CPU kernels where they apply (CPU, hidden 1-16), "
                              "else XLA; xla/native force one (native fails if it cannot run)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--loss-every", type=int, default=1,

@@ -45,8 +45,8 @@ def test_engine_option_records_and_refuses(tmp_path, capsys):
                  "--out", str(out), "--no-progress"]) == 0
     assert Run.load(str(out)).engine == "xla"
     assert "(xla engine)" in capsys.readouterr().out
-    # the native kernels are written for hidden size 1: refused by name, before any file exists
-    assert main(["train", "--seeds", "1", "--hidden-size", "3", "--engine", "native",
+    # the native kernels are compiled for hidden sizes 1-16: refused by name, before any file
+    assert main(["train", "--seeds", "1", "--hidden-size", "17", "--engine", "native",
                  "--out", str(tmp_path / "wide"), "--no-progress"]) == 2
-    assert "hidden 1" in capsys.readouterr().err
+    assert "hidden 1..16" in capsys.readouterr().err
     assert not (tmp_path / "wide").exists()

@@ -142,9 +142,9 @@ def test_engine_choice_and_refusals():
     cfg = gj.Config()
     assert resolve_engine(cfg, "auto").name == "native"
     assert resolve_engine(cfg, "xla").name == "xla"
-    wide = dataclasses.replace(cfg, hidden_size=3)
+    wide = dataclasses.replace(cfg, hidden_size=17)
     assert resolve_engine(wide, "auto").name == "xla"
-    with pytest.raises(ValueError, match="hidden 1"):
+    with pytest.raises(ValueError, match="hidden 1..16 \\(the Config has hidden 17"):
         resolve_engine(wide, "native")
     with pytest.raises(ValueError, match="engine must be one of"):
         resolve_engine(cfg, "fast")

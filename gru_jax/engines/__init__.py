@@ -2,8 +2,8 @@
 
 ``resolve_engine(cfg, name) -> Engine`` chooses; the training program takes the Engine it is
 given. ``"xla"``: :mod:`gru_jax.engines.xla` (every backend, every model size). ``"native"``:
-:mod:`gru_jax.engines.native` (C++ kernels, CPUs, the blog's shape). Both give the same orders
-bit for bit and the same losses and gradients to float32 rounding.
+:mod:`gru_jax.engines.native` (C++ kernels, CPUs, input 2, output 1, hidden 1 to 16). Both give
+the same orders bit for bit and the same losses and gradients to float32 rounding.
 """
 from __future__ import annotations
 
@@ -24,8 +24,10 @@ def native_problems(cfg, devices) -> list[str]:
     """Why the native engine cannot train ``cfg`` on ``devices`` (empty: it can)."""
     problems = []
     if not native.supports(cfg):
-        problems.append(f"the native kernels need hidden 1, input 2, output 1 (the Config has "
-                        f"{cfg.hidden_size}, {cfg.input_size}, {cfg.output_size})")
+        problems.append(f"the native kernels need input 2, output 1 and hidden "
+                        f"{native.HIDDEN_SIZES[0]}..{native.HIDDEN_SIZES[-1]} (the Config has "
+                        f"hidden {cfg.hidden_size}, input {cfg.input_size}, output "
+                        f"{cfg.output_size})")
     if any(d.platform != "cpu" for d in devices):
         problems.append(f"the native kernels run on CPUs only (devices: "
                         f"{sorted({d.platform for d in devices})})")
@@ -38,9 +40,10 @@ def native_problems(cfg, devices) -> list[str]:
 def resolve_engine(cfg, name: str = "auto", mesh=None) -> Engine:
     """The Engine that trains ``cfg``: ``"xla"``, ``"native"`` or ``"auto"``.
 
-    ``"auto"`` picks native when every device is a CPU, the model is the blog's shape (hidden
-    1, input 2, output 1) and the kernels build (a C++ compiler is found; ``GRU_JAX_NATIVE=0``
-    turns them off), and XLA otherwise, with a warning when only the build failed.
+    ``"auto"`` picks native when every device is a CPU, the model has input 2, output 1 and a
+    hidden size in :data:`gru_jax.engines.native.HIDDEN_SIZES` (1 to 16), and the kernels build
+    (a C++ compiler is found; ``GRU_JAX_NATIVE=0`` turns them off), and XLA otherwise, with a
+    warning when only the build failed.
     ``"native"`` raises ``ValueError`` naming each condition that fails.
 
     Args:

@@ -2,10 +2,10 @@
 
 Both calls use ``vmap_method="expand_dims"``: under ``vmap`` over seeds the kernel receives
 every seed at once (one call per step, not one per seed), and an input without a seed axis
-(a dataset shared by all seeds) arrives once, not broadcast. The kernels cover the blog's
-shape (hidden 1, input 2, output 1) on CPUs; params travel as one flat ``(17,)`` vector
-(:func:`gru_jax.model.flatten_params` order), so the optimizer works on one small array per
-operation instead of six.
+(a dataset shared by all seeds) arrives once, not broadcast. The kernels cover the adding
+problem's GRU (input 2, output 1) at hidden sizes :data:`HIDDEN_SIZES` on CPUs; params travel
+as one flat ``(P,)`` vector (:func:`gru_jax.model.flatten_params` order, ``P =``
+:func:`n_params`), so the optimizer works on one small array per operation instead of six.
 """
 from __future__ import annotations
 
@@ -16,16 +16,22 @@ import jax
 import jax.numpy as jnp
 
 from ..data import Dataset, order_words, valid_mask
-from ..model import flatten_params, unflatten_params
+from ..model import flatten_params, hidden_size, unflatten_params
 from .base import Engine
 
-N_PARAMS = 17  # hidden 1, input 2, output 1
+#: Hidden sizes with a compiled loss kernel (``kMaxHidden`` in ``gru_jax/native/kernels.cc``).
+HIDDEN_SIZES = tuple(range(1, 17))
 ROW_ALIGN = 16  # floats: packed rows are whole 64-byte cache lines
 
 
+def n_params(hidden: int) -> int:
+    """Length of the flat params at input 2, output 1: ``3H*2 + 3H*H + 6H + H + 1``."""
+    return 3 * hidden * 2 + 3 * hidden * hidden + 6 * hidden + hidden + 1
+
+
 def supports(cfg) -> bool:
-    """The kernel is written for the blog's shapes: hidden 1, input 2, output 1."""
-    return (cfg.hidden_size, cfg.input_size, cfg.output_size) == (1, 2, 1)
+    """The kernels are written for input 2, output 1 and the hidden sizes :data:`HIDDEN_SIZES`."""
+    return (cfg.input_size, cfg.output_size) == (2, 1) and cfg.hidden_size in HIDDEN_SIZES
 
 
 def pack_rows(x_train: jax.Array, y_train: jax.Array) -> jax.Array:
@@ -47,18 +53,19 @@ def pack_rows(x_train: jax.Array, y_train: jax.Array) -> jax.Array:
 
 def loss_and_grad_flat(flat: jax.Array, rows: jax.Array, index: jax.Array,
                        valid: Optional[jax.Array], steps: int):
-    """Batch MSE (scaled units) and its gradient on flat params: ``(17,)`` in,
-    ``(loss, (17,) gradient)`` out.
+    """Batch MSE (scaled units) and its gradient on flat params: ``(P,)`` in,
+    ``(loss, (P,) gradient)`` out; the hidden size is read from P (:func:`n_params`).
 
     Args:
-      flat: ``(17,)`` params (:func:`gru_jax.model.flatten_params`). rows: ``(n, width)`` from
+      flat: ``(P,)`` params (:func:`gru_jax.model.flatten_params`). rows: ``(n, width)`` from
         :func:`pack_rows`. index: ``(B,)`` int32 sample indices. valid: ``(T,)`` bool real
         steps, or None (all). steps: T, the sequence length the rows hold.
     """
     mask = jnp.ones((steps,), jnp.float32) if valid is None else valid.astype(jnp.float32)
     call = jax.ffi.ffi_call(
         "gru_jax_loss_grad",
-        (jax.ShapeDtypeStruct((1,), jnp.float32), jax.ShapeDtypeStruct((1, N_PARAMS), jnp.float32)),
+        (jax.ShapeDtypeStruct((1,), jnp.float32),
+         jax.ShapeDtypeStruct((1, flat.shape[-1]), jnp.float32)),
         vmap_method="expand_dims")
     loss, grad = call(flat[None], rows[None], index.astype(jnp.int32)[None], mask[None])
     return loss[0], grad[0]
@@ -66,11 +73,11 @@ def loss_and_grad_flat(flat: jax.Array, rows: jax.Array, index: jax.Array,
 
 def loss_and_grad(params, rows: jax.Array, index: jax.Array, valid: Optional[jax.Array],
                   steps: int):
-    """:func:`loss_and_grad_flat` on params in the PyTorch layout (hidden size 1): like
-    ``jax.value_and_grad`` of the seed's loss on the samples ``index``; returns
-    ``(loss, grads)`` with a params-shaped gradient."""
+    """:func:`loss_and_grad_flat` on params in the PyTorch layout (any hidden size in
+    :data:`HIDDEN_SIZES`): like ``jax.value_and_grad`` of the seed's loss on the samples
+    ``index``; returns ``(loss, grads)`` with a params-shaped gradient."""
     loss, grad = loss_and_grad_flat(flatten_params(params), rows, index, valid, steps)
-    return loss, unflatten_params(grad, hidden=1)
+    return loss, unflatten_params(grad, hidden=hidden_size(params))
 
 
 def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
@@ -102,5 +109,5 @@ def make(cfg) -> Engine:
         return loss_and_grad_flat(flat, rows, index, valid, cfg.max_len)
 
     return Engine(name="native", pack=flatten_params,
-                  unpack=lambda flat: unflatten_params(flat, hidden=1),
+                  unpack=lambda flat: unflatten_params(flat, hidden=cfg.hidden_size),
                   prepare=prepare, loss_and_grad=step_loss_and_grad, next_order=next_order)

@@ -1,9 +1,10 @@
-"""Compiles ``kernels.cc`` into a shared library on first use and registers its FFI targets.
+"""Compiles ``kernels.cc`` (and the headers it includes) into a shared library on first use
+and registers its FFI targets.
 
 The library is built with the machine's C++ compiler (``$CXX``, else ``c++``) against the XLA
 FFI headers that ship with jaxlib (``jax.ffi.include_dir()``), for this CPU
 (``-march=native``), and cached under ``$GRU_JAX_CACHE`` (default ``~/.cache/gru_jax``) keyed
-by a hash of the source, the flags, the jaxlib version and the CPU. No compiler, or a failed
+by a hash of the sources, the flags, the jaxlib version and the CPU. No compiler, or a failed
 build, leaves :func:`load` returning ``None`` with the reason in :func:`unavailable_reason`;
 the trainer then uses the XLA path (same results to float32 rounding, slower on CPU).
 """
@@ -23,6 +24,8 @@ from typing import Optional
 import jax
 
 SOURCE = Path(__file__).with_name("kernels.cc")
+#: Every file the library is built from (kernels.cc includes the headers): the cache key.
+SOURCES = (SOURCE, *sorted(SOURCE.parent.glob("*.h")))
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fopenmp-simd",
          "-fno-math-errno", "-fno-trapping-math")
 TARGETS = {"gru_jax_loss_grad": "GruJaxLossGrad", "gru_jax_next_order": "GruJaxNextOrder"}
@@ -46,7 +49,8 @@ def _cpu_signature() -> str:
 
 def library_path(compiler: str) -> Path:
     digest = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), " ".join(FLAGS).encode(), compiler.encode(),
+    for part in (*(path.read_bytes() for path in SOURCES), " ".join(FLAGS).encode(),
+                 compiler.encode(),
                  jax.__version__.encode(), _cpu_signature().encode()):
         digest.update(part)
     return cache_dir() / f"gru_jax_kernels_{digest.hexdigest()[:16]}.so"

@@ -1,26 +1,29 @@
-// gru_jax native CPU kernels, called from JAX through the XLA FFI (see gru_jax/native/ops.py).
+// gru_jax native CPU kernels, called from JAX through the XLA FFI (gru_jax/engines/native.py).
 //
 // Two kernels, both for a whole seed ensemble at once (leading axes = seeds, 1 = shared):
 //
-//   gru_jax_loss_grad: loss and gradient of ONE optimizer step of the one-unit GRU
-//     (hidden 1, input 2, output 1; torch.nn.GRU equations, gate order r, z, n), for the
-//     samples `index` of each seed's training set, packed one row a sample (ops.pack_rows).
-//     The math is the same as the JAX path (gru_jax.model.gru_cell + jax.grad), written out
-//     by hand: forward over the T steps keeping r, z, n, the hidden pre-term and h; backward
-//     in reverse; parameter gradients summed over steps and samples.
+//   gru_jax_loss_grad: loss and gradient of ONE optimizer step of the GRU at hidden size H
+//     (1 .. kMaxHidden; input 2, output 1; torch.nn.GRU equations, gate order r, z, n), for
+//     the samples `index` of each seed's training set, packed one row a sample (rows.h). The
+//     math is the same as the JAX path (gru_jax.model.gru_cell + jax.grad), written out by
+//     hand: forward over the T steps keeping r, z, n, the hidden pre-term and h; backward in
+//     reverse; parameter gradients summed over steps and samples. H = 1: loss_grad_h1.h;
+//     H > 1: loss_grad_hidden.h (H a template parameter, one instance per size). H is read
+//     from the params' length.
 //   gru_jax_next_order: gru_jax.data.next_order, bit for bit: 32-bit keys (hash of the
 //     position and two random words, low bits = position) sorted ascending by a stable LSD
 //     radix sort over the high bits (two passes of 11 bits for n = 8000; an MSD pass with
 //     per-bucket insertion sorts measured 1.7x slower), then composed with the previous order.
 //
-// Parameters, flat (17): W_ir(v,f) W_iz(v,f) W_in(v,f) W_hr W_hz W_hn b_ir b_iz b_in b_hr b_hz
-// b_hn w_out b_out: the row-major concatenation of the torch state_dict entries.
+// Parameters, flat (N(H) = 3H^2 + 13H + 1; 17 at H = 1): the row-major concatenation of the
+// torch state_dict entries (gru_jax.model.flatten_params).
 //
 // Why this exists: XLA:CPU runs the same step as ~60 separate elementwise loops per step, each
-// a pass over memory; this loop keeps every intermediate of 16 samples in registers and
-// vectorises over samples (experiments/PERF_NOTES.md). float32 throughout, sums over samples
+// a pass over memory; these loops keep the intermediates of 8-sample blocks in registers and
+// vectorise over samples (experiments/PERF_NOTES.md). float32 throughout, sums over samples
 // in double; results agree with the XLA path to float32 rounding (tests/test_native.py).
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <cstdint>
@@ -30,108 +33,47 @@
 #include <thread>
 #include <vector>
 
+#include "loss_grad_h1.h"
+#include "loss_grad_hidden.h"
+#include "rows.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
 
 namespace {
 
-constexpr int kParams = 17;
-constexpr int kLanes = 8;  // samples per vector
+using namespace gru_jax_native;  // NOLINT: this file is the only translation unit
 
-// Eight float32 lanes (GCC/Clang vector extensions: one AVX2 register, two SSE registers):
-// every operation below is elementwise, so the code is vectorised by construction rather than
-// by the auto-vectoriser.
-typedef float Vec __attribute__((vector_size(32)));
-typedef int32_t IVec __attribute__((vector_size(32)));
+// Hidden sizes with a compiled loss kernel: 1 (loss_grad_h1.h) and 2 .. kMaxHidden
+// (loss_grad_hidden.h). Keep equal to gru_jax.engines.native.HIDDEN_SIZES.
+constexpr int kMaxHidden = 16;
 
-inline Vec splat(float value) { return Vec{} + value; }
+using LossGradFn = bool (*)(const float*, const float*, const int32_t*, const float*,
+                            const StepShape&, float*, float*);
 
-inline Vec from_bits(IVec bits) {
-  Vec out;
-  std::memcpy(&out, &bits, sizeof(out));
-  return out;
-}
-
-// exp(x) for float32 (Cephes expf: range reduction by ln 2, then 1 + r + r^2 p(r) with p of
-// degree 5; ~1 ulp).
-// Inputs are clamped to [-87.3, 88.3], where exp is finite and normal. No -ffast-math: the
-// rounding trick (adding and subtracting 1.5 * 2^23) and the evaluation order rely on IEEE
-// semantics.
-inline Vec exp_vec(Vec x) {
-  x = x < -87.3f ? splat(-87.3f) : x;
-  x = x > 88.3f ? splat(88.3f) : x;
-  const Vec k = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  Vec r = x - k * 0.693359375f;
-  r = r - k * -2.12194440e-4f;
-  Vec p = splat(1.9875691500e-4f);
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  const IVec exponent = (__builtin_convertvector(k, IVec) + 127) << 23;
-  return p * from_bits(exponent);
-}
-
-inline Vec sigmoid_vec(Vec x) { return 1.0f / (1.0f + exp_vec(-x)); }
-
-// tanh(x) for float32: the odd/even 13/6-degree rational interpolant that Eigen and XLA:CPU
-// use (a few ulp on [-9, 9]; tanh is +-1 in float32 beyond): one division, no exp.
-inline Vec tanh_vec(Vec x) {
-  x = x < -9.0f ? splat(-9.0f) : x;
-  x = x > 9.0f ? splat(9.0f) : x;
-  const Vec x2 = x * x;
-  Vec p = splat(-2.76076847742355e-16f);
-  p = p * x2 + 2.00018790482477e-13f;
-  p = p * x2 + -8.60467152213735e-11f;
-  p = p * x2 + 5.12229709037114e-08f;
-  p = p * x2 + 1.48572235717979e-05f;
-  p = p * x2 + 6.37261928875436e-04f;
-  p = p * x2 + 4.89352455891786e-03f;
-  p = p * x;
-  Vec q = splat(1.19825839466702e-06f);
-  q = q * x2 + 1.18534705686654e-04f;
-  q = q * x2 + 2.26843463243900e-03f;
-  q = q * x2 + 4.89352518554385e-03f;
-  return p / q;
-}
-
-inline Vec load(const float* from) {
-  Vec out;
-  std::memcpy(&out, from, sizeof(out));
-  return out;
-}
-
-inline void store(float* to, Vec value) { std::memcpy(to, &value, sizeof(value)); }
-
-#if defined(__clang__)
-#define SHUFFLE(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
-  __builtin_shufflevector(a, b, i0, i1, i2, i3, i4, i5, i6, i7)
-#else
-#define SHUFFLE(a, b, i0, i1, i2, i3, i4, i5, i6, i7) \
-  __builtin_shuffle(a, b, IVec{i0, i1, i2, i3, i4, i5, i6, i7})
-#endif
-
-// In-place 8 x 8 transpose: afterwards m[k][j] is the old m[j][k]. Three rounds of pairwise
-// interleaves (lanes 0-7 of the first operand, 8-15 of the second).
-inline void transpose8(Vec* m) {
-  Vec t[8], u[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = SHUFFLE(m[i], m[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
-    t[i + 1] = SHUFFLE(m[i], m[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+template <int H>
+constexpr LossGradFn loss_grad_for() {
+  if constexpr (H == 1) {
+    return &seed_loss_grad_h1;
+  } else {
+    return &seed_loss_grad_hidden<H>;
   }
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = SHUFFLE(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
-    u[i + 1] = SHUFFLE(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
-    u[i + 2] = SHUFFLE(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
-    u[i + 3] = SHUFFLE(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+}
+
+template <int... I>
+constexpr std::array<LossGradFn, sizeof...(I)> loss_grad_table(std::integer_sequence<int, I...>) {
+  return {loss_grad_for<I + 1>()...};
+}
+
+// The kernel of each hidden size, kLossGrad[H - 1].
+constexpr auto kLossGrad = loss_grad_table(std::make_integer_sequence<int, kMaxHidden>{});
+
+// The hidden size whose flat params have `count` entries (0: none compiled).
+int hidden_from_params(int64_t count) {
+  for (int h = 1; h <= kMaxHidden; ++h) {
+    if (flat_params(h) == count) return h;
   }
-  for (int k = 0; k < 4; ++k) {
-    m[k] = SHUFFLE(u[k], u[k + 4], 0, 1, 2, 3, 8, 9, 10, 11);
-    m[k + 4] = SHUFFLE(u[k], u[k + 4], 4, 5, 6, 7, 12, 13, 14, 15);
-  }
+  return 0;
 }
 
 // Product of all dimensions but the last `core` ones (the "seed" count of a buffer).
@@ -172,149 +114,6 @@ void parallel_for(ffi::ThreadPool& pool, int64_t n, const F& f) {
   while (counters->done.load() < n) std::this_thread::yield();
 }
 
-struct StepShape {
-  int64_t n;       // training samples per seed
-  int64_t steps;   // T
-  int64_t width;   // floats per packed row (>= 2T + 1, a multiple of 8)
-  int64_t batch;   // B
-};
-
-// Asks for sample `row` ahead of use: per-seed datasets of a large ensemble live in DRAM, and
-// the rows of a batch are random.
-inline void prefetch_row(const float* rows, int32_t row, int64_t width, int64_t n) {
-  if (row < 0 || row >= n) return;
-  __builtin_prefetch(rows + static_cast<int64_t>(row) * width);
-}
-
-// Loss and gradient of one seed's step. rows: (n, width), each [v_0, f_0, ..., v_{T-1},
-// f_{T-1}, y, padding] (one 64-byte line a sample for T = 4: one cache miss, not two),
-// index: (B,), valid: (T,). Returns false if an index is out of range.
-bool seed_loss_grad(const float* p, const float* rows, const int32_t* index, const float* valid,
-                    const StepShape& shape, float* loss_out, float* grad_out) {
-  constexpr int U = 2;  // independent 8-lane blocks, interleaved to hide latency
-  constexpr int W = U * kLanes;  // samples per group
-  const int64_t T = shape.steps, B = shape.batch, n = shape.n, width = shape.width;
-  const float wir_v = p[0], wir_f = p[1], wiz_v = p[2], wiz_f = p[3], win_v = p[4],
-              win_f = p[5], whr = p[6], whz = p[7], whn = p[8], bir = p[9], biz = p[10],
-              bin = p[11], bhr = p[12], bhz = p[13], bhn = p[14], wout = p[15], bout = p[16];
-  // Accumulators, per lane: 0 r*v, 1 r*f, 2 z*v, 3 z*f, 4 n*v, 5 n*f, 6 r*h, 7 z*h, 8 g*h,
-  // 9 r, 10 z, 11 n, 12 g (gate pre-activation gradients times their inputs), 13 dy*h_T,
-  // 14 dy, 15 e^2. Summed over groups in float per lane, then over lanes in double.
-  double sums[16] = {};
-  // Per step and block: v, f, h_prev, r, z, n, g.
-  // Scratch reused across calls on this thread (this runs once per seed and step).
-  thread_local std::vector<Vec> cache;
-  thread_local std::vector<float> inputs;
-  cache.resize(static_cast<size_t>(T) * 7 * U);
-  inputs.resize(static_cast<size_t>(T + 3) / 4 * 8 * W);
-  const float inv_batch = 1.0f / static_cast<float>(B);
-  Vec acc[16];
-  for (auto& a : acc) a = Vec{};
-  constexpr int64_t kAhead = 2 * W;  // prefetch the rows two groups ahead (DRAM latency)
-  for (int64_t j = 0; j < std::min<int64_t>(kAhead, B); ++j) {
-    prefetch_row(rows, index[j], width, n);
-  }
-  for (int64_t start = 0; start < B; start += W) {
-    for (int64_t j = start + kAhead; j < std::min<int64_t>(start + kAhead + W, B); ++j) {
-      prefetch_row(rows, index[j], width, n);
-    }
-    alignas(32) float target[W], live[W];
-    const float* samples[W];
-    for (int j = 0; j < W; ++j) {
-      const bool real = start + j < B;
-      const int32_t row = real ? index[start + j] : 0;
-      if (row < 0 || row >= n) return false;
-      samples[j] = rows + static_cast<int64_t>(row) * width;
-      target[j] = samples[j][T * 2];
-      live[j] = real ? 1.0f : 0.0f;
-    }
-    // Inputs to lanes, 4 steps at a time: a sample's 8 floats (v, f of 4 steps) are one
-    // vector, and 8 samples transpose into 8 per-step input vectors (3.5x fewer instructions
-    // than scalar copies). Rows are padded to whole 8-float blocks, so every load is in the row.
-    for (int64_t base = 0; base < 2 * T; base += 8) {
-      for (int u = 0; u < U; ++u) {
-        Vec block[kLanes];
-        for (int j = 0; j < kLanes; ++j) block[j] = load(samples[u * kLanes + j] + base);
-        transpose8(block);
-        for (int k = 0; k < kLanes; ++k) store(&inputs[(base + k) * W + u * kLanes], block[k]);
-      }
-    }
-    Vec h[U];
-    for (int u = 0; u < U; ++u) h[u] = Vec{};
-    for (int64_t t = 0; t < T; ++t) {
-      if (valid[t] == 0.0f) continue;
-      Vec v[U], f[U], r[U], z[U], g[U], nn[U];
-      for (int u = 0; u < U; ++u) {
-        v[u] = load(&inputs[(t * 2 + 0) * W + u * kLanes]);
-        f[u] = load(&inputs[(t * 2 + 1) * W + u * kLanes]);
-      }
-      // One statement at a time for all U blocks, so their dependency chains interleave.
-      for (int u = 0; u < U; ++u) {
-        r[u] = sigmoid_vec((wir_v * v[u] + wir_f * f[u] + bir) + (whr * h[u] + bhr));
-      }
-      for (int u = 0; u < U; ++u) {
-        z[u] = sigmoid_vec((wiz_v * v[u] + wiz_f * f[u] + biz) + (whz * h[u] + bhz));
-      }
-      for (int u = 0; u < U; ++u) g[u] = whn * h[u] + bhn;
-      for (int u = 0; u < U; ++u) {
-        nn[u] = tanh_vec((win_v * v[u] + win_f * f[u] + bin) + r[u] * g[u]);
-      }
-      for (int u = 0; u < U; ++u) {
-        Vec* c = &cache[(t * U + u) * 7];
-        c[0] = v[u];
-        c[1] = f[u];
-        c[2] = h[u];
-        c[3] = r[u];
-        c[4] = z[u];
-        c[5] = nn[u];
-        c[6] = g[u];
-        h[u] = (1.0f - z[u]) * nn[u] + z[u] * h[u];
-      }
-    }
-    Vec dh[U];
-    for (int u = 0; u < U; ++u) {
-      const Vec e = (wout * h[u] + bout - load(&target[u * kLanes])) * load(&live[u * kLanes]);
-      const Vec dy = 2.0f * e * inv_batch;
-      acc[13] += dy * h[u];
-      acc[14] += dy;
-      acc[15] += e * e;
-      dh[u] = dy * wout;
-    }
-    for (int64_t t = T - 1; t >= 0; --t) {
-      if (valid[t] == 0.0f) continue;
-      for (int u = 0; u < U; ++u) {
-        const Vec* c = &cache[(t * U + u) * 7];
-        const Vec v = c[0], f = c[1], hp = c[2], r = c[3], z = c[4], nn = c[5], g = c[6];
-        const Vec dan = dh[u] * (1.0f - z) * (1.0f - nn * nn);
-        const Vec dg = dan * r;
-        const Vec daz = dh[u] * (hp - nn) * (z * (1.0f - z));
-        const Vec dar = dan * g * (r * (1.0f - r));
-        acc[0] += dar * v;
-        acc[1] += dar * f;
-        acc[2] += daz * v;
-        acc[3] += daz * f;
-        acc[4] += dan * v;
-        acc[5] += dan * f;
-        acc[6] += dar * hp;
-        acc[7] += daz * hp;
-        acc[8] += dg * hp;
-        acc[9] += dar;
-        acc[10] += daz;
-        acc[11] += dan;
-        acc[12] += dg;
-        dh[u] = dh[u] * z + whr * dar + whz * daz + whn * dg;
-      }
-    }
-  }
-  for (int k = 0; k < 16; ++k) {
-    for (int j = 0; j < kLanes; ++j) sums[k] += acc[k][j];
-  }
-  static const int kFromSum[kParams] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 9, 10, 12, 13, 14};
-  for (int i = 0; i < kParams; ++i) grad_out[i] = static_cast<float>(sums[kFromSum[i]]);
-  *loss_out = static_cast<float>(sums[15] / static_cast<double>(B));
-  return true;
-}
-
 // An input must hold one entry per seed, or one for all of them.
 ffi::Error check_leading(const char* kernel, const char* name, int64_t count, int64_t seeds) {
   if (count != 1 && count != seeds) {
@@ -333,13 +132,17 @@ ffi::Error LossGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> params,
   auto rdims = rows.dimensions();
   auto idims = index.dimensions();
   auto vdims = valid.dimensions();
-  if (rdims.size() < 2 || idims.size() == 0 || vdims.size() == 0 ||
-      params.dimensions().back() != kParams || rdims.back() < 2 * vdims.back() + 1 ||
-      rdims.back() % 8 != 0) {
+  const int64_t n_params = params.dimensions().size() ? params.dimensions().back() : 0;
+  const int hidden = hidden_from_params(n_params);
+  if (rdims.size() < 2 || idims.size() == 0 || vdims.size() == 0 || hidden == 0 ||
+      rdims.back() < 2 * vdims.back() + 1 || rdims.back() % 8 != 0) {
     return ffi::Error::InvalidArgument(
-        "gru_jax_loss_grad: expected params (..., 17), rows (..., n, width) with width >= 2T + 1 "
-        "a multiple of 8, index (..., B), valid (..., T)");
+        "gru_jax_loss_grad: expected params (..., N(H)) with N(H) = 3H^2 + 13H + 1 for a hidden "
+        "size H in 1.." + std::to_string(kMaxHidden) + " (got " + std::to_string(n_params) +
+        " params), rows (..., n, width) with width >= 2T + 1 a multiple of 8, index (..., B), "
+        "valid (..., T)");
   }
+  const LossGradFn seed_loss_grad = kLossGrad[hidden - 1];
   const StepShape shape{rdims[rdims.size() - 2], vdims.back(), rdims.back(), idims.back()};
   const int64_t seeds = leading(*grad, 1);
   const int64_t lp = leading(params, 1), lr = leading(rows, 2), li = leading(index, 1),
@@ -358,9 +161,9 @@ ffi::Error LossGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> params,
   std::atomic<bool> in_range{true};
   auto body = [&](int64_t s) {
     const bool ok = seed_loss_grad(
-        p + (lp == 1 ? 0 : s) * kParams, rd + (lr == 1 ? 0 : s) * shape.n * shape.width,
+        p + (lp == 1 ? 0 : s) * n_params, rd + (lr == 1 ? 0 : s) * shape.n * shape.width,
         id + (li == 1 ? 0 : s) * shape.batch, vd + (lv == 1 ? 0 : s) * shape.steps, shape,
-        lo + s, go + s * kParams);
+        lo + s, go + s * n_params);
     if (!ok) in_range.store(false);
   };
   parallel_for(pool, seeds, body);
