@@ -278,7 +278,9 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
     if note:
         n_bootstrap = 0
     with threadpool_limits(limits=1):        # tiny matrices: threads only contend (and vary)
-        mixture, bic = select_mixture(z, max(cap, 1), random_state)
+        # one seed: scikit-learn fits no mixture to one row; its twin gives the same centre
+        mixture, bic = select_mixture(z if count > 1 else np.repeat(z, 2, axis=0),
+                                      max(cap, 1), random_state)
     raw = mixture.predict(z)
     sizes = np.bincount(raw, minlength=mixture.n_components)
     order = np.argsort(-sizes, kind="stable")                    # census k = mixture order[k]
