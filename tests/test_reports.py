@@ -143,12 +143,37 @@ def test_run_compare_writes_markdown_and_figures(tmp_path):
     assert_census_leads(text, run_dir)
 
 
+def _random_run(cfg: Config, count: int, path: str) -> Run:
+    """A run on disk of ``count`` models at ``cfg.hidden_size``, constructed (training would
+    add a compilation to a test about the writers): init and final params drawn by
+    ``init_params`` (final x 3: firmer gates), snapshots on the straight line between them,
+    losses falling from 1/6 to 1e-4 (seed 3 diverged at the last epoch)."""
+    import jax
+    from gru_jax import init_params
+    keys = jax.random.split(jax.random.key(0), 2 * count)
+    models = [init_params(cfg, k) for k in keys]
+    stack = lambda ms, scale: jax.tree_util.tree_map(
+        lambda *a: scale * np.stack([np.asarray(x, np.float32) for x in a]), *ms)
+    init, final = stack(models[:count], 1.0), stack(models[count:], 3.0)
+    frac = (np.asarray(cfg.eval_epochs) + 1) / cfg.epochs
+    snaps = jax.tree_util.tree_map(
+        lambda a, b: np.stack([a + (b - a) * f for f in frac], 1).astype(np.float32), init, final)
+    train = np.geomspace(1 / 6, 1e-4, cfg.epochs)[None].repeat(count, 0).astype(np.float32)
+    train[3, -1] = np.nan
+    run = Run(config=cfg, seeds=np.arange(count), eval_epochs=np.asarray(cfg.eval_epochs),
+              init_params=init, params=final, snapshots=snaps, train_loss=train,
+              test_loss=train[:, list(cfg.eval_epochs)] * 1e4,
+              lr=np.full((count, cfg.n_eval), 1e-4, np.float32),
+              diverged=np.isnan(train[:, -1]))
+    run.save(path)
+    return run
+
+
 @pytest.mark.parametrize("hidden", [2, 3])
 def test_compare_and_report_at_larger_hidden_sizes(tmp_path, hidden):
-    import gru_jax as gj
     cfg = Config(hidden_size=hidden, n_samples=300, batch_size=64, epochs=6, eval_every=3)
     run_dir = str(tmp_path / f"h{hidden}")
-    gj.train(cfg, range(4), out=run_dir, engine="xla", progress=False)
+    _random_run(cfg, 4, run_dir)
     census = ga.census(Run.load(run_dir))          # once for both writers, as the pipeline
     path = run_compare(run_dir, options=CompareOptions(stability_epochs=5, n_per_cell=10,
                                                        tradeoff_n_per_cell=0), census=census)
@@ -163,6 +188,7 @@ def test_compare_and_report_at_larger_hidden_sizes(tmp_path, hidden):
     report = open(write_report(run_dir, census=census)).read()
     assert_census_leads(text, run_dir)
     assert_census_leads(report, run_dir)
+    assert "**The run.** 4 seeds, 1 diverged" in report        # seed 3's last loss is NaN
     # the report and the comparison state the same census, word for word (figures follow)
     assert lead_section(report).split("![")[0] == lead_section(text).split("![")[0]
     assert f"with {hidden} hidden unit(s)" in report

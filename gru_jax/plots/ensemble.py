@@ -71,7 +71,7 @@ def plot_loss_by_strategy(x: np.ndarray, loss: np.ndarray, labels: np.ndarray,
     """Loss curves ``(S, T)`` at ``x (T,)``: per strategy the median and 25-75% band in its
     colour; black dashed: the median over all seeds; ``baseline``, ``marks`` as in
     :func:`plot_loss_bands`."""
-    fig, ax = plt.subplots(figsize=(10, 5.4))
+    fig, ax = plt.subplots(figsize=(10, 5.0 + 0.14 * len(names)))
     draw_strategy_bands(ax, x, loss, labels, names)
     with np.errstate(all="ignore"):
         ax.plot(x, np.nanmedian(np.asarray(loss, np.float64), axis=0), "k--", linewidth=1.0,
@@ -86,7 +86,8 @@ def plot_loss_by_strategy(x: np.ndarray, loss: np.ndarray, labels: np.ndarray,
     ax.set_ylabel(ylabel)
     ax.set_title(title + " (median and 25-75% per strategy)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False,
+              ncol=2)
     fig.tight_layout()
     return fig
 
@@ -169,7 +170,7 @@ def plot_histogram(values: np.ndarray, xlabel: str, title: str, bins: int = 40,
     values = np.asarray(values, float).ravel()
     keep = np.isfinite(values) & ((values > 0) if log_x else True)
     finite = values[keep]
-    fig, ax = plt.subplots(figsize=(8, 4.4))
+    fig, ax = plt.subplots(figsize=(8, 4.4) if labels is None else (8, 5.0 + 0.14 * len(names)))
     if finite.size:
         edges = (np.logspace(np.log10(finite.min()), np.log10(finite.max()) + 1e-9, bins + 1)
                  if log_x and finite.min() < finite.max() else bins)
@@ -187,8 +188,10 @@ def plot_histogram(values: np.ndarray, xlabel: str, title: str, bins: int = 40,
     colors = ("tab:red", "tab:green", "tab:purple", "tab:orange")
     for (label, x), color in zip((marks or {}).items(), colors):
         ax.axvline(x, color=color, linestyle="--", linewidth=1.4, label=label)
-    if marks or labels is not None:
-        ax.legend(fontsize=6.5 if labels is not None else 8)
+    if labels is not None:
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+    elif marks:
+        ax.legend(fontsize=8)
     left_out = values.size - finite.size
     suffix = (f" ({left_out} of {values.size} seeds not shown: {note or 'undefined'})"
               if left_out else "")

@@ -141,7 +141,7 @@ def distance_bands(epochs: np.ndarray, distances: np.ndarray, ylabel: str, title
     x = np.maximum(np.asarray(epochs), 0)
     d = np.asarray(distances, np.float64)
     q = np.nanquantile(d, quantiles, axis=0)
-    fig, ax = plt.subplots(figsize=(7, 4.2) if labels is None else (9.6, 4.6))
+    fig, ax = plt.subplots(figsize=(7, 4.2) if labels is None else (8.6, 5.0 + 0.14 * len(names)))
     if labels is None:
         ax.fill_between(x, q[0], q[-1], alpha=0.2, color="tab:blue",
                         label=f"{quantiles[0]:.0%}-{quantiles[-1]:.0%} of seeds")
@@ -163,7 +163,7 @@ def distance_bands(epochs: np.ndarray, distances: np.ndarray, ylabel: str, title
     if labels is None:
         ax.legend(fontsize=7)
     else:
-        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     fig.tight_layout()
     return fig
 

@@ -23,7 +23,7 @@ def strategy_colours(count: int) -> np.ndarray:
 
 
 
-def short_name(name: str, width: int = 60) -> str:
+def short_name(name: str, width: int = 80) -> str:
     """A legend-sized strategy name: :data:`ABBREVIATIONS` applied, then cut at ``width``
     characters (ending in "...")."""
     for long, short in ABBREVIATIONS:
