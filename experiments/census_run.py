@@ -3,10 +3,15 @@
 Usage::
 
     PYTHONPATH=. python3 experiments/census_run.py results/runs/blog1024
+    PYTHONPATH=. python3 experiments/census_run.py results/runs/blog1024 --compare --report
+
+``--compare`` / ``--report`` then write ``<run>/compare/`` and ``<run>/report/`` with the SAME
+census (as ``gru-jax pipeline`` does; ``gru-jax compare`` and ``gru-jax report`` alone each
+compute it again).
 
 Writes ``census.json`` (per strategy and per seed, the criterion, BIC table, bootstrap ARI, the
 command and wall time), ``census.md`` (the census table), ``strategies_z.png`` (seeds by update
-gate, coloured by strategy) and ``bic.png``.
+gate, coloured by strategy), ``bic.png`` and ``commitment.png``.
 """
 from __future__ import annotations
 
@@ -19,6 +24,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from gru_jax import Run  # noqa: E402
 from gru_jax.analysis.strategies import census  # noqa: E402
+from gru_jax.reports import run_compare, write_report  # noqa: E402
 from gru_jax.reports.census import write_census  # noqa: E402
 
 
@@ -27,15 +33,25 @@ def main(argv=None) -> None:
     parser.add_argument("run")
     parser.add_argument("--n-bootstrap", type=int, default=20)
     parser.add_argument("--commitment-stride", type=int, default=6)
+    parser.add_argument("--compare", action="store_true", help="also write <run>/compare/")
+    parser.add_argument("--report", action="store_true", help="also write <run>/report/")
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    result = census(Run.load(args.run), commitment_stride=args.commitment_stride,
-                    n_bootstrap=args.n_bootstrap)
+    run = Run.load(args.run)
+    result = census(run, commitment_stride=args.commitment_stride, n_bootstrap=args.n_bootstrap)
     wall = time.perf_counter() - start
     command = "PYTHONPATH=. python3 " + " ".join(sys.argv)
     for path in write_census(result, os.path.join(args.run, "census"),
-                             os.path.basename(os.path.normpath(args.run)), command, wall):
+                             os.path.basename(os.path.normpath(args.run)), command, wall,
+                             final_epoch=run.config.epochs - 1):
         print(path)
+    if args.compare:
+        start = time.perf_counter()
+        print(run_compare(args.run, census=result), f"({time.perf_counter() - start:.0f} s)")
+    if args.report:
+        start = time.perf_counter()
+        print(write_report(args.run, run_comparison=False, census=result),
+              f"({time.perf_counter() - start:.0f} s)")
 
 
 if __name__ == "__main__":

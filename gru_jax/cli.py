@@ -22,7 +22,7 @@ import matplotlib
 
 from . import export
 from .analysis import dissect, dynamics
-from .analysis.census import run_census
+from .analysis import strategies
 from .blog import SEQUENCE
 from .config import Config
 from .distributed import train_distributed
@@ -207,7 +207,10 @@ def cmd_pipeline(args) -> int:
     code = cmd_train(args)
     if code:
         return code
-    census = run_census(Run.load(args.out))
+    run = Run.load(args.out)
+    print("discovering the strategies (the census) ...", flush=True)
+    # an all-diverged run has nothing to cluster: the comparison refuses it with a message
+    census = None if run.diverged.all() else strategies.census(run)
     print("comparing with the hand-crafted accumulators ...", flush=True)
     print(f"comparison: {run_compare(args.out, census=census)}")
     print("writing the report ...", flush=True)

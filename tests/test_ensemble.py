@@ -119,3 +119,54 @@ def test_trajectory_coordinates_shape():
     run = _run()
     epochs, names, values, _canonical = ensemble.trajectory_coordinates(run)
     assert epochs[0] == -1 and values.shape[:2] == (3, 4) and values.shape[2] == len(names)
+
+
+def _z_gate(z_flag0: float, z_flag1: float, value_weight: float = 0.0) -> dict:
+    """The blog's net with its update gate replaced: at the first step (h = 0)
+    z = sigmoid(value_weight v + w_flag flag + b), b = logit(z_flag0), w_flag = logit(z_flag1) - b
+    (PyTorch rows r, z, n: z is row 1)."""
+    logit = lambda p: float(np.log(p / (1 - p)))
+    sd = {k: np.array(v, np.float32) for k, v in BLOG.items()}
+    sd["gru.weight_ih_l0"][1] = [value_weight, logit(z_flag1) - logit(z_flag0)]
+    sd["gru.bias_ih_l0"][1], sd["gru.bias_hh_l0"][1] = logit(z_flag0), 0.0
+    return sd
+
+
+def test_blog_gate_has_one_definition_with_a_known_count():
+    """Three seeds inside the blog's ranges, three not: one with a value weight that widens
+    its first-step range to [0.80, 0.86] x [0.17, 0.227] (its MEAN z is still near the box: the
+    old probe-mean count of the comparison would have included it), one with the flag-0 gate
+    at 0.90, one at the box's edge + 0.006. The count is 3 in blog_gate_matches, in the
+    report's claim (summarize) and in the Headline both writers print."""
+    logit = lambda p: np.log(p / (1 - p))
+    wide = float(logit(0.86) - logit(0.80))            # z(v = 1) = 0.86 at flag 0
+    inside = [_z_gate(0.80, 0.17), _z_gate(0.775, 0.15), _z_gate(0.832, 0.198)]
+    outside = [_z_gate(0.80, 0.17, wide), _z_gate(0.90, 0.17), _z_gate(0.80, 0.206)]
+    params = _stack(*inside, *outside)
+    np.testing.assert_array_equal(ensemble.blog_gate_matches(params), [1, 1, 1, 0, 0, 0])
+    ranges = ensemble.update_gate_ranges(params)
+    np.testing.assert_allclose(ranges[3, 0], [0.80, 0.86], atol=1e-5)   # the hand derivation
+    run = _run_of(params, final_losses=[1e-4, 2e-4, 3e-4, 4e-4, 5e-4, np.nan])
+    head = ensemble.headline(run)
+    assert (head.n_seeds, head.n_diverged, head.n_finite, head.n_blog_gate) == (6, 1, 5, 3)
+    assert head.final_loss_quantiles[0.5] == pytest.approx(3e-4, rel=1e-6)
+    claims = {c.name: c.count for c in ensemble.summarize(run).claims}
+    assert claims["update gate as the blog's"] == 3
+    np.testing.assert_allclose(ensemble.final_train_loss(run)[:5], [1e-4, 2e-4, 3e-4, 4e-4,
+                                                                     5e-4], rtol=1e-6)
+    assert np.isnan(ensemble.final_train_loss(run)[5])  # diverged: no final loss
+
+
+def _run_of(params, final_losses) -> Run:
+    """A run whose final params are ``params`` (S seeds), snapshots = init = final, and whose
+    last-epoch training losses are ``final_losses`` (NaN = diverged)."""
+    cfg = Config(epochs=10, eval_every=5, n_samples=100)
+    count = len(final_losses)
+    train = np.full((count, cfg.epochs), 0.1, np.float32)
+    train[:, -1] = final_losses
+    snaps = {m: {k: np.stack([v] * cfg.n_eval, 1) for k, v in sub.items()}
+             for m, sub in params.items()}
+    return Run(config=cfg, seeds=np.arange(count), eval_epochs=np.asarray(cfg.eval_epochs),
+               init_params=params, params=params, snapshots=snaps, train_loss=train,
+               test_loss=np.ones((count, cfg.n_eval), np.float32),
+               lr=np.full((count, cfg.n_eval), 1e-4), diverged=np.isnan(final_losses))

@@ -8,12 +8,36 @@ import numpy as np
 import pytest
 
 from gru_jax import Config, Run, from_state_dict
+from gru_jax import analysis as ga
+from gru_jax.analysis.ensemble import blog_gate_matches
 from gru_jax.blog import SEED37_STATE_DICT as BLOG_STATE_DICT
 from gru_jax.cli import main
 from gru_jax.reports import run_compare, write_report
+from gru_jax.reports.census import CENSUS_HEADER
 from gru_jax.reports.compare import CompareOptions
 from gru_jax.reports.report import _comparison_section, pick_epochs
 from test_reference import constructed_run
+
+LEAD = "## Strategies (the discovered census)"
+
+
+def lead_section(text: str) -> str:
+    """The census section of a report or comparison: from LEAD to the next "## " heading."""
+    start = text.index(LEAD)
+    end = text.find("\n## ", start + len(LEAD))
+    return text[start:end if end >= 0 else len(text)]
+
+
+def assert_census_leads(text: str, run_dir: str) -> None:
+    """The census section is the first section, holds the census table and the threshold
+    axis, and states the blog-gate count of the one definition."""
+    headings = re.findall(r"^## .+$", text, flags=re.M)
+    assert headings[0] == LEAD, headings[:3]
+    lead = lead_section(text)
+    assert "| " + " | ".join(CENSUS_HEADER) + " |" in lead
+    assert "| threshold class |" in lead and "| general |" in lead
+    count = int(blog_gate_matches(Run.load(run_dir).params).sum())
+    assert f"**{count}** of" in lead
 
 
 
@@ -64,8 +88,12 @@ def test_write_report(run_dir):
                     "### The blog's claims", "## Dissections of representative seeds"):
         assert section in text
     assert "57.81" in text  # the blog's seed (index 0) walks the blog's sequence as published
-    assert "Seed 37" in text
     assert "](../compare/compare.md)" in text
+    assert_census_leads(text, run_dir)
+    # 2 seeds: no discovery, one strategy, said so; its representative is dissected
+    assert "too few seeds for a census" in text
+    assert re.search(r"^### Seed (37|2) \(S1: ", text, flags=re.M)
+    assert os.path.exists(os.path.join(run_dir, "report", "commitment.png"))
 
 
 def test_missing_comparison_is_a_note_when_not_run(tmp_path):
@@ -108,29 +136,61 @@ def test_run_compare_writes_markdown_and_figures(tmp_path):
     assert path == os.path.join(run_dir, "compare", "compare.md")
     text = open(path).read()
     for name in ("parameters.png", "behaviour.png", "census.png", "distance_canonical.png",
-                 "distance_behaviour.png", "generalization.png", "interpolation.png"):
+                 "distance_behaviour.png", "generalization.png", "interpolation.png",
+                 "commitment.png"):
         assert os.path.exists(os.path.join(run_dir, "compare", name)), name
         assert name in text
-    assert "| general |" in text and "Strategy census" in text
+    assert_census_leads(text, run_dir)
+
+
+def _random_run(cfg: Config, count: int, path: str) -> Run:
+    """A run on disk of ``count`` models at ``cfg.hidden_size``, constructed (training would
+    add a compilation to a test about the writers): init and final params drawn by
+    ``init_params`` (final x 3: firmer gates), snapshots on the straight line between them,
+    losses falling from 1/6 to 1e-4 (seed 3 diverged at the last epoch)."""
+    import jax
+    from gru_jax import init_params
+    keys = jax.random.split(jax.random.key(0), 2 * count)
+    models = [init_params(cfg, k) for k in keys]
+    stack = lambda ms, scale: jax.tree_util.tree_map(
+        lambda *a: scale * np.stack([np.asarray(x, np.float32) for x in a]), *ms)
+    init, final = stack(models[:count], 1.0), stack(models[count:], 3.0)
+    frac = (np.asarray(cfg.eval_epochs) + 1) / cfg.epochs
+    snaps = jax.tree_util.tree_map(
+        lambda a, b: np.stack([a + (b - a) * f for f in frac], 1).astype(np.float32), init, final)
+    train = np.geomspace(1 / 6, 1e-4, cfg.epochs)[None].repeat(count, 0).astype(np.float32)
+    train[3, -1] = np.nan
+    run = Run(config=cfg, seeds=np.arange(count), eval_epochs=np.asarray(cfg.eval_epochs),
+              init_params=init, params=final, snapshots=snaps, train_loss=train,
+              test_loss=train[:, list(cfg.eval_epochs)] * 1e4,
+              lr=np.full((count, cfg.n_eval), 1e-4, np.float32),
+              diverged=np.isnan(train[:, -1]))
+    run.save(path)
+    return run
 
 
 @pytest.mark.parametrize("hidden", [2, 3])
 def test_compare_and_report_at_larger_hidden_sizes(tmp_path, hidden):
-    import gru_jax as gj
     cfg = Config(hidden_size=hidden, n_samples=300, batch_size=64, epochs=6, eval_every=3)
     run_dir = str(tmp_path / f"h{hidden}")
-    gj.train(cfg, range(4), out=run_dir, engine="xla", progress=False)
+    _random_run(cfg, 4, run_dir)
+    census = ga.census(Run.load(run_dir))          # once for both writers, as the pipeline
     path = run_compare(run_dir, options=CompareOptions(stability_epochs=5, n_per_cell=10,
-                                                       tradeoff_n_per_cell=0))
+                                                       tradeoff_n_per_cell=0), census=census)
     text = open(path).read()
-    for section in ("## Final parameters, aligned", "## Fixed points", "## Strategy census",
+    for section in ("## Final parameters, aligned", "## Fixed points", LEAD,
                     "## Generalization", "## Loss along the straight path", "Skipped"):
         assert section in text, section
     rows = open(os.path.join(run_dir, "compare", "fixed_points.csv")).read().splitlines()
-    assert len(rows) == 5 and rows[0].startswith("seed,strategy,n_flag0")
+    assert len(rows) == 5 and rows[0].startswith("seed,strategy,threshold_class,n_flag0")
     for name in ("parameters.png", "fixed_points.png", "behaviour.png", "interpolation.png"):
         assert os.path.exists(os.path.join(run_dir, "compare", name)), name
-    report = open(write_report(run_dir)).read()
+    report = open(write_report(run_dir, census=census)).read()
+    assert_census_leads(text, run_dir)
+    assert_census_leads(report, run_dir)
+    assert "**The run.** 4 seeds, 1 diverged" in report        # seed 3's last loss is NaN
+    # the report and the comparison state the same census, word for word (figures follow)
+    assert lead_section(report).split("![")[0] == lead_section(text).split("![")[0]
     assert f"with {hidden} hidden unit(s)" in report
     assert "Fixed points of h_t -> h_(t+1) at constant inputs" in report
     assert "the readout unit" in report

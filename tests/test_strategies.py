@@ -161,3 +161,24 @@ def test_public_names_and_old_census_still_there():
     assert ga.Census.__name__ == "Census" and callable(ga.census)
     assert ga.census.run_census is census_module.run_census
     assert census_module.STRATEGIES == ("general", "length-specific", "failed")
+
+
+def test_few_seeds_give_one_strategy_and_say_so():
+    """Two far-apart blobs (features constructed, no model): with 8 seeds (< 2 x 5) there is
+    no discovery, one strategy, a note and no bootstrap; with 12 seeds of three blobs at most
+    12 // 5 = 2 strategies; one seed works too."""
+    rng = np.random.default_rng(6)
+    names, units = [f"x{i}" for i in range(4)], ["u"] * 4
+    namer = lambda median: f"blob at x0 = {median['x0']:.0f}"
+    blobs = lambda count, k: np.concatenate([c + 0.1 * rng.standard_normal((count, 4))
+                                             for c in 10.0 * np.eye(4)[:k]])
+    few = cluster(blobs(4, 2), names, units, n_bootstrap=5, namer=namer)
+    assert few.n_strategies == 1 and few.counts.tolist() == [8]
+    assert few.note.startswith("too few seeds for a census: 8 seeds")
+    assert len(few.bootstrap_ari) == 0
+    capped = cluster(blobs(4, 3), names, units, n_bootstrap=0, namer=namer)
+    assert capped.n_strategies <= 2 and "k = 1..2" in capped.criterion and not capped.note
+    one = cluster(blobs(1, 1), names, units, n_bootstrap=0, namer=namer)
+    assert one.n_strategies == 1 and one.labels.tolist() == [0] and one.note
+    enough = cluster(blobs(10, 2), names, units, n_bootstrap=2, namer=namer)
+    assert enough.n_strategies == 2 and not enough.note

@@ -7,7 +7,11 @@ The blog's claims, tested per seed (BLOG_FACTS.md):
 - **update gate** (its Figure 1): at the first step (h = 0) and over the value range 0..1, z stays
   in [0.77, 0.83] for flag 0 and in [0.14, 0.20] for flag 1. The blog quotes two decimals and its
   own net spans [0.768, 0.835] and [0.139, 0.197], so a seed matches when its range lies inside
-  the interval widened by ``tolerance = 0.005`` (half a unit in the last quoted digit).
+  the interval widened by ``tolerance = 0.005`` (half a unit in the last quoted digit). This is
+  THE definition of "a seed with the blog's gate ranges" (:func:`blog_gate_matches`) wherever
+  the report or the comparison counts such seeds: the blog's ranges are ranges of this
+  first-step curve, not of the mean z over a sequence (the comparison's behaviour scatter,
+  which also shows the box, places seeds by their mean z on a probe: a different quantity).
 - **"learned the concept of four"**: on a single-element input the blog's net answers
   [12, 0] -> 41.08 and [12, 1] -> 101.58 (targets 0 and 12). A seed fails like it when either
   answer is off by more than ``tolerance`` (original units, default 5).
@@ -46,6 +50,13 @@ def loss_bands(loss: np.ndarray, quantiles: Sequence[float] = QUANTILES) -> np.n
     with warnings.catch_warnings():  # an epoch where every seed is NaN gives NaN, silently
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanquantile(loss, np.asarray(quantiles), axis=0)
+
+
+def final_train_loss(run) -> np.ndarray:
+    """THE final training loss of each seed of a :class:`gru_jax.Run`: the last epoch's
+    (scaled units), NaN for a diverged seed. ``(S,)`` float64. The report, the comparison and
+    the census all use it (a diverged seed has no final loss, not its last finite one)."""
+    return np.asarray(run.train_loss, np.float64)[:, -1]
 
 
 def final_values(loss: np.ndarray) -> np.ndarray:
@@ -130,6 +141,14 @@ def matches_blog_gate(ranges: np.ndarray, flag0=Z_FLAG0, flag1=Z_FLAG1,
     for flag, (lo, hi) in enumerate((flag0, flag1)):
         ok &= (ranges[:, flag, 0] >= lo - tolerance) & (ranges[:, flag, 1] <= hi + tolerance)
     return ok
+
+
+def blog_gate_matches(params, tolerance: float = 0.005) -> np.ndarray:
+    """Per seed: does it have the blog's gate ranges? ``(S, ...) -> (S,) bool``: the first-step
+    update-gate range over values 0..1 (:func:`update_gate_ranges`, the readout unit at H > 1)
+    lies inside [0.77, 0.83] (flag 0) and [0.14, 0.20] (flag 1), each widened by
+    ``tolerance`` (module docstring). The one definition the report and the comparison use."""
+    return matches_blog_gate(update_gate_ranges(params), tolerance=tolerance)
 
 
 def sequence_outputs(params, sequences: np.ndarray, high: float = 100.0) -> np.ndarray:
@@ -219,8 +238,8 @@ class Claim:
 class EnsembleSummary:
     """Everything the report's ensemble section shows (arrays have the seed axis first)."""
 
-    final_train: np.ndarray          # (S,) scaled units
-    final_test: np.ndarray           # (S,) original units
+    final_train: np.ndarray          # (S,) scaled units, :func:`final_train_loss`
+    final_test: np.ndarray           # (S,) original units, last eval (NaN: diverged)
     plateau_exit: np.ndarray         # (S,) epoch, NaN = never left
     z_ranges: np.ndarray             # (S, 2, 2) [flag][min, max] first-step z
     matches_gate: np.ndarray         # (S,) bool
@@ -235,11 +254,11 @@ def summarize(run, plateau_threshold: float = MEAN_BASELINE / 2, gate_tolerance:
               single_value: float = 12.0, single_tolerance: float = 5.0) -> EnsembleSummary:
     """All per-seed quantities and the blog's claims for a :class:`gru_jax.Run`."""
     high = float(run.config.high)
-    final_train = final_values(run.train_loss)
-    final_test = final_values(run.test_loss)
+    final_train = final_train_loss(run)
+    final_test = np.asarray(run.test_loss, np.float64)[:, -1]
     exit_epoch = plateau_exit_epochs(run.train_loss, plateau_threshold)
     ranges = update_gate_ranges(run.params)
-    gate_ok = matches_blog_gate(ranges, tolerance=gate_tolerance)
+    gate_ok = blog_gate_matches(run.params, tolerance=gate_tolerance)
     single = single_element_outputs(run.params, single_value, high)
     fails = fails_single_element(single, single_value, single_tolerance)
     first, count, _ = weight_sign_changes(run.init_params, run.snapshots, run.eval_epochs)
@@ -262,6 +281,32 @@ def summarize(run, plateau_threshold: float = MEAN_BASELINE / 2, gate_tolerance:
                            plateau_exit=exit_epoch, z_ranges=ranges, matches_gate=gate_ok,
                            single_outputs=single, fails_single=fails, flag_first_crossing=first,
                            flag_crossings=count, claims=claims)
+
+
+# ---- what both the report and the comparison state -------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Headline:
+    """The run-level numbers that the report and the comparison both state, from one place.
+
+    n_seeds; n_diverged (``run.diverged``); n_finite: seeds with a finite
+    :func:`final_train_loss`; final_loss_quantiles: ``{0.05, 0.5, 0.95: value}`` of it over
+    the finite seeds (scaled units); n_blog_gate: :func:`blog_gate_matches` count.
+    """
+
+    n_seeds: int
+    n_diverged: int
+    n_finite: int
+    final_loss_quantiles: dict
+    n_blog_gate: int
+
+
+def headline(run, gate_tolerance: float = 0.005) -> Headline:
+    """The :class:`Headline` of a :class:`gru_jax.Run`."""
+    final = final_train_loss(run)
+    table = quantile_table(final, (0.05, 0.5, 0.95))
+    return Headline(int(run.n_seeds), int(np.sum(run.diverged)), table["n"],
+                    {q: table[q] for q in (0.05, 0.5, 0.95)},
+                    int(np.sum(blog_gate_matches(run.params, gate_tolerance))))
 
 
 # ---- trajectories in canonical coordinates ---------------------------------------------------

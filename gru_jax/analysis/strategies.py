@@ -21,7 +21,13 @@
    1st percentile of the final seeds' (early snapshots lie far from every strategy and would
    otherwise fall to the broadest component); the first evaluated epoch from which a seed's
    label equals its final one at every later evaluation).
-7. The threshold classes (general / length-specific / failed,
+7. Few seeds: ``k`` is at most ``S // MIN_SEEDS_PER_STRATEGY`` (a strategy needs a handful of
+   seeds to have a median, a spread and a CI; on 8 seeds of the blog's protocol an uncapped BIC
+   picks 7 one-seed "strategies"). Below ``2 x MIN_SEEDS_PER_STRATEGY`` seeds there is NO
+   discovery: every seed is put in one strategy (named from its median mechanism as usual),
+   there is no bootstrap, and ``Census.note`` says "too few seeds for a census"; the writers
+   print that note beside the table.
+8. The threshold classes (general / length-specific / failed,
    :func:`gru_jax.analysis.census.strategy_census`) stay a separate axis (``threshold_labels``).
 
 References:
@@ -33,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
+import jax
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
@@ -40,11 +47,14 @@ from threadpoolctl import threadpool_limits
 
 from ..blog import MEAN_BASELINE
 from .census import STRATEGIES, _medoid, strategy_census, wilson_interval
-from .features import ROUTES, route_shares, seed_features
+from .ensemble import final_train_loss
+from ..model import flatten_models
+from .features import ROUTES, medoid_reference, route_shares, seed_features
 
 COVARIANCE_TYPES = ("full", "diag")
 REG_COVAR = 1e-2
 N_INIT = 4
+MIN_SEEDS_PER_STRATEGY = 5
 ROUTE_NAMES = {"z": "update-gate", "r": "reset-gate", "n": "candidate"}
 
 
@@ -60,7 +70,8 @@ class Census:
     ``(S,)`` str (general / length-specific / failed); median_features ``(K, F)``;
     commitment_epoch ``(S,)`` (NaN if not measured); snapshot_epochs and snapshot_labels
     ``(S, E)`` (the snapshots used for commitment, -1 = in no strategy yet; empty if none);
-    typical_log_density: the 1st percentile of the mixture's log density over the seeds.
+    typical_log_density: the 1st percentile of the mixture's log density over the seeds;
+    note: "" or why no strategies were discovered (too few seeds: module docstring, step 7).
     """
 
     labels: np.ndarray
@@ -91,6 +102,7 @@ class Census:
     scale: np.ndarray
     order: np.ndarray
     typical_log_density: float
+    note: str = ""
 
     @property
     def n_strategies(self) -> int:
@@ -158,7 +170,7 @@ def select_mixture(z, max_strategies: int = 8, random_state: int = 0):
     :data:`COVARIANCE_TYPES`. ``z (N, F)`` standardised -> ``(mixture, {"type k": bic})``."""
     bic, best = {}, None
     for covariance_type in COVARIANCE_TYPES:
-        for k in range(1, min(max_strategies, len(z) - 1) + 1):
+        for k in range(1, max(1, min(max_strategies, len(z) - 1)) + 1):
             model = _mixture(k, covariance_type, random_state).fit(z)
             bic[f"{covariance_type} {k}"] = float(model.bic(z))
             if best is None or bic[f"{covariance_type} {k}"] < best[0]:
@@ -258,8 +270,17 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
     seeds = np.arange(count) if seeds is None else np.asarray(seeds)
     fill, mean, scale = standardisation(values)
     z = (np.where(np.isfinite(values), values, fill) - mean) / scale
+    cap = min(max_strategies, count // MIN_SEEDS_PER_STRATEGY)
+    note = "" if cap >= 2 else (
+        f"too few seeds for a census: {count} seeds (discovering strategies needs at least "
+        f"{2 * MIN_SEEDS_PER_STRATEGY}, {MIN_SEEDS_PER_STRATEGY} a strategy); all seeds are "
+        "shown as one strategy")
+    if note:
+        n_bootstrap = 0
     with threadpool_limits(limits=1):        # tiny matrices: threads only contend (and vary)
-        mixture, bic = select_mixture(z, max_strategies, random_state)
+        # one seed: scikit-learn fits no mixture to one row; its twin gives the same centre
+        mixture, bic = select_mixture(z if count > 1 else np.repeat(z, 2, axis=0),
+                                      max(cap, 1), random_state)
     raw = mixture.predict(z)
     sizes = np.bincount(raw, minlength=mixture.n_components)
     order = np.argsort(-sizes, kind="stable")                    # census k = mixture order[k]
@@ -279,8 +300,10 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
         ari = bootstrap_ari(z, labels, mixture.n_components, mixture.covariance_type,
                             n_bootstrap, random_state)
     k_chosen = mixture.n_components
-    criterion = (f"lowest BIC of scikit-learn GaussianMixture over k = 1..{max_strategies} "
-                 f"components x covariance {'/'.join(COVARIANCE_TYPES)} (reg_covar {REG_COVAR}, "
+    criterion = (f"lowest BIC of scikit-learn GaussianMixture over k = 1..{max(cap, 1)} "
+                 f"components (at most {max_strategies}, and at most one per "
+                 f"{MIN_SEEDS_PER_STRATEGY} seeds) x covariance {'/'.join(COVARIANCE_TYPES)} "
+                 f"(reg_covar {REG_COVAR}, "
                  f"n_init {N_INIT}, random_state {random_state}) on the standardised features: "
                  f"chosen {mixture.covariance_type} {k_chosen}")
     return Census(labels, names_k, counts, counts / count, intervals[:, 0], intervals[:, 1],
@@ -289,7 +312,7 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
                   np.full(count, "") if threshold_labels is None else np.asarray(threshold_labels),
                   median_features, np.full(count, np.nan), np.zeros(0), np.zeros((count, 0), int),
                   reference, mixture, fill, mean, scale, order,
-                  float(np.percentile(mixture.score_samples(z), 1)))
+                  float(np.percentile(mixture.score_samples(z), 1)), note)
 
 
 def _unique(names: list) -> list:
@@ -314,14 +337,27 @@ def census_of(params, final_train_loss, *, seeds=None, high: int = 100, snapshot
       **options: ``max_strategies``, ``n_bootstrap``, ``random_state`` (:func:`cluster`).
     """
     loss = np.asarray(final_train_loss, np.float64)
-    feats = seed_features(params, loss, high=high)
+    count = loss.shape[0]
+    if snapshots is None:
+        feats = seed_features(params, loss, high=high)
+    else:
+        # final params and snapshots in ONE call (one compilation; the snapshots aligned to
+        # the final params' medoid, as Census.assign_params would)
+        flat, _ = flatten_models(snapshots)
+        both = jax.tree_util.tree_map(
+            lambda a, b: np.concatenate([np.asarray(a, np.float32), b]), params, flat)
+        feats = seed_features(both, np.concatenate([loss, np.asarray(
+            snapshot_losses, np.float64).reshape(-1)]), reference=medoid_reference(params),
+            high=high)
+        snapshot_values = feats.values[count:]
+        feats = feats._replace(values=feats.values[:count])
     thresholds = strategy_census(params, loss, high=high).labels
     result = cluster(feats.values, feats.names, feats.units, seeds=seeds,
                      threshold_labels=thresholds, reference=feats.reference, **options)
     if snapshots is None:
         return result
-    snapshot_labels = result.assign_params(snapshots, snapshot_losses, high,
-                                           reject_atypical=True)
+    snapshot_labels = result.assign(snapshot_values, reject_atypical=True).reshape(
+        np.shape(snapshot_losses))
     epochs = np.asarray(snapshot_epochs)
     final_epoch = int(epochs[-1]) if final_epoch is None else final_epoch
     commit = commitment_epochs(snapshot_labels, result.labels, epochs, final_epoch)
@@ -334,6 +370,7 @@ def census(run, *, commitment_stride: int = 6, **options) -> Census:
     losses; commitment from every ``commitment_stride``-th snapshot (and the last one);
     ``commitment_stride=0`` skips it. ``**options``: see :func:`cluster`."""
     loss = np.asarray(run.train_loss)
+    final = final_train_loss(run)
     kwargs = {}
     if commitment_stride:
         n_eval = len(run.eval_epochs)
@@ -341,7 +378,7 @@ def census(run, *, commitment_stride: int = 6, **options) -> Census:
         epochs = np.asarray(run.eval_epochs)[picked]
         kwargs = dict(snapshots=_take_snapshots(run.snapshots, picked), snapshot_epochs=epochs,
                       snapshot_losses=loss[:, epochs], final_epoch=loss.shape[1] - 1)
-    return census_of(run.params, loss[:, -1], seeds=np.asarray(run.seeds),
+    return census_of(run.params, final, seeds=np.asarray(run.seeds),
                      high=run.config.high, **kwargs, **options)
 
 

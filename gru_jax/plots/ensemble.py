@@ -1,7 +1,9 @@
 """Figures across an ensemble: quantile bands, trajectory fans, histograms, gate scatter.
 
 Many seeds are drawn as quantile bands, never one line per seed. Every function takes arrays
-and returns a Figure; callers save and close it.
+and returns a Figure; callers save and close it. Given strategy ``labels (S,)`` int and
+``names`` (the discovered census), seeds are coloured by strategy
+(:mod:`gru_jax.plots.strategies`: the same colour and legend name in every figure).
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from typing import Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+
+from .strategies import draw_strategy_bands, strategy_colours, strategy_label
 
 
 def _band_pairs(quantiles: Sequence[float]):
@@ -60,17 +64,48 @@ def plot_loss_bands(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
     return fig
 
 
+def plot_loss_by_strategy(x: np.ndarray, loss: np.ndarray, labels: np.ndarray,
+                          names: Sequence[str], ylabel: str, title: str,
+                          baseline: Optional[float] = None, marks: Sequence[int] = (),
+                          log: bool = True) -> plt.Figure:
+    """Loss curves ``(S, T)`` at ``x (T,)``: per strategy the median and 25-75% band in its
+    colour; black dashed: the median over all seeds; ``baseline``, ``marks`` as in
+    :func:`plot_loss_bands`."""
+    fig, ax = plt.subplots(figsize=(10, 5.0 + 0.14 * len(names)))
+    draw_strategy_bands(ax, x, loss, labels, names)
+    with np.errstate(all="ignore"):
+        ax.plot(x, np.nanmedian(np.asarray(loss, np.float64), axis=0), "k--", linewidth=1.0,
+                label="all seeds: median")
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle=":", label=f"predict-the-mean {baseline:.4g}")
+    for e in marks:
+        ax.axvline(e, color="grey", alpha=0.12, linewidth=0.6)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title + " (median and 25-75% per strategy)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False,
+              ncol=2)
+    fig.tight_layout()
+    return fig
+
+
 def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.ndarray,
                          quantiles: Sequence[float],
                          marks: Optional[Mapping[str, Mapping[str, float]]] = None,
                          title: str = "Parameter trajectories over seeds",
-                         ylabel: str = "parameter value") -> plt.Figure:
+                         ylabel: str = "parameter value",
+                         by_strategy: Optional[tuple] = None) -> plt.Figure:
     """One small panel per parameter: median and quantile fan over seeds against epoch.
 
     Args:
       epochs: ``(n,)``. names: ``(P,)``. bands: ``(Q, n, P)`` quantiles over seeds.
       marks: optional ``{marker label: {parameter name: value}}`` drawn as horizontal lines
         (e.g. the blog's final weights).
+      by_strategy: optional ``(values (S, n, P), labels (S,), strategy names)``: the fan of all
+        seeds is then grey and each strategy's median and 25-75% band is drawn in its colour.
     """
     n_params = len(names)
     cols = 4 if n_params > 6 else n_params
@@ -80,7 +115,14 @@ def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.nda
     mark_styles = ("tab:red", "tab:green", "tab:purple")
     for p, name in enumerate(names):
         ax = axes[p // cols][p % cols]
-        _draw_bands(ax, epochs, bands[:, :, p], quantiles, "tab:blue", "seeds")
+        if by_strategy is None:
+            _draw_bands(ax, epochs, bands[:, :, p], quantiles, "tab:blue", "seeds")
+        else:
+            lo, hi = bands[0, :, p], bands[-1, :, p]
+            ax.fill_between(epochs, lo, hi, color="0.85", linewidth=0,
+                            label=f"all seeds {quantiles[0]:.0%}-{quantiles[-1]:.0%}")
+            values, labels, strategy_names = by_strategy
+            draw_strategy_bands(ax, epochs, np.asarray(values)[:, :, p], labels, strategy_names)
         for (label, values), color in zip((marks or {}).items(), mark_styles):
             if name in values:
                 ax.axhline(values[name], color=color, linestyle="--", linewidth=1.0, label=label)
@@ -100,33 +142,55 @@ def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.nda
             if name not in labels:
                 handles.append(h)
                 labels.append(name)
-    fig.legend(handles, labels, loc="lower right", fontsize=8, ncol=2)
     fig.suptitle(title)
     # fixed margins: tight_layout over a dozen panels costs seconds per figure
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.92, wspace=0.3, hspace=0.45)
+    if by_strategy is None:
+        fig.legend(handles, labels, loc="lower right", fontsize=8, ncol=2)
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.92, wspace=0.3,
+                            hspace=0.45)
+    else:
+        rows_of_legend = int(np.ceil(len(labels) / 2))
+        fig.set_size_inches(fig.get_size_inches()[0],
+                            fig.get_size_inches()[1] + 0.17 * rows_of_legend)
+        bottom = (0.17 * rows_of_legend + 0.5) / fig.get_size_inches()[1]
+        fig.legend(handles, labels, loc="lower center", fontsize=7, ncol=2, frameon=False)
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=bottom, top=0.93, wspace=0.3,
+                            hspace=0.45)
     return fig
 
 
 def plot_histogram(values: np.ndarray, xlabel: str, title: str, bins: int = 40,
                    log_x: bool = False, marks: Optional[Mapping[str, float]] = None,
-                   ylabel: str = "number of seeds", note: Optional[str] = None) -> plt.Figure:
+                   ylabel: str = "number of seeds", note: Optional[str] = None,
+                   labels: Optional[np.ndarray] = None,
+                   names: Optional[Sequence[str]] = None) -> plt.Figure:
     """Histogram of one value per seed (non-finite values are left out and counted in the
-    title or ``note``); ``marks`` draws labelled verticals (e.g. the blog's value)."""
+    title or ``note``); ``marks`` draws labelled verticals (e.g. the blog's value); with
+    strategy ``labels (S,)`` and ``names`` the bars are stacked by strategy."""
     values = np.asarray(values, float).ravel()
-    finite = values[np.isfinite(values)]
-    if log_x:
-        finite = finite[finite > 0]
-    fig, ax = plt.subplots(figsize=(8, 4.4))
+    keep = np.isfinite(values) & ((values > 0) if log_x else True)
+    finite = values[keep]
+    fig, ax = plt.subplots(figsize=(8, 4.4) if labels is None else (8, 5.0 + 0.14 * len(names)))
     if finite.size:
         edges = (np.logspace(np.log10(finite.min()), np.log10(finite.max()) + 1e-9, bins + 1)
                  if log_x and finite.min() < finite.max() else bins)
-        ax.hist(finite, bins=edges, color="tab:blue", alpha=0.8, edgecolor="white")
+        if labels is None:
+            ax.hist(finite, bins=edges, color="tab:blue", alpha=0.8, edgecolor="white")
+        else:
+            kept = np.asarray(labels)[keep]
+            groups = [finite[kept == k] for k in range(len(names))]
+            ax.hist(groups, bins=edges, stacked=True, color=strategy_colours(len(names)),
+                    edgecolor="white", linewidth=0.3,
+                    label=[strategy_label(k, n, len(g)) for k, (n, g) in
+                           enumerate(zip(names, groups))])
     if log_x:
         ax.set_xscale("log")
     colors = ("tab:red", "tab:green", "tab:purple", "tab:orange")
     for (label, x), color in zip((marks or {}).items(), colors):
         ax.axvline(x, color=color, linestyle="--", linewidth=1.4, label=label)
-    if marks:
+    if labels is not None:
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+    elif marks:
         ax.legend(fontsize=8)
     left_out = values.size - finite.size
     suffix = (f" ({left_out} of {values.size} seeds not shown: {note or 'undefined'})"
@@ -141,17 +205,26 @@ def plot_histogram(values: np.ndarray, xlabel: str, title: str, bins: int = 40,
 
 def plot_gate_ranges(z_ranges: np.ndarray, boxes: Mapping[str, tuple[tuple[float, float],
                                                                      tuple[float, float]]],
-                     title: str = "First-step update gate per seed") -> plt.Figure:
+                     title: str = "First-step update gate per seed",
+                     labels: Optional[np.ndarray] = None,
+                     names: Optional[Sequence[str]] = None) -> plt.Figure:
     """Each seed's first-step z range for flag 0 (x) and flag 1 (y), as a cross at the midpoints
     with its extent; ``boxes`` ``{label: ((x lo, x hi), (y lo, y hi))}`` shades reference regions
-    (the blog's [0.77, 0.83] x [0.14, 0.20])."""
+    (the blog's [0.77, 0.83] x [0.14, 0.20]); coloured by strategy given ``labels``, ``names``."""
     z_ranges = np.asarray(z_ranges, float)
     mid = z_ranges.mean(axis=-1)
     half = (z_ranges[..., 1] - z_ranges[..., 0]) / 2
-    fig, ax = plt.subplots(figsize=(6.2, 5.6))
-    ax.errorbar(mid[:, 0], mid[:, 1], xerr=half[:, 0], yerr=half[:, 1], fmt="o", markersize=2,
-                alpha=0.35, elinewidth=0.5, color="tab:blue",
-                label="seed (bars: range over values)")
+    fig, ax = plt.subplots(figsize=(7.4, 7.0) if labels is not None else (6.2, 5.6))
+    groups = ([(np.ones(len(mid), bool), "tab:blue", "seed (bars: range over values)")]
+              if labels is None else
+              [(np.asarray(labels) == k, c,
+                strategy_label(k, n, int(np.sum(np.asarray(labels) == k))))
+               for k, (n, c) in enumerate(zip(names, strategy_colours(len(names))))])
+    for pick, colour, label in groups:
+        if pick.any():
+            ax.errorbar(mid[pick, 0], mid[pick, 1], xerr=half[pick, 0], yerr=half[pick, 1],
+                        fmt="o", markersize=2, alpha=0.35, elinewidth=0.5, color=colour,
+                        label=label)
     for (label, ((x0, x1), (y0, y1))), color in zip(boxes.items(), ("tab:red", "tab:green")):
         ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color,
                                    linewidth=1.6, label=label))
@@ -161,6 +234,9 @@ def plot_gate_ranges(z_ranges: np.ndarray, boxes: Mapping[str, tuple[tuple[float
     ax.set_ylabel("z for flag 1 (first step, h = 0)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    if labels is None:
+        ax.legend(fontsize=8, loc="upper left")
+    else:
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.1), frameon=False)
     fig.tight_layout()
     return fig

@@ -9,14 +9,16 @@ from matplotlib.colors import LogNorm
 import numpy as np
 
 from ..blog import MEAN_BASELINE
+from .strategies import draw_strategy_bands, strategy_colours, strategy_label
 
-STRATEGY_COLORS = {"general": "tab:green", "length-specific": "tab:blue", "failed": "tab:red"}
+CLASS_MARKERS = {"length-specific": "o", "general": "^", "failed": "x"}
 MARK_STYLES = (("tab:red", "-"), ("black", "--"), ("tab:purple", ":"))
 
 
 def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
                             marks: Mapping[str, np.ndarray], bins: int = 30,
-                            clip_marks: float = 25.0) -> plt.Figure:
+                            clip_marks: float = 25.0, labels: Optional[np.ndarray] = None,
+                            strategy_names: Optional[Sequence[str]] = None) -> plt.Figure:
     """Histogram per canonical coordinate of the seeds' final values, with marked reference sets.
 
     Args:
@@ -24,6 +26,8 @@ def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
       marks: label -> ``(P,)`` values drawn as vertical lines. The panel spans the seeds and
         every mark with ``|value| <= clip_marks``; larger marks (the exact accumulator's readout
         2000) are drawn at the edge, their value in the legend.
+      labels, strategy_names: optional strategy per seed ``(S,)`` int and the names: the
+        histograms are stacked by strategy (colours and names in the figure's legend).
     """
     count = len(names)
     cols = 5
@@ -35,7 +39,13 @@ def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
             continue
         values = np.asarray(vectors)[:, i]
         finite = values[np.isfinite(values)]
-        ax.hist(finite, bins=bins, color="0.6")
+        if labels is None:
+            ax.hist(finite, bins=bins, color="0.6")
+        elif finite.size:
+            kept = np.asarray(labels)[np.isfinite(values)]
+            ax.hist([finite[kept == k] for k in range(len(strategy_names))],
+                    bins=np.histogram_bin_edges(finite, bins), stacked=True,
+                    color=strategy_colours(len(strategy_names)))
         near = [float(np.asarray(m)[i]) for m in marks.values()
                 if abs(float(np.asarray(m)[i])) <= clip_marks]
         span = np.concatenate([finite, near]) if finite.size or near else np.array([-1.0, 1.0])
@@ -51,33 +61,55 @@ def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
         ax.set_ylabel("seeds", fontsize=7)
         ax.legend(fontsize=5.5, loc="upper right")
     fig.suptitle("Final canonical parameters over seeds, with the hand-crafted and blog values")
-    fig.tight_layout()
+    if labels is not None:
+        handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in
+                   strategy_colours(len(strategy_names))]
+        fig.legend(handles, [strategy_label(k, n, int(np.sum(np.asarray(labels) == k)))
+                             for k, n in enumerate(strategy_names)],
+                   loc="lower center", ncol=2, fontsize=7, frameon=False)
+        fig.tight_layout(rect=(0, 0.03 * (len(strategy_names) + 1) / 2 + 0.02, 1, 1))
+    else:
+        fig.tight_layout()
     return fig
 
 
 def behaviour_scatter(behaviour: np.ndarray, labels: Optional[np.ndarray],
                       references: Mapping[str, Sequence[float]],
+                      names: Sequence[str] = (), classes: Optional[np.ndarray] = None,
                       blog_box=((0.77, 0.83), (0.14, 0.20))) -> plt.Figure:
     """Mean update gate at flag 0 (x) vs flag 1 (y) per seed, coloured by strategy.
 
     Args:
-      behaviour: ``(S, 2)``. labels: ``(S,)`` strategy names or None.
+      behaviour: ``(S, 2)``. labels: ``(S,)`` strategy (int, census numbering) or None;
+        names: the strategies' names.
+      classes: optional ``(S,)`` threshold class per seed (general / length-specific /
+        failed), drawn as the marker (:data:`CLASS_MARKERS`).
       references: label -> ``(z0, z1)`` points drawn as stars.
       blog_box: the blog's published ranges, drawn as a rectangle.
     """
-    fig, ax = plt.subplots(figsize=(6, 5.5))
+    fig, ax = plt.subplots(figsize=(7.4, 7.6) if labels is not None else (6, 5.5))
     behaviour = np.asarray(behaviour)
+    classes = (np.full(len(behaviour), "length-specific") if classes is None
+               else np.asarray(classes))
     if labels is None:
         ax.scatter(behaviour[:, 0], behaviour[:, 1], s=12, alpha=0.6, label="seeds")
     else:
-        for strategy, color in STRATEGY_COLORS.items():
-            pick = np.asarray(labels) == strategy
-            if pick.any():
-                ax.scatter(behaviour[pick, 0], behaviour[pick, 1], s=12, alpha=0.6, color=color,
-                           label=f"{strategy} ({pick.sum()})")
+        labels = np.asarray(labels)
+        for k, (name, colour) in enumerate(zip(names, strategy_colours(len(names)))):
+            for cls, marker in CLASS_MARKERS.items():
+                pick = (labels == k) & (classes == cls)
+                if pick.any():
+                    ax.scatter(behaviour[pick, 0], behaviour[pick, 1], s=12, alpha=0.6,
+                               color=colour, marker=marker)
+            ax.scatter([], [], s=12, color=colour,
+                       label=strategy_label(k, name, int(np.sum(labels == k))))
+        for cls, marker in CLASS_MARKERS.items():
+            if np.any(classes == cls) and len(set(classes.tolist())) > 1:
+                ax.scatter([], [], s=14, color="black", marker=marker,
+                           label=f"marker: {cls} ({int(np.sum(classes == cls))})")
     (x0, x1), (y0, y1) = blog_box
     ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="black",
-                               linestyle="--", label="blog seed 37 ranges"))
+                               linestyle="--", label="blog seed 37's first-step ranges"))
     for (label, point), marker in zip(references.items(), ("*", "P", "X")):
         ax.scatter([point[0]], [point[1]], marker=marker, s=220, edgecolor="black",
                    color="gold", label=label, zorder=5)
@@ -86,37 +118,52 @@ def behaviour_scatter(behaviour: np.ndarray, labels: Optional[np.ndarray],
     ax.set_xlabel("mean update gate z at flag-0 steps (1 = hold)")
     ax.set_ylabel("mean update gate z at flag-1 steps (0 = take the candidate)")
     ax.set_title("Update-gate behaviour per seed (length-4, 2-flag probe)")
-    ax.legend(fontsize=8, loc="upper right")
+    if labels is None:
+        ax.legend(fontsize=8, loc="upper right")
+    else:
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.1), frameon=False)
     fig.tight_layout()
     return fig
 
 
 def distance_bands(epochs: np.ndarray, distances: np.ndarray, ylabel: str, title: str,
                    individual: Sequence[int] = (), quantiles=(0.1, 0.25, 0.5, 0.75, 0.9),
-                   log: bool = False) -> plt.Figure:
+                   log: bool = False, labels: Optional[np.ndarray] = None,
+                   names: Sequence[str] = ()) -> plt.Figure:
     """Median and quantile bands over seeds of a distance over epochs, plus a few seeds.
 
     Args:
       epochs: ``(E,)`` (-1 = init, drawn at 0). distances: ``(S, E)``.
       individual: seed positions drawn as thin lines.
+      labels, names: optional strategy per seed ``(S,)`` int and the names: the bands are then
+        per strategy (median and 25-75%, in its colour) over a grey band of all seeds.
     """
     x = np.maximum(np.asarray(epochs), 0)
     d = np.asarray(distances, np.float64)
     q = np.nanquantile(d, quantiles, axis=0)
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.fill_between(x, q[0], q[-1], alpha=0.2, color="tab:blue",
-                    label=f"{quantiles[0]:.0%}-{quantiles[-1]:.0%} of seeds")
-    ax.fill_between(x, q[1], q[-2], alpha=0.35, color="tab:blue",
-                    label=f"{quantiles[1]:.0%}-{quantiles[-2]:.0%} of seeds")
-    ax.plot(x, q[len(quantiles) // 2], color="tab:blue", linewidth=2, label="median")
+    fig, ax = plt.subplots(figsize=(7, 4.2) if labels is None else (8.6, 5.0 + 0.14 * len(names)))
+    if labels is None:
+        ax.fill_between(x, q[0], q[-1], alpha=0.2, color="tab:blue",
+                        label=f"{quantiles[0]:.0%}-{quantiles[-1]:.0%} of seeds")
+        ax.fill_between(x, q[1], q[-2], alpha=0.35, color="tab:blue",
+                        label=f"{quantiles[1]:.0%}-{quantiles[-2]:.0%} of seeds")
+        ax.plot(x, q[len(quantiles) // 2], color="tab:blue", linewidth=2, label="median")
+    else:
+        ax.fill_between(x, q[0], q[-1], color="0.88", linewidth=0,
+                        label=f"all seeds {quantiles[0]:.0%}-{quantiles[-1]:.0%}")
+        draw_strategy_bands(ax, x, d, labels, names)
     for i in individual:
-        ax.plot(x, d[i], linewidth=0.8, alpha=0.8, label=f"seed index {i}")
+        ax.plot(x, d[i], linewidth=0.8, alpha=0.8, color="black" if labels is not None else None,
+                linestyle=":", label=f"seed index {i}")
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=7)
+    if labels is None:
+        ax.legend(fontsize=7)
+    else:
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -154,24 +201,27 @@ def generalization_heatmaps(lengths: Sequence[int], flag_counts: Sequence[int],
     return fig
 
 
-def census_bars(strategies: Sequence[str], fractions: Sequence[float],
+def census_bars(names: Sequence[str], fractions: Sequence[float],
                 intervals: Sequence[tuple[float, float]], counts: Sequence[int]) -> plt.Figure:
-    """Fraction of seeds per strategy with 95% Wilson intervals."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    """Fraction of seeds per discovered strategy (S1, S2, ... in the strategy colours, names in
+    the legend) with 95% Wilson intervals."""
+    fig, ax = plt.subplots(figsize=(7.4, 4.4 + 0.16 * len(names)))
     frac = np.asarray(fractions, np.float64)
     # the interval holds the fraction; clip float rounding (1 - 1e-16) out of the error bars
     lo = np.maximum(frac - np.asarray([i[0] for i in intervals]), 0.0)
     hi = np.maximum(np.asarray([i[1] for i in intervals]) - frac, 0.0)
-    colors = [STRATEGY_COLORS.get(s, "0.5") for s in strategies]
-    ax.bar(strategies, frac, yerr=[lo, hi], capsize=6, color=colors,
-           label="fraction (95% Wilson interval)")
-    for i, count in enumerate(counts):
-        ax.text(i, frac[i] + 0.02, f"n={count}", ha="center", fontsize=9)
-    ax.set_ylim(0, 1.05)
-    ax.set_xlabel("strategy")
+    colours = strategy_colours(len(names))
+    ticks = [f"S{k + 1}" for k in range(len(names))]
+    ax.bar(ticks, frac, yerr=[lo, hi], capsize=6, color=colours)
+    for k, count in enumerate(counts):
+        ax.text(k, frac[k] + hi[k] + 0.02, f"n={count}", ha="center", fontsize=9)
+    for k, name in enumerate(names):
+        ax.bar([ticks[k]], [0], color=colours[k], label=strategy_label(k, name))
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("strategy (bars: 95% Wilson interval)")
     ax.set_ylabel("fraction of seeds")
-    ax.set_title("Strategy census of the ensemble")
-    ax.legend(fontsize=8)
+    ax.set_title("Discovered strategies of the ensemble")
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -226,23 +276,27 @@ def tradeoff_plot(rows: Sequence[Mapping], target: float = 1e-4) -> plt.Figure:
 
 
 def leading_eigenvalues(eigenvalues: np.ndarray, final_loss: np.ndarray,
-                        labels: Optional[np.ndarray], references: Mapping[str, float]
-                        ) -> plt.Figure:
+                        labels: Optional[np.ndarray], references: Mapping[str, float],
+                        names: Sequence[str] = ()) -> plt.Figure:
     """Per seed: the leading Jacobian eigenvalue at the flag-0 fixed point nearest 0 (x) against
     the final training loss (y, log), coloured by strategy; references as vertical lines.
 
     Args:
       eigenvalues: ``(S,)`` (1 = a sum held perfectly). final_loss: ``(S,)`` scaled units.
-      labels: ``(S,)`` strategy names or None. references: label -> eigenvalue.
+      labels: ``(S,)`` strategy (int, census numbering) or None; names: the strategies'.
+      references: label -> eigenvalue.
     """
-    fig, ax = plt.subplots(figsize=(7, 4.6))
+    fig, ax = plt.subplots(figsize=(7, 4.6) if labels is None else (7.4, 6.4))
     eigenvalues, final_loss = np.asarray(eigenvalues, float), np.asarray(final_loss, float)
-    groups = ({"seeds": np.ones(len(eigenvalues), bool)} if labels is None else
-              {s: np.asarray(labels) == s for s in STRATEGY_COLORS})
-    for name, pick in groups.items():
+    groups = ([(np.ones(len(eigenvalues), bool), None, f"seeds ({len(eigenvalues)})")]
+              if labels is None else
+              [(np.asarray(labels) == k, c,
+                strategy_label(k, n, int(np.sum(np.asarray(labels) == k))))
+               for k, (n, c) in enumerate(zip(names, strategy_colours(len(names))))])
+    for pick, colour, label in groups:
         if pick.any():
-            ax.scatter(eigenvalues[pick], final_loss[pick], s=12, alpha=0.6,
-                       color=STRATEGY_COLORS.get(name), label=f"{name} ({pick.sum()})")
+            ax.scatter(eigenvalues[pick], final_loss[pick], s=12, alpha=0.6, color=colour,
+                       label=label)
     for (label, value), color in zip(references.items(), ("tab:green", "tab:purple")):
         ax.axvline(value, color=color, linestyle="--", label=f"{label} ({value:.3f})")
     ax.set_yscale("log")
@@ -250,6 +304,9 @@ def leading_eigenvalues(eigenvalues: np.ndarray, final_loss: np.ndarray,
     ax.set_ylabel("final training loss (scaled units)")
     ax.set_title("How well each seed holds a sum between flags")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if labels is None:
+        ax.legend(fontsize=8)
+    else:
+        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False)
     fig.tight_layout()
     return fig

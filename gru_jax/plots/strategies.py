@@ -1,14 +1,85 @@
-"""Figures of the discovered census: seeds coloured by strategy, the BIC curve, agreement."""
+"""Figures of the discovered census: seeds coloured by strategy, the BIC curve, agreement,
+commitment epochs; and the strategy colours and legend names every ensemble figure shares.
+
+Strategy ``k`` (0 = the largest) is drawn in ``strategy_colours(K)[k]`` in every figure and
+labelled ``S{k+1}`` + its (shortened) name, the numbering of the census table.
+"""
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Mapping, Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 
+ABBREVIATIONS = (("update-gate", "z"), ("reset-gate", "r"), ("candidate", "cand"),
+                 (" flag route", " route"), ("mostly holds", "~holds"),
+                 ("barely writes", "weak write"), ("half-writes", "half write"),
+                 ("multistable ", "multi "), ("non-learner: ", "FAILS: "))
 
-def _colours(count: int):
+
+def strategy_colours(count: int) -> np.ndarray:
+    """``(count, 4)`` RGBA: strategy k's colour in every figure (tab10; tab20 beyond 10)."""
     return plt.get_cmap("tab10" if count <= 10 else "tab20")(np.arange(count) % 20)
+
+
+
+def short_name(name: str, width: int = 80) -> str:
+    """A legend-sized strategy name: :data:`ABBREVIATIONS` applied, then cut at ``width``
+    characters (ending in "...")."""
+    for long, short in ABBREVIATIONS:
+        name = name.replace(long, short)
+    return name if len(name) <= width else name[:width - 3].rstrip() + "..."
+
+
+def strategy_label(k: int, name: str, count: Optional[int] = None) -> str:
+    """``"S{k+1}: short name (count)"``: strategy k's legend entry."""
+    return f"S{k + 1}: {short_name(name)}" + ("" if count is None else f" ({count})")
+
+
+def draw_strategy_bands(ax, x: np.ndarray, values: np.ndarray, labels: np.ndarray,
+                        names: Sequence[str], band=(0.25, 0.75), legend: bool = True) -> None:
+    """On ``ax``: per strategy, the median over its seeds of ``values (S, T)`` against
+    ``x (T,)`` and (strategies of >= 3 seeds) its ``band`` quantiles, in the strategy's colour."""
+    values = np.asarray(values, np.float64)
+    for k, (name, colour) in enumerate(zip(names, strategy_colours(len(names)))):
+        member = np.asarray(labels) == k
+        if not member.any():
+            continue
+        with np.errstate(all="ignore"):
+            q = np.nanquantile(values[member], (band[0], 0.5, band[1]), axis=0)
+        ax.plot(x, q[1], color=colour, linewidth=1.4,
+                label=strategy_label(k, name, int(member.sum())) if legend else None)
+        if member.sum() >= 3:
+            ax.fill_between(x, q[0], q[2], color=colour, alpha=0.15, linewidth=0)
+
+
+def plot_commitment(commitment_epoch: np.ndarray, labels: np.ndarray, names: Sequence[str],
+                    snapshot_epochs: np.ndarray, final_epoch: int):
+    """When seeds commit to their final strategy: per strategy, the fraction of its seeds
+    committed by each epoch (a step curve over ``commitment_epoch (S,)``; NaN = not measured),
+    with the medians marked; ``snapshot_epochs (E,)``: the epochs that were assigned (ticks)."""
+    fig, ax = plt.subplots(figsize=(8.6, 5.2))
+    epochs = np.asarray(commitment_epoch, np.float64)
+    for k, (name, colour) in enumerate(zip(names, strategy_colours(len(names)))):
+        mine = np.sort(epochs[(np.asarray(labels) == k) & np.isfinite(epochs)])
+        if not mine.size:
+            continue
+        steps = np.concatenate([[0.0], mine, [final_epoch]])
+        share = np.concatenate([[0.0], np.arange(1, mine.size + 1) / mine.size, [1.0]])
+        ax.step(steps, share, where="post", color=colour, linewidth=1.6,
+                label=strategy_label(k, name, int(mine.size)) + f", median {np.median(mine):.0f}")
+        ax.plot([np.median(mine)], [0.5], "o", color=colour)
+    for e in np.asarray(snapshot_epochs):
+        ax.axvline(e, color="grey", alpha=0.2, linewidth=0.6)
+    ax.set_xlim(-0.02 * final_epoch, 1.02 * final_epoch)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("epoch (grey: the snapshots assigned to strategies)")
+    ax.set_ylabel("fraction of the strategy's seeds committed")
+    ax.set_title("When seeds commit to their final strategy")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.13), frameon=False)
+    fig.tight_layout()
+    return fig
 
 
 def plot_strategy_scatter(x: np.ndarray, y: np.ndarray, labels: np.ndarray,
@@ -16,10 +87,10 @@ def plot_strategy_scatter(x: np.ndarray, y: np.ndarray, labels: np.ndarray,
     """One point per seed at ``(x, y)``, coloured by strategy ``labels (S,)`` (legend: the
     names with their counts)."""
     fig, ax = plt.subplots(figsize=(8.6, 6.2))
-    for k, (name, colour) in enumerate(zip(names, _colours(len(names)))):
+    for k, (name, colour) in enumerate(zip(names, strategy_colours(len(names)))):
         member = labels == k
         ax.scatter(x[member], y[member], s=10, color=colour, alpha=0.7,
-                   label=f"{k}: {name} ({int(member.sum())})")
+                   label=strategy_label(k, name, int(member.sum())))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)

@@ -1,9 +1,11 @@
 """``gru-jax compare RUN_DIR``: the learned seeds against the hand-crafted accumulators.
 
 :func:`run_compare` writes ``compare.md`` and its figures (PNG) under ``RUN_DIR/compare/``:
-final canonical parameters, the strategy census and gate behaviour, distances over training,
-generalization, the loss along straight paths to the designed sets, the stability of the
-designed set under the protocol (short training runs) and the accumulator's trade-off.
+first the discovered strategy census (:func:`gru_jax.reports.census.census_lead`, the same
+section that leads the report), then final canonical parameters, gate behaviour, fixed points,
+distances over training (seeds coloured by strategy), generalization, the loss along straight
+paths to the designed sets, the stability of the designed set under the protocol (short
+training runs) and the accumulator's trade-off.
 """
 from __future__ import annotations
 
@@ -16,21 +18,22 @@ import numpy as np
 
 from .. import handcrafted
 from ..analysis import reference as ref
-from ..analysis import symmetry
+from ..analysis import strategies, symmetry
 from ..analysis.canonical import CANONICAL_NAMES
-from ..analysis.ensemble import readable_coordinates
-from ..analysis.features import medoid_reference
+from ..analysis.ensemble import final_train_loss, headline, readable_coordinates
+from ..analysis.features import gates_and_route, medoid_reference
 from ..analysis.slow_points import fixed_point_summary
 from ..analysis.symmetry import canonical_names, canonical_vector
-from ..analysis.census import run_census, update_gate_behaviour
+from ..analysis.census import update_gate_behaviour
 from ..analysis.generalization import coarse_held_out, fraction_within, relative_rms_error
 from ..analysis.tradeoff import tradeoff_table
-from ..blog import SEED37_STATE_DICT, Z_FLAG0, Z_FLAG1
+from ..blog import SEED37_STATE_DICT
 from ..files import write_text
 from ..interop import from_state_dict
 from ..plots import reference as plots
 from ..run import Run
 from ..train import train
+from .census import census_lead, lead_figures
 from .markdown import dict_table, save_figure, table
 
 
@@ -76,28 +79,34 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
         the stability runs, which start from the one-unit reachable accumulator, are skipped).
       out_dir: default ``RUN_DIR/compare``.
       options: see :class:`CompareOptions`.
-      census: the run's :func:`gru_jax.analysis.census.run_census`, if already computed.
+      census: the run's discovered census (:func:`gru_jax.analysis.census`), if already
+        computed (the pipeline computes it once for the comparison and the report).
     """
     t0 = time.perf_counter()
     run = Run.load(run_dir)
     if np.all(run.diverged):
         raise ValueError(f"compare {run_dir}: all {run.n_seeds} seeds diverged (their losses "
                          "are NaN); there is nothing learned to compare")
-    census = census if census is not None else run_census(run)
+    census = census if census is not None else strategies.census(run)
     out_dir = out_dir or os.path.join(run_dir, "compare")
     os.makedirs(out_dir, exist_ok=True)
     page = _Page(out_dir)
     page.add(f"# Learned versus designed: `{run_dir}`", "",
              f"{run.n_seeds} seeds, {run.config.epochs} epochs, seq_len {run.config.seq_len}, "
              f"lr {run.config.learning_rate:g}.", "")
+    lead_md = []
+    for fig, name, caption in lead_figures(census, run.config.epochs - 1):
+        page.figure(fig, name)
+        lead_md.append(f"![{name}]({name})\n\n*{caption}*\n")
+    page.add(census_lead(census, headline(run), "\n".join(lead_md)), "")
     hidden = run.config.hidden_size
     exact = handcrafted.accumulator(hidden_size=hidden)
     reachable = handcrafted.reachable_accumulator()        # one unit: the protocol's reach
     if hidden == 1:
-        _parameters(page, run, exact, reachable)
+        _parameters(page, run, census, exact, reachable)
     else:
-        _aligned_parameters(page, run, exact)
-    _census(page, run, census, exact, reachable)
+        _aligned_parameters(page, run, census, exact)
+    _behaviour(page, run, census, exact, reachable)
     _fixed_points(page, run, census, exact, out_dir)
     _distances(page, run, census)
     _generalization(page, run, exact, reachable, options.n_per_cell)
@@ -118,12 +127,14 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
     return write_text(os.path.join(out_dir, "compare.md"), "\n".join(page.md) + "\n")
 
 
-def _parameters(page: _Page, run: Run, exact, reachable) -> None:
+def _parameters(page: _Page, run: Run, census, exact, reachable) -> None:
     vectors = canonical_vector(run.params)
     marks = {"exact accumulator": canonical_vector(exact),
              "reachable accumulator": canonical_vector(reachable),
              "blog seed 37": canonical_vector(from_state_dict(SEED37_STATE_DICT))}
-    page.figure(plots.parameter_distributions(vectors, CANONICAL_NAMES, marks), "parameters.png")
+    page.figure(plots.parameter_distributions(vectors, CANONICAL_NAMES, marks,
+                                              labels=census.labels,
+                                              strategy_names=census.names), "parameters.png")
     q = np.nanquantile(vectors, (0.1, 0.5, 0.9), axis=0)
     page.add("## Final canonical parameters", "",
              "Median and 10-90% range over seeds; canonical form: readout weight > 0, r/z biases "
@@ -134,7 +145,7 @@ def _parameters(page: _Page, run: Run, exact, reachable) -> None:
                     for i, n in enumerate(CANONICAL_NAMES)]))
 
 
-def _aligned_parameters(page: _Page, run: Run, exact) -> None:
+def _aligned_parameters(page: _Page, run: Run, census, exact) -> None:
     """H > 1: every seed aligned (signed permutation of units) to the ensemble's medoid in
     canonical coordinates; beyond 40 coordinates only unit u0's are drawn."""
     reference = medoid_reference(run.params)
@@ -144,7 +155,9 @@ def _aligned_parameters(page: _Page, run: Run, exact) -> None:
         symmetry.align(exact, reference))}
     shown = readable_coordinates(names)
     page.figure(plots.parameter_distributions(vectors[:, shown], [names[i] for i in shown],
-                                              {k: v[shown] for k, v in marks.items()}),
+                                              {k: v[shown] for k, v in marks.items()},
+                                              labels=census.labels,
+                                              strategy_names=census.names),
                 "parameters.png")
     q = np.nanquantile(vectors, (0.1, 0.5, 0.9), axis=0)
     page.add("## Final parameters, aligned", "",
@@ -164,15 +177,18 @@ def _fixed_points(page: _Page, run: Run, census, exact, out_dir: str) -> None:
     figure coloured by strategy."""
     summary = fixed_point_summary(run.params, high=run.config.high)
     hand = fixed_point_summary(exact, high=run.config.high)
-    write_text(os.path.join(out_dir, "fixed_points.csv"), "seed,strategy,n_flag0,n_flag1,"
-               "leading_eigenvalue_flag0,leading_is_real,leak_per_step\n" + "".join(
-                   f"{seed},{label},{a},{b},{ev:.6g},{bool(real)},{leak:.6g}\n"
-                   for seed, label, a, b, ev, real, leak in zip(
-                       run.seeds, census.labels, summary.n_flag0, summary.n_flag1,
-                       summary.leading_eigenvalue, summary.leading_is_real, summary.leak)))
-    page.figure(plots.leading_eigenvalues(summary.leading_eigenvalue, run.train_loss[:, -1],
+    write_text(os.path.join(out_dir, "fixed_points.csv"), "seed,strategy,threshold_class,"
+               "n_flag0,n_flag1,leading_eigenvalue_flag0,leading_is_real,leak_per_step\n"
+               + "".join(
+                   f"{seed},S{label + 1},{cls},{a},{b},{ev:.6g},{bool(real)},{leak:.6g}\n"
+                   for seed, label, cls, a, b, ev, real, leak in zip(
+                       run.seeds, census.labels, census.threshold_labels, summary.n_flag0,
+                       summary.n_flag1, summary.leading_eigenvalue, summary.leading_is_real,
+                       summary.leak)))
+    page.figure(plots.leading_eigenvalues(summary.leading_eigenvalue, final_train_loss(run),
                                           census.labels,
-                                          {"exact accumulator": float(hand.leading_eigenvalue)}),
+                                          {"exact accumulator": float(hand.leading_eigenvalue)},
+                                          census.names),
                 "fixed_points.png")
     qs = (0.05, 0.25, 0.5, 0.75, 0.95)
     rows = []
@@ -191,28 +207,26 @@ def _fixed_points(page: _Page, run: Run, census, exact, out_dir: str) -> None:
              table(["quantity", "q5", "q25", "median", "q75", "q95"], rows))
 
 
-def _census(page: _Page, run: Run, census, exact, reachable) -> None:
-    refs = {"exact accumulator": update_gate_behaviour(exact),
-            "reachable accumulator": update_gate_behaviour(reachable)}
-    page.figure(plots.behaviour_scatter(census.behaviour, census.labels, refs), "behaviour.png")
-    rows = census.table_rows()
-    page.figure(plots.census_bars([r[0] for r in rows], [r[2] for r in rows],
-                                  [(r[3], r[4]) for r in rows], [r[1] for r in rows]),
-                "census.png")
-    z = census.behaviour
-    inside = ((z[:, 0] >= Z_FLAG0[0]) & (z[:, 0] <= Z_FLAG0[1]) & (z[:, 1] >= Z_FLAG1[0])
-              & (z[:, 1] <= Z_FLAG1[1]))
-    page.add("## Strategy census", "",
-             "failed: final train loss >= 0.5 x the predict-the-mean baseline 1/6 (scaled); "
-             "general: worst relative RMS error <= 0.1 on the probe grid (lengths 2, 3, 8, 16, 32 "
-             "x flags 1, 2, 3, 5); length-specific: the rest.", "",
-             table(["strategy", "seeds", "fraction", "95% low", "95% high",
-                    "representative (index / seed)"],
-                   [(s, c, f, lo, hi, "-" if rep is None else f"{rep} / {run.seeds[rep]}")
-                    for s, c, f, lo, hi, rep in rows]),
-             f"Update gate (median over seeds): flag 0 {np.nanmedian(z[:, 0]):.3f}, flag 1 "
-             f"{np.nanmedian(z[:, 1]):.3f}; seeds inside the blog's ranges ({list(Z_FLAG0)} and "
-             f"{list(Z_FLAG1)}): {int(np.sum(inside))}.", "")
+def _behaviour(page: _Page, run: Run, census, exact, reachable) -> None:
+    """The update gate's mean at flag-0 and flag-1 steps per seed (the census's ``z_flag0``,
+    ``z_flag1`` features: at H > 1 weighted by |readout|), coloured by strategy."""
+    high = run.config.high
+    refs = {"exact accumulator": gates_and_route(exact, high)[:2],
+            "reachable accumulator": gates_and_route(reachable, high)[:2]}
+    z = census.features[:, [census.feature_names.index("z_flag0"),
+                            census.feature_names.index("z_flag1")]]
+    page.figure(plots.behaviour_scatter(z, census.labels, refs, census.names,
+                                        census.threshold_labels), "behaviour.png")
+    page.add("## Update-gate behaviour", "",
+             "![behaviour.png](behaviour.png)", "",
+             "*Mean update gate per seed at flag-0 steps (x) and flag-1 steps (y) on the "
+             "length-4, 2-flag probe (at hidden size > 1 units weighted by |readout weight|), "
+             "coloured by strategy; marker: the threshold class. The dashed box is drawn at "
+             "the blog's published first-step ranges for orientation only: a seed has the "
+             "blog's gate ranges when its FIRST-STEP z over all values lies in them (the count "
+             "in the census section), not when its mean z on a sequence does.*", "",
+             f"Mean update gate, median over seeds: flag 0 {np.nanmedian(z[:, 0]):.3f}, flag 1 "
+             f"{np.nanmedian(z[:, 1]):.3f}.", "")
 
 
 def _distances(page: _Page, run: Run, census) -> None:
@@ -220,13 +234,13 @@ def _distances(page: _Page, run: Run, census) -> None:
         _behaviour_distances(page, run, census)
         return
     traj = ref.distance_trajectories(run)
-    reps = [i for i in census.representative.values() if i is not None]
+    by = dict(labels=census.labels, names=census.names)
     page.figure(plots.distance_bands(
         traj.epochs, traj.canonical, "distance (canonical coords / reachable caps)",
-        "Distance to the reachable accumulator in weight space", reps), "distance_canonical.png")
+        "Distance to the reachable accumulator in weight space", **by), "distance_canonical.png")
     page.figure(plots.distance_bands(
         traj.epochs, traj.behaviour_distance, "distance in (z at flag 0, z at flag 1)",
-        "Distance to the accumulator's gate behaviour (1, 0)", reps), "distance_behaviour.png")
+        "Distance to the accumulator's gate behaviour (1, 0)", **by), "distance_behaviour.png")
     columns = sorted({0, len(traj.epochs) // 2, len(traj.epochs) - 1})
     page.add("## Distance to the hand-crafted set over epochs", "",
              "Canonical: Euclidean norm of (seed - reachable accumulator) / reachable caps. "
@@ -244,10 +258,10 @@ def _behaviour_distances(page: _Page, run: Run, census) -> None:
     epochs, params = ref.with_initial(run)
     behaviour = update_gate_behaviour(params, high=run.config.high)
     distance = np.sqrt(np.sum((behaviour - np.array([1.0, 0.0])) ** 2, axis=-1))
-    reps = [i for i in census.representative.values() if i is not None]
     page.figure(plots.distance_bands(
         epochs, distance, "distance in (z at flag 0, z at flag 1)",
-        "Distance to the accumulator's gate behaviour (1, 0)", reps), "distance_behaviour.png")
+        "Distance to the accumulator's gate behaviour (1, 0)", labels=census.labels,
+        names=census.names), "distance_behaviour.png")
     columns = sorted({0, len(epochs) // 2, len(epochs) - 1})
     page.add("## Distance to the hand-crafted set over epochs", "",
              "Behaviour: distance of (mean z at flag 0, at flag 1; averaged over units) to the "

@@ -1,13 +1,15 @@
 """The Markdown report of a run: ``write_report(run_dir)`` -> ``RUN_DIR/report/report.md``.
 
-Sections, each a function of the Run (and the figures saved beside the Markdown):
+Sections, each a function of the Run and its discovered census (and the figures saved beside
+the Markdown):
 
-1. the run's Config (differences from the blog's protocol marked) and a summary;
-2. the ensemble: loss bands, final losses, plateau exits, the blog's claims tested per seed,
-   parameter fans (canonical coordinates at hidden size 1);
-3. a link to the comparison with the hand-crafted accumulator (:mod:`gru_jax.reports.compare`)
-   and the strategy census;
-4. a dissection of a representative seed of each strategy: losses and events, weights over
+1. the strategies: the census table, the threshold axis, the commitment epochs
+   (:func:`gru_jax.reports.census.census_lead`, the same section that leads the comparison);
+2. the run's Config (differences from the blog's protocol marked) and a summary;
+3. the ensemble, seeds coloured by strategy: losses, final losses, plateau exits, the blog's
+   claims tested per seed, parameter fans (canonical coordinates at hidden size 1);
+4. a link to the comparison with the hand-crafted accumulator (:mod:`gru_jax.reports.compare`);
+5. a dissection of the representative seed of each strategy: losses and events, weights over
    epochs, the blog's walkthrough at chosen epochs, gate terms, gate responses, dynamics.
 
 Everything is vectorised over seeds; 1024 seeds x 62 snapshots take well under a minute.
@@ -21,9 +23,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..analysis import dissect, ensemble, events
+from ..analysis import dissect, ensemble, events, strategies
 from ..analysis.canonical import canonical_vector
-from ..analysis.census import run_census
 from ..blog import EPOCHS, MEAN_BASELINE, SEED37_STATE_DICT, SEQUENCE, Z_FLAG0, Z_FLAG1
 from ..config import Config
 from ..files import write_text
@@ -32,6 +33,8 @@ from ..plots import dissect as dissect_plots
 from ..plots import ensemble as ensemble_plots
 from ..model import select_model
 from ..run import Run
+from ..plots.strategies import short_name
+from .census import census_lead, lead_figures
 from .compare import run_compare
 from .dissection import dissect_network
 from .markdown import Figures, fmt, seed_span, table
@@ -57,47 +60,45 @@ def _config_section(run: Run) -> str:
         value = getattr(run.config, field.name)
         mark = "" if value == getattr(default, field.name) else " **(changed)**"
         rows.append((f"`{field.name}`", f"{value}{mark}", getattr(default, field.name)))
-    finite = int(np.isfinite(run.train_loss[:, -1]).sum())
     head = (f"{run.n_seeds} seeds (seeds {seed_span(run.seeds)}) x {run.config.epochs} epochs, "
             f"{len(run.eval_epochs)} snapshots (eval every {run.config.eval_every} epochs); "
-            f"{int(run.diverged.sum())} diverged, {finite} with a finite final loss; training "
-            f"wall time {run.wall_s:.1f} s.\n")
+            f"training wall time {run.wall_s:.1f} s.\n")
     return "## Configuration\n\n" + head + "\n" + table(("field", "this run", "blog's protocol"),
                                                          rows)
 
 
-def _ensemble_section(run: Run, summary, figures: Figures) -> str:
-    """Losses, final losses, plateau exits, the blog's claims per seed, parameter fans."""
-    return "\n".join(["## The ensemble\n", _loss_curves(run, figures),
-                      _final_losses(run, summary, figures), _claims(run, summary, figures),
-                      _parameter_fans(run, figures)])
+def _ensemble_section(run: Run, summary, census, figures: Figures) -> str:
+    """Losses, final losses, plateau exits, the blog's claims per seed, parameter fans; seeds
+    coloured by strategy."""
+    return "\n".join(["## The ensemble\n", _loss_curves(run, census, figures),
+                      _final_losses(run, summary, census, figures),
+                      _claims(run, summary, census, figures),
+                      _parameter_fans(run, census, figures)])
 
 
-def _loss_curves(run: Run, figures: Figures) -> str:
+def _loss_curves(run: Run, census, figures: Figures) -> str:
     cfg = run.config
-    qs = ensemble.QUANTILES
-    epochs = np.arange(run.train_loss.shape[1])
+    by = dict(labels=census.labels, names=census.names)
     parts = []
-    train_bands = ensemble.loss_bands(run.train_loss, qs)
-    fig = ensemble_plots.plot_loss_bands({"train": (epochs, train_bands)}, qs,
-                                 "train MSE (scaled units)", "Training loss over seeds",
-                                 baseline=MEAN_BASELINE, marks=run.eval_epochs)
+    fig = ensemble_plots.plot_loss_by_strategy(
+        run.loss_epochs, run.train_loss, ylabel="train MSE (scaled units)",
+        title="Training loss", baseline=MEAN_BASELINE, marks=run.eval_epochs, **by)
     parts.append(figures.add(fig, "ensemble_train_loss.png",
-                             f"Training loss (scaled units) of {run.n_seeds} seeds: median and "
-                             "5-95% / 25-75% bands; dashed: the predict-the-mean baseline 1/6; "
-                             "faint verticals: eval epochs."))
-    test_bands = ensemble.loss_bands(run.test_loss, qs)
-    fig = ensemble_plots.plot_loss_bands({"test": (run.eval_epochs, test_bands)}, qs,
-                                 "test MSE (original units)", "Test loss over seeds",
-                                 baseline=MEAN_BASELINE * cfg.high ** 2)
+                             f"Training loss (scaled units) of {run.n_seeds} seeds: per "
+                             "strategy the median and 25-75% band; black dashed: the median of "
+                             "all seeds; dotted: the predict-the-mean baseline 1/6; faint "
+                             "verticals: eval epochs."))
+    fig = ensemble_plots.plot_loss_by_strategy(
+        run.eval_epochs, run.test_loss, ylabel="test MSE (original units)", title="Test loss",
+        baseline=MEAN_BASELINE * cfg.high ** 2, **by)
     parts.append(figures.add(fig, "ensemble_test_loss.png",
-                             "Test loss (original units, computed at eval epochs) over seeds: "
-                             "median and quantile bands; dashed: the predict-the-mean baseline "
+                             "Test loss (original units, computed at eval epochs): per strategy "
+                             "the median and 25-75% band; dotted: the predict-the-mean baseline "
                              f"({MEAN_BASELINE * cfg.high ** 2:.0f} in original units)."))
     return "\n".join(parts)
 
 
-def _final_losses(run: Run, summary, figures: Figures) -> str:
+def _final_losses(run: Run, summary, census, figures: Figures) -> str:
     """Final losses and plateau exits: tables and histograms."""
     qtab = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
     parts = []
@@ -114,10 +115,12 @@ def _final_losses(run: Run, summary, figures: Figures) -> str:
                                 "Final training loss per seed", log_x=True,
                                 marks={"blog's seed 37 (~1.0e-4)": 1.0e-4,
                                        "predict-the-mean 1/6": MEAN_BASELINE},
-                                note="not finite (diverged)")
+                                note="not finite (diverged)", labels=census.labels,
+                                names=census.names)
     parts.append(figures.add(fig, "final_train_loss.png",
                              "Distribution of the final training loss over seeds (log scale), "
-                             "with the blog's published ~1.0e-4 and the 1/6 baseline marked."))
+                             "stacked by strategy, with the blog's published ~1.0e-4 and the 1/6 "
+                             "baseline marked."))
     # plateau exits
     exits = summary.plateau_exit
     exit_q = ensemble.quantile_table(exits, qtab)
@@ -128,15 +131,16 @@ def _final_losses(run: Run, summary, figures: Figures) -> str:
     parts.append(table(["plateau exit epoch"] + [f"q{int(q * 100)}" for q in qtab],
                         [["seeds that left"] + [exit_q[q] for q in qtab]]))
     fig = ensemble_plots.plot_histogram(exits, "epoch of leaving the plateau",
-                                        "Plateau exit per seed",
-                                note="never left")
+                                        "Plateau exit per seed", note="never left",
+                                        labels=census.labels, names=census.names)
     parts.append(figures.add(fig, "plateau_exit.png",
                              "Epoch at which each seed leaves the predict-the-mean plateau for "
-                             "good (seeds that never leave are counted in the title)."))
+                             "good, stacked by strategy (seeds that never leave are counted in "
+                             "the title)."))
     return "\n".join(parts)
 
 
-def _claims(run: Run, summary, figures: Figures) -> str:
+def _claims(run: Run, summary, census, figures: Figures) -> str:
     """The blog's claims tested per seed, with single-element answers and gate ranges."""
     parts = ["### The blog's claims, seed by seed\n"]
     rows = []
@@ -154,12 +158,15 @@ def _claims(run: Run, summary, figures: Figures) -> str:
                          ("[12,1] alone", 12, sq1[0.05], sq1[0.5], sq1[0.95])]))
     fig = ensemble_plots.plot_gate_ranges(summary.z_ranges, {
         "blog: [0.77, 0.83] x [0.14, 0.20]": (Z_FLAG0, Z_FLAG1),
-        "accumulator corner": ((0.95, 1.0), (0.0, 0.05))})
+        "accumulator corner": ((0.95, 1.0), (0.0, 0.05))}, labels=census.labels,
+        names=census.names)
     parts.append(figures.add(fig, "update_gate_ranges.png",
-                             "First-step update gate per seed: z for flag 0 (x) against flag 1 "
-                             "(y), at the midpoint of its range over values 0..99 (bars: the "
-                             "range). Red box: the blog's published ranges; green: where an exact "
-                             "accumulator sits (z ~ 1 for flag 0, ~ 0 for flag 1)."))
+                             "First-step update gate per seed, coloured by strategy: z for flag "
+                             "0 (x) against flag 1 (y), at the midpoint of its range over values "
+                             "0..99 (bars: the range). Red box: the blog's published ranges (a "
+                             "seed has the blog's gate ranges when its bars lie inside it, +- "
+                             "0.005); green: where an exact accumulator sits (z ~ 1 for flag 0, "
+                             "~ 0 for flag 1)."))
     crossed = summary.flag_first_crossing
     cq = ensemble.quantile_table(crossed, (0.05, 0.25, 0.5, 0.75, 0.95))
     parts.append(f"W_iz[flag] changes sign in {int((summary.flag_crossings > 0).sum())} seeds "
@@ -169,15 +176,16 @@ def _claims(run: Run, summary, figures: Figures) -> str:
     fig = ensemble_plots.plot_histogram(crossed,
                                         "epoch of W_iz[flag]'s first sign change (interpolated)",
                                 "When the update gate's flag weight changes sign",
-                                note="no sign change")
+                                note="no sign change", labels=census.labels,
+                                names=census.names)
     parts.append(figures.add(fig, "flag_weight_sign_change.png",
                              "Epoch at which the update gate's flag weight W_iz[flag] first "
-                             "changes sign (linear interpolation between snapshots; epoch -1 = "
-                             "initial weights)."))
+                             "changes sign, stacked by strategy (linear interpolation between "
+                             "snapshots; epoch -1 = initial weights)."))
     return "\n".join(parts)
 
 
-def _parameter_fans(run: Run, figures: Figures) -> str:
+def _parameter_fans(run: Run, census, figures: Figures) -> str:
     """Every parameter's quantile fan over training, in canonical coordinates (at H > 1 in
     each seed's final canonical unit order; beyond 40 coordinates only the readout unit's)."""
     qs = ensemble.QUANTILES
@@ -198,11 +206,12 @@ def _parameter_fans(run: Run, figures: Figures) -> str:
                 + ("; only unit u0's coordinates and b_out are shown." if only_u0 else "."))
     fig = ensemble_plots.plot_trajectory_fans(t_epochs, names, fan, qs, marks,
                                               title="Parameter trajectories, canonical "
-                                                    "coordinates")
+                                                    "coordinates",
+                                              by_strategy=(values, census.labels, census.names))
     return figures.add(fig, "parameter_fans.png",
                        "Parameters over training in canonical coordinates (sign symmetry fixed, "
-                       "r/z biases merged): median and 5-95% / 25-75% fans over seeds (epoch -1 "
-                       f"= init).{note}")
+                       "r/z biases merged): per strategy the median and 25-75% band over its "
+                       f"seeds; grey: 5-95% of all seeds (epoch -1 = init).{note}")
 
 
 def _comparison_section(run_dir: str, out_dir: str, census, run_comparison: bool) -> str:
@@ -222,22 +231,6 @@ def _comparison_section(run_dir: str, out_dir: str, census, run_comparison: bool
                  f"behaviour scatter, distances over training, generalization heatmaps, "
                  f"interpolation and stability) is in [{rel}]({rel}).\n")
     return "\n".join(parts)
-
-
-def _census_section(run: Run, census) -> tuple[dict, str]:
-    """``({strategy: representative seed index}, Markdown table)`` of the strategy census."""
-    rows = [(s, c, f"{f:.1%}", f"[{lo:.1%}, {hi:.1%}]",
-             "-" if rep is None else int(run.seeds[rep]))
-            for s, c, f, lo, hi, rep in census.table_rows()]
-    text = ("### Strategy census\n\nEach seed is labelled by behaviour "
-            "(`gru_jax.analysis.census`): "
-            "*failed* (final loss >= half the baseline), *general* (adds at other lengths and flag "
-            "counts too, like the accumulator), *length-specific* (fits length 4 only, like the "
-            "blog's net).\n\n"
-            + table(("strategy", "seeds", "fraction", "95% CI (Wilson)", "representative seed"),
-                    rows))
-    reps = {s: rep for s, rep in census.representative.items() if rep is not None}
-    return reps, text
 
 
 def _seed_section(run: Run, index: int, label: str, figures: Figures, out_dir: str,
@@ -343,27 +336,33 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
       run_comparison: when ``RUN_DIR/compare`` is missing, run
         :func:`gru_jax.reports.compare.run_compare` first (it trains short stability runs:
         minutes); False links an existing one only.
-      census: the run's :func:`gru_jax.analysis.census.run_census`, if already computed (the
-        pipeline computes it once for the comparison and the report).
+      census: the run's discovered census (:func:`gru_jax.analysis.census`, a
+        :class:`gru_jax.analysis.strategies.Census`), if already computed (the pipeline
+        computes it once for the comparison and the report).
     """
     start = time.perf_counter()
     run = Run.load(run_dir)
-    census = census if census is not None else run_census(run)
+    census = census if census is not None else strategies.census(run)
     out_dir = out_dir or os.path.join(run_dir, "report")
     os.makedirs(out_dir, exist_ok=True)
     figures = Figures(out_dir)
     summary = ensemble.summarize(run)
-    reps, census_text = _census_section(run, census)
+    lead = census_lead(census, ensemble.headline(run), "\n".join(
+        figures.add(fig, name, caption)
+        for fig, name, caption in lead_figures(census, run.config.epochs - 1)))
     sections = [f"# Report: {os.path.basename(os.path.abspath(run_dir))}\n",
                 "The adding problem (sum the flagged values of a sequence) learned by a GRU "
                 f"with {run.config.hidden_size} hidden unit(s), trained under the blog's protocol "
                 "as an ensemble of seeds. Losses: training in scaled units (targets / high), test "
-                "in original units.\n",
-                _config_section(run), _ensemble_section(run, summary, figures),
-                _comparison_section(run_dir, out_dir, census, run_comparison), census_text,
-                "## Dissections of representative seeds\n"]
-    sections += [_seed_section(run, int(index), label, figures, out_dir, sequence)
-                 for label, index in reps.items()]
+                "in original units.\n", lead,
+                _config_section(run), _ensemble_section(run, summary, census, figures),
+                _comparison_section(run_dir, out_dir, census, run_comparison),
+                "## Dissections of representative seeds\n",
+                "The representative of each strategy (the seed nearest its median features).\n"]
+    sections += [_seed_section(run, int(index),
+                               f"S{k + 1}: {short_name(census.names[k])}", figures, out_dir,
+                               sequence)
+                 for k, index in enumerate(census.representative_index)]
     sections.append(f"\n---\nWritten by `gru_jax.reports.write_report` in "
                     f"{time.perf_counter() - start:.1f} s.\n")
     return write_text(os.path.join(out_dir, "report.md"), "\n".join(sections))
