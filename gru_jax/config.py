@@ -185,6 +185,30 @@ class Config:
         return cls.from_dict(json.loads(text))
 
 
+#: One line per field: what it means (the CLI's option help).
+FIELD_HELP = {
+    "seq_len": "sequence length L (>= 4)", "high": "values are integers in [0, high)",
+    "delta": "length spread: per-dataset length in [int(L(1-d)), int(L(1+d)))",
+    "n_samples": "sequences per dataset", "train_split": "fraction used for training",
+    "data_generator": "jax (fast) or numpy (the seed's exact generator)",
+    "input_size": "inputs per step (value, flag)", "hidden_size": "GRU hidden units H",
+    "output_size": "outputs (the sum)",
+    "batch_size": "samples per optimizer step", "learning_rate": "Adam's initial lr",
+    "beta1": "Adam's first-moment decay", "beta2": "Adam's second-moment decay",
+    "eps": "Adam's denominator epsilon",
+    "weight_decay": "coupled L2 (torch Adam weight_decay)", "clip": "max global grad norm",
+    "epochs": "epochs to train", "eval_every": "test loss, LR step and snapshot every N epochs",
+    "plateau_factor": "LR multiplier when the test loss plateaus",
+    "plateau_patience": "eval steps without improvement before the LR drops",
+    "plateau_threshold": "relative improvement that counts (ReduceLROnPlateau 'rel' mode)",
+    "plateau_cooldown": "eval steps to wait after an LR drop",
+    "min_lr": "the LR never drops below this",
+    "init_seed": "fix the init stream across the ensemble",
+    "data_seed": "fix the data stream across the ensemble",
+    "order_seed": "fix the batch-order stream across the ensemble",
+}
+
+
 #: What each field's annotation allows: Python and numpy scalars of that kind (bool never).
 _KINDS = {"int": (numbers.Integral, int, "an int"), "float": (numbers.Real, float, "a number"),
           "str": (str, str, "a string"), "Optional[int]": (numbers.Integral, int, "None or an int")}
