@@ -84,22 +84,34 @@ HYPER_FIELDS = {"learning_rate": ("learning_rate",), "weight_decay": ("weight_de
                 "min_lr": ("min_lr",)}
 
 
-def program_hyper(cfg, members: Hyper, varying=()) -> Hyper:
-    """What a compiled program reads: the members' values (traced, one per member) for the
-    fields in ``varying`` and for the learning rate (the schedule changes it per member
-    anyway), and ``cfg``'s values, compiled in as constants, for every other field.
+#: Per-member fields compiled into a program as constants unless they vary among its members:
+#: XLA rounds Adam's ``(1 - beta1) * g + beta1 * m`` differently (float32 rounding, ~1e-7)
+#: when ``beta1`` is an array than when it is a constant, and the program of one Config must
+#: keep the numbers it always had. Every other per-member field is always an array (an
+#: array or a constant gives the same bits: tests/test_sweep.py).
+CONSTANT_FIELDS = ("beta1", "beta2")
 
-    Constants for the shared fields keep a program of one Config exactly the program it was
-    before members could differ: XLA rounds ``(1 - beta1) * g + beta1 * m`` differently when
-    ``beta1`` is an array (float32 rounding, ~1e-7) than when it is a constant.
-    """
+
+def program_hyper(key_cfg, members: Hyper, varying=()) -> Hyper:
+    """What a compiled program reads: the members' values (arrays, one per member), except
+    :data:`CONSTANT_FIELDS` that do not vary (``varying``), which are ``key_cfg``'s, compiled
+    in (``key_cfg``: :func:`program_key`)."""
     unknown = sorted(set(varying) - set(MEMBER_FIELDS))
     if unknown:
         raise ValueError(f"program_hyper: {unknown} are not per-member fields {MEMBER_FIELDS}")
-    traced = {"learning_rate"} | {h for name in varying for h in HYPER_FIELDS[name]}
-    constants = hyper_of(cfg)
-    return Hyper(*(getattr(members if name in traced else constants, name)
+    constant = {h for name in CONSTANT_FIELDS if name not in varying for h in HYPER_FIELDS[name]}
+    constants = hyper_of(key_cfg)
+    return Hyper(*(getattr(constants if name in constant else members, name)
                    for name in Hyper._fields))
+
+
+def program_key(cfg, varying=()):
+    """The Config a compiled program is built from and cached on: ``cfg`` with every per-member
+    field at its default, except the :data:`CONSTANT_FIELDS` not in ``varying`` (compiled in).
+    Configs that differ only in per-member fields share it (a new learning rate or weight
+    decay does not recompile)."""
+    keep = {name: getattr(cfg, name) for name in CONSTANT_FIELDS if name not in varying}
+    return dataclasses.replace(program_config(cfg), **keep)
 
 
 def varying_fields(configs) -> tuple[str, ...]:

@@ -92,9 +92,9 @@ def make_init(cfg, engine: Engine):
 def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=()):
     """Build the per-seed ``train_chunk`` (vmap it over seeds; jit the result).
 
-    ``varying``: the per-member fields (:data:`gru_jax.optim.MEMBER_FIELDS`) read from each
-    member's ``hyper``; every other one is ``cfg``'s, compiled in
-    (:func:`gru_jax.optim.program_hyper`).
+    ``cfg``: the program's Config (:func:`gru_jax.optim.program_key`); its per-member fields
+    are read from each member's ``hyper`` (:func:`gru_jax.optim.program_hyper`), except
+    ``beta1``/``beta2`` unless named in ``varying``.
 
     ``train_chunk(state, data, order_key, first_epoch, orders, hyper) -> (state, ChunkLog)``
     trains epochs ``first_epoch .. first_epoch + chunk_epochs - 1`` (epochs ``>= cfg.epochs``
@@ -232,7 +232,8 @@ def compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_
 
     The result takes ``(state, data, order_keys, first_epoch, orders, hyper=None)``; ``hyper``
     is a :class:`gru_jax.optim.Hyper` of ``(M,)`` leaves (default: the Config's for every
-    member), read for the learning rate and the ``varying`` fields.
+    member). Build it on :func:`gru_jax.optim.program_key` so Configs that differ only in
+    per-member fields share it.
     """
     chunk = make_train(cfg, engine, chunk_epochs, replay, varying)
     program = jax.jit(jax.vmap(chunk, in_axes=(0, None if shared_data else 0, 0, None, 0, 0)))

@@ -33,6 +33,7 @@ from .engines import resolve_engine
 from .files import write_json
 from .inputs import check_count, check_seeds
 from .lock import run_lock
+from .optim import program_config
 from .progress import progress_bar
 from .provenance import collect
 from .reports.sweep import write_summary
@@ -250,7 +251,7 @@ def _train_program(result: Sweep, indices: list, dirs: list, done: list, finish,
                     locks.enter_context(run_lock(dirs[index]))
                     ckpt.check_out_dir(dirs[index], resume=True)
                     ckpt.write_config(dirs[index], result.configs[index], seeds, len(seeds))
-            chosen = resolve_engine(result.configs[group[0]], engine)
+            chosen = resolve_engine(program_config(result.configs[group[0]]), engine)
             runs = train_cells([(result.configs[i], dirs[i]) for i in group], seeds, chosen,
                                chunk_epochs=chunk, progress=advance, loss_every=loss_every,
                                provenance=provenance)

@@ -25,7 +25,8 @@ from .engines import Engine, resolve_engine
 from .inputs import (check_count, check_orders, check_seeds, datasets, initial_params,
                      seed_streams, slice_seeds)
 from .lock import run_lock
-from .optim import member_hyper, program_config, varying_fields
+from .optim import (CONSTANT_FIELDS, member_hyper, program_config, program_key,
+                    varying_fields)
 from .program import compiled_chunk, compiled_init
 from .progress import progress_bar
 from .provenance import collect
@@ -148,7 +149,7 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
     seed_batch = check_count("seed_batch", seed_batch, allow_none=True)
     chunk_epochs = check_count("chunk_epochs", chunk_epochs, allow_none=True)
     loss_every = check_count("loss_every", loss_every)
-    chosen = resolve_engine(cfg, engine, mesh)
+    chosen = resolve_engine(program_config(cfg), engine, mesh)   # one Engine per program
     if orders is not None:
         orders = check_orders(cfg, orders, len(seeds))
     provenance = collect() if provenance is None else provenance
@@ -243,7 +244,10 @@ def train_cells(cells, seeds, engine: Engine, *, chunk_epochs: int, progress=Tru
     if len({program_config(c) for c in configs}) != 1:
         raise ValueError("train_cells: the cells differ in fields that are not per-member")
     n_members = n_cells * n_seeds
-    varying = varying_fields(configs)
+    # only beta1/beta2 change the program when they vary (optim.CONSTANT_FIELDS): a sweep over
+    # the other fields runs gj.train's own program
+    varying = tuple(f for f in varying_fields(configs) if f in CONSTANT_FIELDS)
+    key = program_key(cfg, varying)
     tile = lambda tree: jax.tree_util.tree_map(lambda a: jnp.concatenate([a] * n_cells), tree)
     cut = lambda tree, c: jax.tree_util.tree_map(
         lambda a: a[c * n_seeds:(c + 1) * n_seeds], tree)
@@ -252,7 +256,7 @@ def train_cells(cells, seeds, engine: Engine, *, chunk_epochs: int, progress=Tru
     dataset = dataset if shared else tile(dataset)
     params0 = tile(initial_params(cfg, n_seeds, streams, init))
     hyper = member_hyper([c for c in configs for _ in seeds])
-    init_cell = lambda c: lambda params: compiled_init(cfg, engine)(
+    init_cell = lambda c: lambda params: compiled_init(key, engine)(
         params, streams.order, cut(hyper, c))
 
     state, done, logs = None, 0, [ckpt.Logs.empty() for _ in cells]
@@ -269,13 +273,13 @@ def train_cells(cells, seeds, engine: Engine, *, chunk_epochs: int, progress=Tru
                                          *[r[3] for r in restored])
         logs, done = [r[1] for r in restored], restored[0][2]
     if state is None:
-        state = compiled_init(cfg, engine)(params0, tile(streams.order), hyper)
+        state = compiled_init(key, engine)(params0, tile(streams.order), hyper)
 
     put = seed_sharding(n_members, mesh)
     state, hyper = put(state), put(hyper)
     dataset = dataset if shared else put(dataset)
     order_keys = put(tile(streams.order))
-    compiled = compiled_chunk(cfg, engine, chunk_epochs, orders is not None, shared, varying)
+    compiled = compiled_chunk(key, engine, chunk_epochs, orders is not None, shared, varying)
     no_orders = jnp.zeros((n_members, 1, 1), jnp.int32)
     t_start = time.perf_counter()
     with _advancer(progress, n_members * cfg.epochs, n_members * done) as advance:

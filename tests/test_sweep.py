@@ -15,7 +15,8 @@ from gru_jax.analysis.sweep import cell_row
 from gru_jax.cli import main
 from gru_jax.handcrafted import accumulator
 
-SMALL = gj.Config(n_samples=200, batch_size=64, epochs=6, eval_every=2, plateau_patience=0)
+SMALL = gj.Config(n_samples=200, batch_size=64, epochs=6, eval_every=2, plateau_patience=0,
+                  plateau_threshold=0.5)
 
 
 def _leaves(tree):
@@ -67,7 +68,7 @@ def test_sweep_resumed_after_interruptions_equals_uninterrupted(tmp_path):
     (after its first checkpoint), then after the first cells complete; the resumed sweep equals
     one that ran straight through, and complete cells are not retrained."""
     grid = {"hidden_size": [1, 2], "learning_rate": [1e-3, 3e-3]}
-    options = dict(seeds=[0, 1], chunk_epochs=2, engine="xla", summary=False)
+    options = dict(seeds=[0, 1], chunk_epochs=2, summary=False)
     straight = gj.sweep(SMALL, grid, progress=False, **options)
     out = str(tmp_path / "sw")
 
