@@ -24,7 +24,7 @@ from . import export
 from .analysis import dissect, dynamics
 from .analysis.census import run_census
 from .blog import SEQUENCE
-from .config import FIELD_HELP, Config
+from .config import FIELD_HELP, Config, parse_curriculum
 from .distributed import train_distributed
 from .engines import ENGINES
 from .handcrafted import accumulator
@@ -47,6 +47,7 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     hints = typing.get_type_hints(Config)
     for field in dataclasses.fields(Config):
         kind = {int: int, float: float, str: str}.get(hints[field.name], int)  # Optional[int]
+        kind = parse_curriculum if field.name == "curriculum" else kind
         group.add_argument("--" + field.name.replace("_", "-"), type=kind, default=None,
                            dest=field.name,
                            help=f"{FIELD_HELP.get(field.name, field.name)} "
@@ -180,7 +181,8 @@ def cmd_sweep(args) -> int:
     else:
         if not args.grid:
             raise ValueError("sweep: give at least one --grid FIELD=V1,V2,...")
-        kinds = {f.name: _option_kind(f.name) for f in dataclasses.fields(Config)}
+        kinds = {f.name: _option_kind(f.name) for f in dataclasses.fields(Config)
+                 if f.name != "curriculum"}
         grid = {}
         for text in args.grid:
             key, values = parse_axis(text, kinds)

@@ -127,6 +127,9 @@ def parse_axis(text: str, kinds: dict) -> tuple[str, list]:
         raise ValueError(f"--grid must be FIELD=V1,V2,..., got {text!r}")
     key, _, rest = text.partition("=")
     key = key.strip().replace("-", "_")
+    if key == "curriculum":
+        raise ValueError("--grid curriculum: sweep curricula from Python (gj.sweep) or fix one "
+                         "with --curriculum")
     if key not in kinds:
         raise ValueError(f"--grid {key}: not a Config field (known: {', '.join(kinds)})")
     words = [w.strip() for w in rest.split(",") if w.strip()]

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .data import Dataset, jax_dataset_raw, prepare, seed_dataset
+from .data import Dataset, jax_dataset_raw, prepare, seed_dataset, stage_datasets
 from .interop import from_state_dict
 from .model import init_params
 
@@ -117,8 +117,12 @@ def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
 
     ``data``: explicit raw ``(X, Y)``, ``(N, L, 2)``/``(N, 1)`` shared by all seeds or with a
     leading seed axis. Otherwise the Config's generator: ``"jax"`` from the data streams, or
-    ``"numpy"`` (the seed's exact generator) per seed value.
+    ``"numpy"`` (the seed's exact generator) per seed value. With a curriculum every Dataset
+    leaf has a stage axis after the seed axis (:func:`gru_jax.data.stage_datasets`).
     """
+    if data is not None and cfg.curriculum is not None:
+        raise ValueError("train: explicit data and a curriculum cannot be combined (the "
+                         "curriculum draws each stage's data)")
     if data is not None:
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
             raise ValueError("train: data must be a pair (X, Y) of raw arrays (N, L, 2), (N, 1)")
@@ -167,7 +171,10 @@ def _check_raw(x: np.ndarray, y: np.ndarray) -> None:
 @functools.lru_cache(maxsize=16)
 def _dataset_fn(cfg, per_seed: bool):
     """Jitted jax-generator dataset maker (cached per Config, so repeated calls reuse it)."""
-    make = lambda k: prepare(cfg, *jax_dataset_raw(cfg, jax.random.wrap_key_data(k)))
+    if cfg.curriculum is not None:
+        make = lambda k: stage_datasets(cfg, jax.random.wrap_key_data(k))
+    else:
+        make = lambda k: prepare(cfg, *jax_dataset_raw(cfg, jax.random.wrap_key_data(k)))
     return jax.jit(jax.vmap(make) if per_seed else make)
 
 

@@ -108,7 +108,9 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
     n_full = cfg.n_train // cfg.batch_size
     rest = cfg.n_train - n_full * cfg.batch_size
     slots = eval_slots(cfg, chunk_epochs)
-    masked = cfg.delta > 0
+    masked = cfg.variable_length
+    staged = cfg.curriculum is not None
+    stage_starts = jnp.asarray([start for start, _, _ in cfg.curriculum or ()], jnp.int32)
 
     def train_step(state: TrainState, prepared, index, optimizer):
         """One optimizer step on the samples ``index`` ``(B,)``; returns (state, batch loss)."""
@@ -173,7 +175,12 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
         order_key = jax.random.wrap_key_data(order_key)
         hyper = program_hyper(cfg, hyper, varying)
         optimizer = make_optimizer(hyper)
-        prepared = engine.prepare(data)
+        if staged:            # data: (stages + 1, ...): the curriculum's, then the final task's
+            stages = jax.vmap(engine.prepare)(data)
+            data = jax.tree_util.tree_map(lambda a: a[-1], data)
+            prepared = None
+        else:
+            prepared = engine.prepare(data)
         log0 = ChunkLog(train_loss=None, test_loss=jnp.full((slots,), jnp.nan, jnp.float32),
                         lr=jnp.full((slots,), jnp.nan, jnp.float32),
                         snapshots=jax.tree_util.tree_map(
@@ -187,7 +194,12 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
                 order = jax.lax.dynamic_index_in_dim(orders, step, 0, keepdims=False)
             else:
                 order = engine.next_order(state.order, jax.random.fold_in(order_key, epoch))
-            state, loss = train_epoch(state, prepared, order, optimizer)
+            epoch_data = prepared
+            if staged:
+                stage = jnp.sum(epoch >= stage_starts) - 1
+                epoch_data = jax.tree_util.tree_map(
+                    lambda a: jax.lax.dynamic_index_in_dim(a, stage, 0, keepdims=False), stages)
+            state, loss = train_epoch(state, epoch_data, order, optimizer)
             is_eval = (epoch % cfg.eval_every) == 0
             state, test = end_of_epoch(state, data, is_eval, hyper)
 
@@ -222,7 +234,6 @@ def _members_hyper(cfg, hyper, n_members: int) -> Hyper:
     return jax.tree_util.tree_map(lambda v: jnp.full((n_members,), v), hyper_of(cfg))
 
 
-@functools.lru_cache(maxsize=16)
 def compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_data: bool,
                    varying: tuple = ()):
     """``jit(vmap(train_chunk))`` over members, cached per (Config, engine, chunk length,
@@ -235,6 +246,13 @@ def compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_
     member). Build it on :func:`gru_jax.optim.program_key` so Configs that differ only in
     per-member fields share it.
     """
+    return _compiled_chunk(cfg, engine, chunk_epochs, replay, shared_data, tuple(varying))
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_data: bool,
+                    varying: tuple):
+    """:func:`compiled_chunk`, cached on all its arguments given positionally."""
     chunk = make_train(cfg, engine, chunk_epochs, replay, varying)
     program = jax.jit(jax.vmap(chunk, in_axes=(0, None if shared_data else 0, 0, None, 0, 0)))
 
@@ -244,6 +262,9 @@ def compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_
                        _members_hyper(cfg, hyper, n_members))
 
     return run_chunk
+
+
+compiled_chunk.cache_clear = _compiled_chunk.cache_clear
 
 
 @functools.lru_cache(maxsize=16)

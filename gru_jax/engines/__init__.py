@@ -26,6 +26,9 @@ def native_problems(cfg, devices) -> list[str]:
     if not native.supports(cfg):
         problems.append(f"the native kernels need hidden 1, input 2, output 1 (the Config has "
                         f"{cfg.hidden_size}, {cfg.input_size}, {cfg.output_size})")
+    if cfg.curriculum is not None and cfg.variable_length:
+        problems.append("the native engine masks padding only for delta > 0, not for a "
+                        "curriculum's shorter stages")
     if any(d.platform != "cpu" for d in devices):
         problems.append(f"the native kernels run on CPUs only (devices: "
                         f"{sorted({d.platform for d in devices})})")
