@@ -136,7 +136,8 @@ def sweep(cfg: Config, grid, seeds=range(8), out: Optional[str] = None, *, resum
         _start(out, cfg, grid, seeds, cells, resume)
         _train_all(result, progress, **options)
         if summary:
-            write_summary(out, result.cells, result.configs, result.runs, census=census)
+            write_summary(out, result.cells, result.configs, result.runs, census=census,
+                          command=provenance.get("command", ""))
     return result
 
 
