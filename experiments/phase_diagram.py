@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 import gru_jax as gj  # noqa: E402
 from gru_jax.files import write_text  # noqa: E402
+from gru_jax.provenance import collect  # noqa: E402
 
 HIDDEN_SIZES = (1, 2, 3, 4, 6, 8)
 TASKS = ("blog", "mixed", "more_flags", "curriculum")
@@ -82,7 +83,8 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     sweep = gj.sweep(cfg, grid, seeds=range(args.seeds), out=args.out, resume=resume,
                      progress=not args.no_progress, engine=args.engine,
-                     seed_batch=args.seed_batch, census=args.census, loss_every=10)
+                     seed_batch=args.seed_batch, census=args.census, loss_every=10,
+                     provenance=collect(command))
     wall = time.perf_counter() - start
     trained = sum(run.wall_s for run in sweep.runs)
     write_text(os.path.join(args.out, "README.md"), "\n".join([

@@ -39,7 +39,7 @@ def phase_diagram(fraction, low, high, axes, label: str = "fraction general",
     width = max(3.0, 1.1 * len(cols) + 1.5)
     height = max(2.0, 0.8 * len(rows) + 1.2)
     fig, grid = plt.subplots(n_rows, n_columns, figsize=(width * n_columns + 1, height * n_rows),
-                             squeeze=False)
+                             squeeze=False, layout="constrained")
     shape = (n_panels, len(rows), len(cols))
     fraction, low, high = (a.reshape(shape) for a in (fraction, low, high))
     top = max(0.05, float(np.nanmax(fraction)) if np.isfinite(fraction).any() else 0.05)
