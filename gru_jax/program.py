@@ -165,10 +165,10 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
 
         plateau, test = jax.lax.cond(is_eval, do_eval, no_eval, state.params, state.plateau,
                                      state.diverged)
-        hyper = dict(state.opt_state.hyperparams)
-        hyper["learning_rate"] = plateau.lr          # unchanged unless evaluated
+        injected = dict(state.opt_state.hyperparams)
+        injected["learning_rate"] = plateau.lr          # unchanged unless evaluated
         return state._replace(plateau=plateau,
-                              opt_state=state.opt_state._replace(hyperparams=hyper)), test
+                              opt_state=state.opt_state._replace(hyperparams=injected)), test
 
     def train_chunk(state: TrainState, data: Dataset, order_key, first_epoch, orders,
                     hyper: Hyper):
