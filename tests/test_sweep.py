@@ -64,10 +64,10 @@ def _native_available():
 
 
 def test_sweep_resumed_after_interruptions_equals_uninterrupted(tmp_path):
-    """Two programs (hidden 1, 2) x two learning rates: interrupted inside the first program
+    """Two programs (batch size 64, 100) x two learning rates: interrupted inside the first program
     (after its first checkpoint), then after the first cells complete; the resumed sweep equals
     one that ran straight through, and complete cells are not retrained."""
-    grid = {"hidden_size": [1, 2], "learning_rate": [1e-3, 3e-3]}
+    grid = {"batch_size": [64, 100], "learning_rate": [1e-3, 3e-3]}
     options = dict(seeds=[0, 1], chunk_epochs=2, summary=False)
     straight = gj.sweep(SMALL, grid, progress=False, **options)
     out = str(tmp_path / "sw")
@@ -106,7 +106,7 @@ def test_sweep_resumed_after_interruptions_equals_uninterrupted(tmp_path):
     assert loaded.cells == straight.cells
     _same_run(loaded.runs[3], straight.runs[3])
     with pytest.raises(ValueError, match="learning_rate"):
-        gj.sweep(SMALL, {"hidden_size": [1, 2], "learning_rate": [1e-3]}, out=out,
+        gj.sweep(SMALL, {"batch_size": [64, 100], "learning_rate": [1e-3]}, out=out,
                  resume=True, **options)
 
 
@@ -127,16 +127,16 @@ def test_bad_grids_are_refused_before_training(tmp_path, grid, message, monkeypa
 
 def test_cli_sweep_shape_changing_and_member_fields_end_to_end(tmp_path, capsys):
     out = str(tmp_path / "sw")
-    argv = ["sweep", "--grid", "learning_rate=1e-3,3e-3", "--grid", "hidden_size=1,2",
-            "--seeds", "2", "--epochs", "4", "--n-samples", "200", "--batch-size", "64",
-            "--eval-every", "2", "--engine", "xla", "--no-progress", "--out", out]
+    argv = ["sweep", "--grid", "learning_rate=1e-3,3e-3", "--grid", "batch_size=64,100",
+            "--seeds", "2", "--epochs", "4", "--n-samples", "200", "--eval-every", "2",
+            "--no-progress", "--out", out]
     assert main(argv) == 0
     for name in ("summary.csv", "summary.md", "phase_diagram.png", "sweep.json"):
         assert os.path.getsize(os.path.join(out, name)) > 0
-    run = gj.Run.load(os.path.join(out, "cell_002"))        # learning_rate 3e-3, hidden 1
-    assert (run.config.learning_rate, run.config.hidden_size, run.n_seeds) == (3e-3, 1, 2)
+    run = gj.Run.load(os.path.join(out, "cell_002"))        # learning_rate 3e-3, batch 64
+    assert (run.config.learning_rate, run.config.batch_size, run.n_seeds) == (3e-3, 64, 2)
     lines = open(os.path.join(out, "summary.csv")).read().splitlines()
-    assert len(lines) == 5 and lines[0].startswith("cell,dir,learning_rate,hidden_size")
+    assert len(lines) == 5 and lines[0].startswith("cell,dir,learning_rate,batch_size")
     assert main(argv[:-2] + ["--out", out, "--resume"]) == 0      # complete: nothing to train
     assert main(["sweep", "--out", out, "--resume", "--no-progress"]) == 0
     capsys.readouterr()
