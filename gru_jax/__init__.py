@@ -8,6 +8,7 @@ Public API::
     y, hs = forward(params, x)              # x (B, T, 2) value / high; y (B, 1); hs (B, T, H)
     sd = to_state_dict(params); params = from_state_dict(sd)
     run = train(cfg, seeds=range(256))      # -> Run
+    sw = sweep(cfg, {"learning_rate": [1e-4, 1e-3]}, seeds=range(64), out="runs/sw")  # Sweep
     run.save(path); Run.load(path)
 """
 from . import blog
@@ -16,10 +17,11 @@ from .data import seed_dataset
 from .interop import export_blog_files, from_state_dict, load_blog_weights, to_state_dict
 from .model import forward, init_params
 from .run import Run, RunError
+from .sweeps import Sweep, sweep
 from .train import train
 
 from .version import __version__  # the one version source
 
 __all__ = ["__version__", "blog", "Config", "seed_dataset", "init_params", "forward",
            "to_state_dict", "from_state_dict", "export_blog_files", "load_blog_weights",
-           "train", "Run", "RunError"]
+           "train", "sweep", "Sweep", "Run", "RunError"]

@@ -24,40 +24,21 @@ from . import export
 from .analysis import dissect, dynamics
 from .analysis import strategies
 from .blog import SEQUENCE
-from .config import Config
+from .config import FIELD_HELP, Config, parse_curriculum
 from .distributed import train_distributed
 from .engines import ENGINES
 from .handcrafted import accumulator
 from .interop import load_weights
 from .model import hidden_size
 from .provenance import collect
+from .grid import parse_axis
 from .reports import CompareOptions, run_compare, write_dissection, write_report
 from .run import Run, RunError, summary_table
 from .rundir import read_config, read_meta
+from .sweeps import read_sweep, sweep
 from .train import train
 from .version import __version__
 
-_CONFIG_HELP = {
-    "seq_len": "sequence length L (>= 4)", "high": "values are integers in [0, high)",
-    "delta": "length spread: per-dataset length in [int(L(1-d)), int(L(1+d)))",
-    "n_samples": "sequences per dataset", "train_split": "fraction used for training",
-    "data_generator": "jax (fast) or numpy (the seed's exact generator)",
-    "input_size": "inputs per step (value, flag)", "hidden_size": "GRU hidden units H",
-    "output_size": "outputs (the sum)",
-    "batch_size": "samples per optimizer step", "learning_rate": "Adam's initial lr",
-    "beta1": "Adam's first-moment decay", "beta2": "Adam's second-moment decay",
-    "eps": "Adam's denominator epsilon",
-    "weight_decay": "coupled L2 (torch Adam weight_decay)", "clip": "max global grad norm",
-    "epochs": "epochs to train", "eval_every": "test loss, LR step and snapshot every N epochs",
-    "plateau_factor": "LR multiplier when the test loss plateaus",
-    "plateau_patience": "eval steps without improvement before the LR drops",
-    "plateau_threshold": "relative improvement that counts (ReduceLROnPlateau 'rel' mode)",
-    "plateau_cooldown": "eval steps to wait after an LR drop",
-    "min_lr": "the LR never drops below this",
-    "init_seed": "fix the init stream across the ensemble",
-    "data_seed": "fix the data stream across the ensemble",
-    "order_seed": "fix the batch-order stream across the ensemble",
-}
 
 
 # ---- options ---------------------------------------------------------------------------------
@@ -66,9 +47,10 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     hints = typing.get_type_hints(Config)
     for field in dataclasses.fields(Config):
         kind = {int: int, float: float, str: str}.get(hints[field.name], int)  # Optional[int]
+        kind = parse_curriculum if field.name == "curriculum" else kind
         group.add_argument("--" + field.name.replace("_", "-"), type=kind, default=None,
                            dest=field.name,
-                           help=f"{_CONFIG_HELP.get(field.name, field.name)} "
+                           help=f"{FIELD_HELP.get(field.name, field.name)} "
                                 f"(default {field.default})")
 
 
@@ -186,6 +168,45 @@ def _distributed(args) -> bool:
             raise ValueError(f"--num-processes must be >= 1, got {args.num_processes}")
         return True
     return int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
+
+
+def cmd_sweep(args) -> int:
+    """Expand --grid over the fixed options, train every cell, write the summary."""
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+             if getattr(args, f.name, None) is not None}
+    if args.resume and not args.grid:
+        stored, grid, seeds = read_sweep(args.out)
+        cfg = dataclasses.replace(stored, **given)
+        seeds = seeds if args.seeds is None else list(_parse_seeds(args.seeds))
+    else:
+        if not args.grid:
+            raise ValueError("sweep: give at least one --grid FIELD=V1,V2,...")
+        kinds = {f.name: _option_kind(f.name) for f in dataclasses.fields(Config)
+                 if f.name != "curriculum"}
+        grid = {}
+        for text in args.grid:
+            key, values = parse_axis(text, kinds)
+            if key in grid:
+                raise ValueError(f"--grid {key} is given twice")
+            if key in given:
+                raise ValueError(f"sweep: {key} is both fixed (--{key.replace('_', '-')}) and "
+                                 f"swept (--grid)")
+            grid[key] = values
+        cfg = config_from_args(args)
+        seeds = list(_parse_seeds(args.seeds or "8"))
+    result = sweep(cfg, grid, seeds, args.out, resume=args.resume, progress=not args.no_progress,
+                   engine=args.engine, chunk_epochs=args.chunk_epochs, seed_batch=args.seed_batch,
+                   loss_every=args.loss_every, census=args.census,
+                   provenance=collect(" ".join(sys.argv)))
+    print(f"swept {len(result.cells)} cells x {len(seeds)} seeds -> {args.out}")
+    print(f"summary: {os.path.join(args.out, 'summary.md')}")
+    return 0
+
+
+def _option_kind(name: str):
+    """How a Config field's values are written on the command line (``--grid``)."""
+    kind = typing.get_type_hints(Config)[name]
+    return {int: int, float: float, str: str}.get(kind, "optional int")
 
 
 def cmd_export(args) -> int:
@@ -311,7 +332,37 @@ def build_parser() -> argparse.ArgumentParser:
                            help="sequences per cell of the generalization grid")
     p_compare.set_defaults(func=cmd_compare)
     _add_report_parsers(sub)
+    _add_sweep_parser(sub)
     return parser
+
+
+def _add_sweep_parser(subparsers) -> None:
+    p_sweep = subparsers.add_parser(
+        "sweep", help="train every cell of a grid of Config values; summary + phase diagram",
+        description="The cross product of the --grid axes over the fixed options, each cell an "
+                    "ensemble of --seeds, one run directory per cell in --out plus summary.csv, "
+                    "summary.md and phase_diagram.png. Cells that differ only in per-member "
+                    "fields (learning rate, weight decay, clip, Adam, plateau, min_lr) train "
+                    "as one compiled program.")
+    p_sweep.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2,...",
+                         help="an axis of the grid (repeat for more; the last varies fastest)")
+    p_sweep.add_argument("--seeds", default=None,
+                         help="N (seeds 0..N-1), A:B or a comma list: each cell's (default 8)")
+    p_sweep.add_argument("--out", required=True, help="sweep directory (new or empty)")
+    p_sweep.add_argument("--resume", action="store_true",
+                         help="continue the sweep in --out (its grid, Config and seeds)")
+    p_sweep.add_argument("--census", action="store_true",
+                         help="add the discovered census to the summary (slow)")
+    p_sweep.add_argument("--chunk-epochs", type=int, default=None,
+                         help="epochs per compiled chunk / checkpoint (default ~epochs/20)")
+    p_sweep.add_argument("--seed-batch", type=int, default=None,
+                         help="most members (cells x seeds) trained at once")
+    p_sweep.add_argument("--engine", choices=ENGINES, default="auto", help="as for train")
+    p_sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_sweep.add_argument("--loss-every", type=int, default=1,
+                         help="store the training loss every K epochs in each cell")
+    _add_config_options(p_sweep)
+    p_sweep.set_defaults(func=cmd_sweep)
 
 
 def _add_report_parsers(subparsers) -> None:

@@ -32,6 +32,14 @@ class Config:
     ``data_generator`` picks the numpy generator that reproduces the seed's data exactly
     (``np.random.seed(s)``; slow, ~0.1 s per dataset) or the jax.random one of the same
     distribution (fast, on device).
+
+    Flags: ``n_flags`` fixes the number of flagged steps per sequence (default: the seed's
+    rule, 2 at length 4). Curriculum: ``curriculum=((0, 2, 2), (500, 3, 2), (1000, 4, 2))``
+    trains epochs 0-499 on length-2 sequences with 2 flags, 500-999 on length 3, then length
+    4; every stage has ``n_samples`` sequences, left-padded to :attr:`max_len` (padding steps
+    are skipped). The test loss and the LR schedule always use the Config's own task
+    (``seq_len``, ``n_flags``); a stage of exactly that task trains on the Config's own
+    training set, so a one-stage curriculum of the Config's task is no curriculum.
     """
 
     # data
@@ -41,6 +49,11 @@ class Config:
     n_samples: int = 10000
     train_split: float = 0.8
     data_generator: str = "jax"
+    #: flags per sequence; None: the seed's rule, ``randint(2, min(L - 1, 4))`` per dataset
+    n_flags: Optional[int] = None
+    #: stages ``((from_epoch, seq_len, n_flags), ...)``: from ``from_epoch`` on, training uses
+    #: a dataset of that length and flag count (the test set stays the Config's own task)
+    curriculum: Optional[tuple] = None
     # model
     input_size: int = 2
     hidden_size: int = 1
@@ -68,7 +81,13 @@ class Config:
 
     def __post_init__(self):
         _normalise_types(self)
-        _check_int(self, "seq_len", 4, note="the flag rule randint(2, min(L-1, 4)) needs L >= 4")
+        if self.n_flags is not None:
+            _check_int(self, "n_flags", 1)
+            _check_int(self, "seq_len", self.n_flags, note=f"n_flags={self.n_flags} flags a "
+                                                           "sequence")
+        else:
+            _check_int(self, "seq_len", 4,
+                       note="the flag rule randint(2, min(L-1, 4)) needs L >= 4; or set n_flags")
         _check_int(self, "high", 1)
         if self.high > MAX_HIGH:
             raise ValueError(f"Config.high must be an int in [1, {MAX_HIGH}] (the jax "
@@ -77,10 +96,11 @@ class Config:
             raise ValueError(f"Config.delta must be in [0, 1), got {self.delta!r}")
         if self.delta > 0:
             lo, hi = self.length_range
-            if lo < 4 or hi <= lo:
+            shortest = 4 if self.n_flags is None else self.n_flags
+            if lo < shortest or hi <= lo:
                 raise ValueError(
                     f"Config.delta={self.delta} with seq_len={self.seq_len} gives lengths "
-                    f"[{lo}, {hi}); need the lowest length >= 4 and a non-empty range")
+                    f"[{lo}, {hi}); need the lowest length >= {shortest} and a non-empty range")
         _check_int(self, "n_samples", 2)
         if not (0.0 < self.train_split < 1.0):
             raise ValueError(f"Config.train_split must be in (0, 1), got {self.train_split!r}")
@@ -121,6 +141,7 @@ class Config:
         if not (0.0 <= self.min_lr <= self.learning_rate):
             raise ValueError(f"Config.min_lr must be in [0, learning_rate={self.learning_rate}], "
                              f"got {self.min_lr!r}")
+        _check_curriculum(self)
         for name in ("init_seed", "data_seed", "order_seed"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)
@@ -147,8 +168,22 @@ class Config:
 
     @property
     def max_len(self) -> int:
-        """Padded time length: the longest sequence any dataset of this config can have."""
-        return self.length_range[1] - 1
+        """Padded time length: the longest sequence any dataset of this config (or a stage of
+        its curriculum) can have."""
+        stages = [length for _, length, _ in self.curriculum or ()]
+        return max([self.length_range[1] - 1] + stages)
+
+    @property
+    def variable_length(self) -> bool:
+        """May a dataset be shorter than :attr:`max_len` (then padding steps are masked)?"""
+        stages = [length for _, length, _ in self.curriculum or ()]
+        return self.delta > 0 or any(length != self.max_len for length in stages + [self.seq_len])
+
+    def stage_task(self, stage: int) -> "Config":
+        """The task of curriculum stage ``stage``: this Config with that stage's ``seq_len``
+        and ``n_flags`` and no curriculum (its data are padded to this Config's max_len)."""
+        _, length, flags = self.curriculum[stage]
+        return dataclasses.replace(self, seq_len=length, n_flags=flags, curriculum=None)
 
     @property
     def eval_epochs(self) -> tuple[int, ...]:
@@ -185,9 +220,87 @@ class Config:
         return cls.from_dict(json.loads(text))
 
 
+#: One line per field: what it means (the CLI's option help).
+FIELD_HELP = {
+    "seq_len": "sequence length L (>= 4)", "high": "values are integers in [0, high)",
+    "delta": "length spread: per-dataset length in [int(L(1-d)), int(L(1+d)))",
+    "n_samples": "sequences per dataset", "train_split": "fraction used for training",
+    "data_generator": "jax (fast) or numpy (the seed's exact generator)",
+    "input_size": "inputs per step (value, flag)", "hidden_size": "GRU hidden units H",
+    "output_size": "outputs (the sum)",
+    "batch_size": "samples per optimizer step", "learning_rate": "Adam's initial lr",
+    "beta1": "Adam's first-moment decay", "beta2": "Adam's second-moment decay",
+    "eps": "Adam's denominator epsilon",
+    "weight_decay": "coupled L2 (torch Adam weight_decay)", "clip": "max global grad norm",
+    "epochs": "epochs to train", "eval_every": "test loss, LR step and snapshot every N epochs",
+    "plateau_factor": "LR multiplier when the test loss plateaus",
+    "plateau_patience": "eval steps without improvement before the LR drops",
+    "plateau_threshold": "relative improvement that counts (ReduceLROnPlateau 'rel' mode)",
+    "plateau_cooldown": "eval steps to wait after an LR drop",
+    "min_lr": "the LR never drops below this",
+    "init_seed": "fix the init stream across the ensemble",
+    "data_seed": "fix the data stream across the ensemble",
+    "order_seed": "fix the batch-order stream across the ensemble",
+    "n_flags": "flags per sequence (default: the seed's rule, 2 at length 4)",
+    "curriculum": "stages FROM:LEN:FLAGS,... (e.g. 0:2:2,500:3:2,1000:4:2): training data "
+                  "per epoch range; the test set stays the Config's task",
+}
+
+
 #: What each field's annotation allows: Python and numpy scalars of that kind (bool never).
 _KINDS = {"int": (numbers.Integral, int, "an int"), "float": (numbers.Real, float, "a number"),
-          "str": (str, str, "a string"), "Optional[int]": (numbers.Integral, int, "None or an int")}
+          "str": (str, str, "a string"), "Optional[int]": (numbers.Integral, int, "None or an int"),
+          "Optional[tuple]": ((tuple, list), lambda v: v, "None or a tuple of stages")}
+
+
+def _check_curriculum(cfg: Config) -> None:
+    """``curriculum``: None, or stages ``(from_epoch, seq_len, n_flags)`` of ints, the first
+    from epoch 0, strictly increasing and below ``epochs``, each ``1 <= n_flags <= seq_len``;
+    only with ``delta = 0`` and the jax generator. Normalised to a tuple of int tuples (so a
+    Config read back from JSON's lists is equal to the one written)."""
+    if cfg.curriculum is None:
+        return
+    prefix = f"Config.curriculum={cfg.curriculum!r}"
+    stages = []
+    for stage in cfg.curriculum:
+        if (not isinstance(stage, (tuple, list)) or len(stage) != 3 or not all(
+                isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in stage)):
+            raise ValueError(f"{prefix}: each stage must be (from_epoch, seq_len, n_flags) "
+                             f"ints, got {stage!r}")
+        stages.append(tuple(int(v) for v in stage))
+    if not stages:
+        raise ValueError(f"{prefix}: give at least one stage, or None for no curriculum")
+    starts = [start for start, _, _ in stages]
+    if starts[0] != 0 or any(b <= a for a, b in zip(starts, starts[1:])):
+        raise ValueError(f"{prefix}: from_epoch must start at 0 and increase strictly, got "
+                         f"{starts}")
+    if starts[-1] >= cfg.epochs:
+        raise ValueError(f"{prefix}: stage from epoch {starts[-1]} is past the last epoch "
+                         f"({cfg.epochs - 1})")
+    for start, length, flags in stages:
+        if not 1 <= flags <= length:
+            raise ValueError(f"{prefix}: the stage from epoch {start} needs 1 <= n_flags <= "
+                             f"seq_len, got seq_len={length}, n_flags={flags}")
+    if cfg.delta > 0:
+        raise ValueError(f"{prefix}: a curriculum sets each stage's length; it needs delta=0, "
+                         f"got delta={cfg.delta}")
+    if cfg.data_generator != "jax":
+        raise ValueError(f"{prefix}: a curriculum's stages are drawn by the jax generator; it "
+                         f"needs data_generator='jax', got {cfg.data_generator!r}")
+    object.__setattr__(cfg, "curriculum", tuple(stages))
+
+
+def parse_curriculum(text: str) -> Optional[tuple]:
+    """``"0:2:2,500:3:2,1000:4:2"`` (from_epoch:seq_len:n_flags stages; the CLI's form) or
+    ``"none"`` -> the ``curriculum`` value. ValueError naming the field otherwise."""
+    if text.strip().lower() == "none":
+        return None
+    try:
+        return tuple(tuple(int(v) for v in stage.split(":")) for stage in text.split(",")
+                     if stage.strip())
+    except ValueError:
+        raise ValueError(f"Config.curriculum must be stages FROM:LEN:FLAGS separated by commas "
+                         f"(e.g. 0:2:2,500:4:2), got {text!r}") from None
 
 
 def _normalise_types(cfg: Config) -> None:

@@ -49,16 +49,17 @@ def seed_dataset(cfg, seed: int):
       ``(X, Y)``: float64 ``(N, L, 2)`` and ``(N, 1)``, identical to the seed's arrays.
     """
     np.random.seed(seed)
-    return _seed_generator(cfg.n_samples, cfg.seq_len, cfg.high, cfg.delta)
+    return _seed_generator(cfg.n_samples, cfg.seq_len, cfg.high, cfg.delta, cfg.n_flags)
 
 
-def _seed_generator(n, seq_len, high, delta):
-    """Line-for-line the seed's generator (reads numpy's global RNG)."""
+def _seed_generator(n, seq_len, high, delta, n_flags=None):
+    """Line-for-line the seed's generator (reads numpy's global RNG); ``n_flags`` given: that
+    many flags, and no draw for it."""
     if delta > 0:
         actual_len = np.random.randint(int(seq_len * (1 - delta)), int(seq_len * (1 + delta)))
     else:
         actual_len = seq_len
-    num_ones = np.random.randint(2, min(actual_len - 1, 4))
+    num_ones = np.random.randint(2, min(actual_len - 1, 4)) if n_flags is None else n_flags
     x_num = np.random.randint(low=0, high=high, size=(n, actual_len, 1))
     x_mask = np.zeros((n, actual_len, 1))
     y = np.ones((n, 1))
@@ -69,41 +70,44 @@ def _seed_generator(n, seq_len, high, delta):
     return np.append(x_num, x_mask, axis=2), y
 
 
-def jax_dataset_raw(cfg, key: jax.Array):
+def jax_dataset_raw(cfg, key: jax.Array, width: int = None):
     """Same distribution as :func:`seed_dataset`, drawn with jax.random (jit/vmap friendly).
 
-    The length and ``num_ones`` are drawn once per dataset (as the seed does); each row's flags
+    The length and ``num_ones`` are drawn once per dataset (as the seed does; ``num_ones`` is
+    ``cfg.n_flags`` when set, with the same draws for everything else); each row's flags
     are a uniformly random ``num_ones``-subset of its real steps. The sequence is left-padded to
-    ``cfg.max_len`` with zero rows.
+    ``width`` (default ``cfg.max_len``) with zero rows.
 
     Returns:
       ``(X, Y, length)``: float32 ``(N, max_len, 2)`` raw values/flags, float32 ``(N, 1)`` raw
       targets, int32 ``()`` real length.
     """
-    return jax_dataset_from_draws(cfg, *jax_dataset_draws(cfg, key))
+    return jax_dataset_from_draws(cfg, *jax_dataset_draws(cfg, key, width))
 
 
-def jax_dataset_draws(cfg, key: jax.Array):
+def jax_dataset_draws(cfg, key: jax.Array, width: int = None):
     """The random draws of :func:`jax_dataset_raw`: ``(length, num_ones, values, uniforms)``,
-    int32 ``()``, int32 ``()``, int32 ``(N, max_len)`` in ``[0, high)`` and float32 ``(N,
-    max_len)`` in ``[0, 1)``.
+    int32 ``()``, int32 ``()``, int32 ``(N, width)`` in ``[0, high)`` and float32 ``(N,
+    width)`` in ``[0, 1)`` (``width``: default ``cfg.max_len``).
 
     Apart from :func:`jax_dataset_from_draws` so a caller can jit the two separately: in one
     program XLA fuses the hash that draws ``uniforms`` into each of its consumers and computes
     it twice (seen in the HLO)."""
     length_key, ones_key, value_key, flag_key = jax.random.split(key, 4)
     lo, hi = cfg.length_range
-    width = cfg.max_len
+    width = cfg.max_len if width is None else width
     length = jax.random.randint(length_key, (), lo, hi) if cfg.delta > 0 else jnp.int32(lo)
-    num_ones = jax.random.randint(ones_key, (), 2, jnp.minimum(length - 1, 4))
+    num_ones = (jax.random.randint(ones_key, (), 2, jnp.minimum(length - 1, 4))
+                if cfg.n_flags is None else jnp.int32(cfg.n_flags))
     values = jax.random.randint(value_key, (cfg.n_samples, width), 0, cfg.high)
     uniforms = jax.random.uniform(flag_key, (cfg.n_samples, width))
     return jnp.asarray(length, jnp.int32), num_ones, values, uniforms
 
 
 def jax_dataset_from_draws(cfg, length, num_ones, values, uniforms):
-    """:func:`jax_dataset_raw` from its draws (:func:`jax_dataset_draws`)."""
-    width = cfg.max_len
+    """:func:`jax_dataset_raw` from its draws (:func:`jax_dataset_draws`; the padded width is
+    theirs)."""
+    width = values.shape[-1]
     real = jnp.arange(width) >= width - length                       # (T,) left padding
     # a uniformly random subset of the real steps: the num_ones smallest of iid uniforms
     scores = jnp.where(real, uniforms, 2.0)
@@ -181,6 +185,25 @@ def scale_inputs(x, high):
     x = np.array(x, np.float32)
     x[..., 0] /= np.float32(high)
     return x
+
+
+def stage_datasets(cfg, key: jax.Array) -> Dataset:
+    """A curriculum's datasets for one seed: ``(K + 1, ...)`` leaves, stages ``0..K-1`` then
+    the Config's own task (whose test part is the test set), all padded to ``cfg.max_len``.
+
+    A stage of exactly the Config's task (``seq_len`` and ``n_flags``) is the Config's own
+    dataset (``key``); stage ``k`` of another task draws from ``fold_in(key, k + 1)``.
+    """
+    final = prepare(cfg, *jax_dataset_raw(cfg, key))
+    parts = []
+    for stage in range(len(cfg.curriculum)):
+        task = cfg.stage_task(stage)
+        if (task.seq_len, task.n_flags) == (cfg.seq_len, cfg.n_flags):
+            parts.append(final)
+        else:
+            parts.append(prepare(cfg, *jax_dataset_raw(task, jax.random.fold_in(key, stage + 1),
+                                                       cfg.max_len)))
+    return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *parts, final)
 
 
 def valid_mask(length: jax.Array, width: int) -> jax.Array:

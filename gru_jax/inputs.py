@@ -14,7 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .data import Dataset, jax_dataset_draws, jax_dataset_from_draws, prepare, seed_dataset
+from .data import (Dataset, jax_dataset_draws, jax_dataset_from_draws, prepare, seed_dataset,
+                   stage_datasets)
 from .interop import from_state_dict
 from .model import init_params
 from .prng import fast_key
@@ -150,8 +151,12 @@ def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
 
     ``data``: explicit raw ``(X, Y)``, ``(N, L, 2)``/``(N, 1)`` shared by all seeds or with a
     leading seed axis. Otherwise the Config's generator: ``"jax"`` from the data streams, or
-    ``"numpy"`` (the seed's exact generator) per seed value.
+    ``"numpy"`` (the seed's exact generator) per seed value. With a curriculum every Dataset
+    leaf has a stage axis after the seed axis (:func:`gru_jax.data.stage_datasets`).
     """
+    if data is not None and cfg.curriculum is not None:
+        raise ValueError("train: explicit data and a curriculum cannot be combined (the "
+                         "curriculum draws each stage's data)")
     if data is not None:
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
             raise ValueError("train: data must be a pair (X, Y) of raw arrays (N, L, 2), (N, 1)")
@@ -200,7 +205,11 @@ def _check_raw(x: np.ndarray, y: np.ndarray) -> None:
 @functools.lru_cache(maxsize=16)
 def _dataset_fn(cfg, per_seed: bool):
     """Jitted jax-generator dataset maker (cached per Config, so repeated calls reuse it); keys
-    through :func:`gru_jax.prng.fast_key`: the same numbers, faster."""
+    through :func:`gru_jax.prng.fast_key`: the same numbers, faster. A curriculum's datasets
+    (:func:`gru_jax.data.stage_datasets`) are made in one program."""
+    if cfg.curriculum is not None:
+        make = lambda k: stage_datasets(cfg, fast_key(k))
+        return jax.jit(jax.vmap(make) if per_seed else make)
     draws = lambda k: jax_dataset_draws(cfg, fast_key(k))
     finish = lambda *d: prepare(cfg, *jax_dataset_from_draws(cfg, *d))
     if per_seed:

@@ -3,15 +3,134 @@
 Per step, in torch's order: ``clip_grad_norm_(params, clip)`` (grads scaled by
 ``min(1, clip / (norm + 1e-6))``), then coupled L2 (``grad += weight_decay * param``, Adam's
 ``weight_decay``, NOT AdamW), then Adam (bias-corrected moments), then ``-lr``.
+
+Every constant the optimizer and the schedule read comes from a :class:`Hyper`: float32 (and
+int32) scalars for one member, so an ensemble can give each member its own learning rate,
+weight decay, clip, Adam constants and plateau schedule inside one compiled program (a leading
+member axis under ``vmap``). :func:`hyper_of` forms the derived constants (``1 - beta1``,
+``log beta1``, ``1 - threshold``) in float64 and rounds them once to float32: the very values
+the program folded when it read them as Python constants, so per-member numbers equal the
+constant program's.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
+
+#: The Config fields a member may vary inside one compiled program (they change no shape).
+MEMBER_FIELDS = ("learning_rate", "weight_decay", "clip", "beta1", "beta2", "eps",
+                 "plateau_factor", "plateau_patience", "plateau_threshold", "plateau_cooldown",
+                 "min_lr")
+
+
+class Hyper(NamedTuple):
+    """One member's optimizer and schedule constants (scalars; ``(M,)`` for M members).
+
+    float32: learning_rate (initial), weight_decay, clip, beta1, one_minus_beta1, log_beta1,
+    beta2, one_minus_beta2, log_beta2, eps, plateau_factor, plateau_keep (``1 - threshold``),
+    min_lr. int32: plateau_patience, plateau_cooldown (evaluations).
+    """
+
+    learning_rate: jax.Array
+    weight_decay: jax.Array
+    clip: jax.Array
+    beta1: jax.Array
+    one_minus_beta1: jax.Array
+    log_beta1: jax.Array
+    beta2: jax.Array
+    one_minus_beta2: jax.Array
+    log_beta2: jax.Array
+    eps: jax.Array
+    plateau_factor: jax.Array
+    plateau_keep: jax.Array
+    plateau_patience: jax.Array
+    plateau_cooldown: jax.Array
+    min_lr: jax.Array
+
+
+def hyper_of(cfg) -> Hyper:
+    """A Config's :class:`Hyper` as numpy float32/int32 scalars (derived values formed in
+    float64, then rounded once)."""
+    f32 = np.float32
+    log = lambda b: f32(math.log(b)) if b > 0 else f32(-np.inf)
+    return Hyper(learning_rate=f32(cfg.learning_rate), weight_decay=f32(cfg.weight_decay),
+                 clip=f32(cfg.clip), beta1=f32(cfg.beta1), one_minus_beta1=f32(1 - cfg.beta1),
+                 log_beta1=log(cfg.beta1), beta2=f32(cfg.beta2),
+                 one_minus_beta2=f32(1 - cfg.beta2), log_beta2=log(cfg.beta2), eps=f32(cfg.eps),
+                 plateau_factor=f32(cfg.plateau_factor),
+                 plateau_keep=f32(1.0 - cfg.plateau_threshold),
+                 plateau_patience=np.int32(cfg.plateau_patience),
+                 plateau_cooldown=np.int32(cfg.plateau_cooldown), min_lr=f32(cfg.min_lr))
+
+
+def member_hyper(configs) -> Hyper:
+    """Stack the :class:`Hyper` of one Config per member: ``(M,)`` numpy arrays."""
+    hypers = [hyper_of(cfg) for cfg in configs]
+    return Hyper(*(np.stack(column) for column in zip(*hypers)))
+
+
+#: The :class:`Hyper` fields each member field sets.
+HYPER_FIELDS = {"learning_rate": ("learning_rate",), "weight_decay": ("weight_decay",),
+                "clip": ("clip",), "beta1": ("beta1", "one_minus_beta1", "log_beta1"),
+                "beta2": ("beta2", "one_minus_beta2", "log_beta2"), "eps": ("eps",),
+                "plateau_factor": ("plateau_factor",), "plateau_patience": ("plateau_patience",),
+                "plateau_threshold": ("plateau_keep",), "plateau_cooldown": ("plateau_cooldown",),
+                "min_lr": ("min_lr",)}
+
+
+#: Per-member fields compiled into a program as constants unless they vary among its members:
+#: XLA rounds Adam's ``(1 - beta1) * g + beta1 * m`` differently (float32 rounding, ~1e-7)
+#: when ``beta1`` is an array than when it is a constant, and the program of one Config must
+#: keep the numbers it always had. Every other per-member field is always an array (an
+#: array or a constant gives the same bits: tests/test_sweep.py).
+CONSTANT_FIELDS = ("beta1", "beta2")
+
+
+def program_hyper(key_cfg, members: Hyper, varying=()) -> Hyper:
+    """What a compiled program reads: the members' values (arrays, one per member), except
+    :data:`CONSTANT_FIELDS` that do not vary (``varying``), which are ``key_cfg``'s, compiled
+    in (``key_cfg``: :func:`program_key`)."""
+    unknown = sorted(set(varying) - set(MEMBER_FIELDS))
+    if unknown:
+        raise ValueError(f"program_hyper: {unknown} are not per-member fields {MEMBER_FIELDS}")
+    constant = {h for name in CONSTANT_FIELDS if name not in varying for h in HYPER_FIELDS[name]}
+    constants = hyper_of(key_cfg)
+    return Hyper(*(getattr(constants if name in constant else members, name)
+                   for name in Hyper._fields))
+
+
+def program_key(cfg, varying=()):
+    """The Config a compiled program is built from and cached on: ``cfg`` with every per-member
+    field at its default, except the :data:`CONSTANT_FIELDS` not in ``varying`` (compiled in).
+    Configs that differ only in per-member fields share it (a new learning rate or weight
+    decay does not recompile)."""
+    keep = {name: getattr(cfg, name) for name in CONSTANT_FIELDS if name not in varying}
+    return dataclasses.replace(program_config(cfg), **keep)
+
+
+def varying_fields(configs) -> tuple[str, ...]:
+    """The :data:`MEMBER_FIELDS` whose values differ among ``configs`` (in field order)."""
+    configs = list(configs)
+    return tuple(name for name in MEMBER_FIELDS
+                 if len({getattr(cfg, name) for cfg in configs}) > 1)
+
+
+def program_config(cfg):
+    """``cfg`` with every :data:`MEMBER_FIELDS` field at its default: Configs with the same
+    program Config can train as members of one compiled program (:func:`program_hyper`)."""
+    defaults = {f.name: f.default for f in dataclasses.fields(cfg) if f.name in MEMBER_FIELDS}
+    return dataclasses.replace(cfg, **defaults)
+
+
+def _as_hyper(source) -> Hyper:
+    """A Hyper as is; a Config's constants otherwise."""
+    return source if isinstance(source, Hyper) else hyper_of(source)
 
 TORCH_CLIP_EPS = 1e-6
 
@@ -40,15 +159,23 @@ def clip_grad_norm_torch(max_norm: float) -> optax.GradientTransformation:
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def scale_by_adam_torch(b1: float, b2: float, eps: float) -> optax.GradientTransformation:
+def scale_by_adam_torch(b1, b2, eps, one_minus_b1=None, one_minus_b2=None, log_b1=None,
+                        log_b2=None) -> optax.GradientTransformation:
     """Adam's direction ``m_hat / (sqrt(v_hat) + eps)`` with torch's bias corrections.
 
     Same state as ``optax.scale_by_adam``; the difference is the bias correction
     ``1 - b**t``: optax forms it in float32 (``1 - 0.999f`` is off by 1.3e-5 relative), torch in
     float64. ``-expm1(t log b)`` gives it to float32 precision, so the first steps match torch
     to ~1e-7 instead of ~6e-6 (tests/test_optim.py).
+
+    Args:
+      b1, b2, eps: Python floats, or per-member arrays with the derived constants given too
+        (``one_minus_b*`` = ``1 - b*`` and ``log_b*`` = ``log b*``, see :func:`hyper_of`).
     """
-    log_b1, log_b2 = math.log(b1), math.log(b2)
+    one_minus_b1 = 1 - b1 if one_minus_b1 is None else one_minus_b1
+    one_minus_b2 = 1 - b2 if one_minus_b2 is None else one_minus_b2
+    log_b1 = math.log(b1) if log_b1 is None else log_b1
+    log_b2 = math.log(b2) if log_b2 is None else log_b2
 
     def init_fn(params):
         zeros = lambda p: jnp.zeros_like(p)
@@ -58,8 +185,9 @@ def scale_by_adam_torch(b1: float, b2: float, eps: float) -> optax.GradientTrans
 
     def update_fn(updates, state, params=None):
         del params
-        mu = jax.tree_util.tree_map(lambda g, m: (1 - b1) * g + b1 * m, updates, state.mu)
-        nu = jax.tree_util.tree_map(lambda g, v: (1 - b2) * g * g + b2 * v, updates, state.nu)
+        mu = jax.tree_util.tree_map(lambda g, m: one_minus_b1 * g + b1 * m, updates, state.mu)
+        nu = jax.tree_util.tree_map(lambda g, v: one_minus_b2 * g * g + b2 * v, updates,
+                                    state.nu)
         count = state.count + 1
         steps = count.astype(jnp.float32)
         correction1 = -jnp.expm1(steps * log_b1)
@@ -71,26 +199,32 @@ def scale_by_adam_torch(b1: float, b2: float, eps: float) -> optax.GradientTrans
     return optax.GradientTransformation(init_fn, update_fn)
 
 
-def direction(cfg) -> optax.GradientTransformation:
-    """clip -> coupled L2 -> Adam's scaled direction (learning rate NOT applied)."""
+def direction(source) -> optax.GradientTransformation:
+    """clip -> coupled L2 -> Adam's scaled direction (learning rate NOT applied), with the
+    constants of a Config or of one member's :class:`Hyper`."""
+    hyper = _as_hyper(source)
     return optax.chain(
-        clip_grad_norm_torch(cfg.clip),
-        optax.add_decayed_weights(cfg.weight_decay),
-        scale_by_adam_torch(cfg.beta1, cfg.beta2, cfg.eps),
+        clip_grad_norm_torch(hyper.clip),
+        optax.add_decayed_weights(hyper.weight_decay),
+        scale_by_adam_torch(hyper.beta1, hyper.beta2, hyper.eps, hyper.one_minus_beta1,
+                            hyper.one_minus_beta2, hyper.log_beta1, hyper.log_beta2),
     )
 
 
-def make_optimizer(cfg) -> optax.GradientTransformation:
+def make_optimizer(source) -> optax.GradientTransformation:
     """The full torch-equivalent optimizer with an injectable learning rate.
 
+    ``source``: a Config, or one member's :class:`Hyper` (traced per member under vmap).
     ``opt_state.hyperparams["learning_rate"]`` holds the (per-seed, under vmap) learning rate the
     plateau schedule sets.
     """
+    hyper = _as_hyper(source)
 
     def build(learning_rate):
-        return optax.chain(direction(cfg), optax.scale_by_learning_rate(learning_rate))
+        return optax.chain(direction(hyper), optax.scale_by_learning_rate(learning_rate))
 
-    return optax.inject_hyperparams(build)(learning_rate=cfg.learning_rate)
+    return optax.inject_hyperparams(build)(
+        learning_rate=jnp.asarray(hyper.learning_rate, jnp.float32))
 
 
 # ---- ReduceLROnPlateau -----------------------------------------------------------------------
@@ -110,29 +244,32 @@ class PlateauState(NamedTuple):
 TORCH_PLATEAU_EPS = 1e-8
 
 
-def plateau_init(cfg) -> PlateauState:
+def plateau_init(source) -> PlateauState:
+    """The schedule's start (``source``: a Config or one member's :class:`Hyper`)."""
     return PlateauState(best=jnp.float32(jnp.inf), num_bad=jnp.int32(0), cooldown=jnp.int32(0),
-                        lr=jnp.float32(cfg.learning_rate))
+                        lr=jnp.asarray(_as_hyper(source).learning_rate, jnp.float32))
 
 
-def plateau_step(cfg, state: PlateauState, metric: jax.Array) -> PlateauState:
+def plateau_step(source, state: PlateauState, metric: jax.Array) -> PlateauState:
     """One ``scheduler.step(metric)``: the seed calls it only at eval epochs, on the test loss.
 
     Improvement means ``metric < best * (1 - threshold)``; the LR is cut (``lr * factor``,
     floored at ``min_lr``, applied only if it changes by more than 1e-8) when ``num_bad``
-    EXCEEDS ``patience``. A NaN metric is never an improvement (as in torch).
+    EXCEEDS ``patience``. A NaN metric is never an improvement (as in torch). ``source``: a
+    Config or one member's :class:`Hyper`.
     """
-    better = metric < state.best * (1.0 - cfg.plateau_threshold)
+    hyper = _as_hyper(source)
+    better = metric < state.best * hyper.plateau_keep
     best = jnp.where(better, metric, state.best)
     num_bad = jnp.where(better, 0, state.num_bad + 1)
     in_cooldown = state.cooldown > 0
     cooldown = jnp.where(in_cooldown, state.cooldown - 1, state.cooldown)
     num_bad = jnp.where(in_cooldown, 0, num_bad)
-    reduce = num_bad > cfg.plateau_patience
-    new_lr = jnp.maximum(state.lr * cfg.plateau_factor, cfg.min_lr)
+    reduce = num_bad > hyper.plateau_patience
+    new_lr = jnp.maximum(state.lr * hyper.plateau_factor, hyper.min_lr)
     changed = reduce & (state.lr - new_lr > TORCH_PLATEAU_EPS)
     lr = jnp.where(changed, new_lr, state.lr)
-    cooldown = jnp.where(reduce, cfg.plateau_cooldown, cooldown)
+    cooldown = jnp.where(reduce, hyper.plateau_cooldown, cooldown)
     num_bad = jnp.where(reduce, 0, num_bad)
     return PlateauState(best=best.astype(jnp.float32), num_bad=num_bad.astype(jnp.int32),
                         cooldown=cooldown.astype(jnp.int32), lr=lr.astype(jnp.float32))

@@ -16,6 +16,11 @@ and the layout the optimizer steps on.
 
 Randomness: epoch ``e``'s order uses ``fold_in(order_key, e)`` only, so a seed's numbers
 depend neither on its neighbours nor on where chunks start.
+
+Hyperparameters: the optimizer's and the plateau schedule's constants come from each member's
+:class:`gru_jax.optim.Hyper` (an argument with the seed axis, never read from the Config), so
+members with different learning rates, weight decays, ... train in one program, each with the
+numbers it has alone.
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ import optax
 from .data import Dataset, first_orders, valid_mask
 from .engines import Engine
 from .model import forward_columns
-from .optim import PlateauState, make_optimizer, plateau_init, plateau_step
+from .optim import (Hyper, PlateauState, hyper_of, make_optimizer, plateau_init, plateau_step,
+                    program_hyper)
 
 
 class TrainState(NamedTuple):
@@ -69,38 +75,42 @@ def eval_slots(cfg, chunk_epochs: int) -> int:
 
 
 def make_init(cfg, engine: Engine):
-    """``init(params, first) -> TrainState`` for one seed: packed params, fresh optimizer and
-    plateau state, and the first order ``first`` ``(n_train,)`` (:func:`gru_jax.data.
-    first_order` of the seed's order key)."""
-    optimizer = make_optimizer(cfg)
+    """``init(params, first, hyper) -> TrainState`` for one seed: packed params, fresh
+    optimizer and plateau state (at ``hyper``'s learning rate), and the first order ``first``
+    ``(n_train,)`` (:func:`gru_jax.data.first_order` of the seed's order key)."""
 
-    def init(params, first):
+    def init(params, first, hyper: Hyper):
         packed = engine.pack(params)
-        return TrainState(params=packed, opt_state=optimizer.init(packed),
-                          plateau=plateau_init(cfg), order=first, diverged=jnp.bool_(False))
+        return TrainState(params=packed, opt_state=make_optimizer(hyper).init(packed),
+                          plateau=plateau_init(hyper), order=first, diverged=jnp.bool_(False))
 
     return init
 
 
-def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool):
+def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=()):
     """Build the per-seed ``train_chunk`` (vmap it over seeds; jit the result).
 
-    ``train_chunk(state, data, order_key, first_epoch, orders) -> (state, ChunkLog)`` trains
-    epochs ``first_epoch .. first_epoch + chunk_epochs - 1`` (epochs ``>= cfg.epochs`` are
-    skipped). With ``replay`` the orders come from ``orders`` ``(chunk_epochs, n_train)``;
-    otherwise each epoch's order is ``engine.next_order`` of the last one with key
-    ``fold_in(order_key, epoch)``.
+    ``cfg``: the program's Config (:func:`gru_jax.optim.program_key`); its per-member fields
+    are read from each member's ``hyper`` (:func:`gru_jax.optim.program_hyper`), except
+    ``beta1``/``beta2`` unless named in ``varying``.
+
+    ``train_chunk(state, data, order_key, first_epoch, orders, hyper) -> (state, ChunkLog)``
+    trains epochs ``first_epoch .. first_epoch + chunk_epochs - 1`` (epochs ``>= cfg.epochs``
+    are skipped) with the member's :class:`gru_jax.optim.Hyper`. With ``replay`` the orders
+    come from ``orders`` ``(chunk_epochs, n_train)``; otherwise each epoch's order is
+    ``engine.next_order`` of the last one with key ``fold_in(order_key, epoch)``.
 
     The factory is longer than 80 lines because it holds the whole program as named inner
     functions (PureJaxRL's shape), each short and each closing over the Config and the engine.
     """
-    optimizer = make_optimizer(cfg)
     n_full = cfg.n_train // cfg.batch_size
     rest = cfg.n_train - n_full * cfg.batch_size
     slots = eval_slots(cfg, chunk_epochs)
-    masked = cfg.delta > 0
+    masked = cfg.variable_length
+    staged = cfg.curriculum is not None
+    stage_starts = jnp.asarray([start for start, _, _ in cfg.curriculum or ()], jnp.int32)
 
-    def train_step(state: TrainState, prepared, index):
+    def train_step(state: TrainState, prepared, index, optimizer):
         """One optimizer step on the samples ``index`` ``(B,)``; returns (state, batch loss)."""
         loss, grads = engine.loss_and_grad(state.params, prepared, index)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
@@ -114,7 +124,7 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool):
                               opt_state=keep(opt_state, state.opt_state),
                               diverged=diverged), loss
 
-    def train_epoch(state: TrainState, prepared, order):
+    def train_epoch(state: TrainState, prepared, order, optimizer):
         """All steps of one epoch in ``order`` ``(n_train,)``; returns (state, epoch loss).
 
         The epoch loss is ``sum(batch loss x batch size) / n_train`` like the seed's (NaN once
@@ -124,11 +134,11 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool):
         total = jnp.float32(0.0)
         if n_full:
             full = order[: n_full * cfg.batch_size].reshape(n_full, cfg.batch_size)
-            state, losses = jax.lax.scan(lambda s, idx: train_step(s, prepared, idx), state,
-                                         full)
+            state, losses = jax.lax.scan(
+                lambda s, idx: train_step(s, prepared, idx, optimizer), state, full)
             total = jnp.sum(losses) * cfg.batch_size
         if rest:
-            state, last = train_step(state, prepared, order[n_full * cfg.batch_size:])
+            state, last = train_step(state, prepared, order[n_full * cfg.batch_size:], optimizer)
             total = total + last * rest
         return state, jnp.where(state.diverged, jnp.nan, total / cfg.n_train)
 
@@ -138,7 +148,7 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool):
         pred, _ = forward_columns(params, jnp.transpose(data.x_test, (1, 2, 0)), valid)
         return jnp.mean((pred * cfg.high - data.y_test.T) ** 2)
 
-    def end_of_epoch(state: TrainState, data: Dataset, is_eval):
+    def end_of_epoch(state: TrainState, data: Dataset, is_eval, hyper: Hyper):
         """On eval epochs: test loss, plateau step and the new LR; returns (state, test loss).
 
         A cond on the params and plateau alone: a cond over the whole carry (order, optimizer
@@ -146,21 +156,29 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool):
         """
         def do_eval(params, plateau, diverged):
             test = jnp.where(diverged, jnp.nan, evaluate(engine.unpack(params), data))
-            return plateau_step(cfg, plateau, test), test
+            return plateau_step(hyper, plateau, test), test
 
         def no_eval(params, plateau, diverged):
             return plateau, jnp.float32(jnp.nan)
 
         plateau, test = jax.lax.cond(is_eval, do_eval, no_eval, state.params, state.plateau,
                                      state.diverged)
-        hyper = dict(state.opt_state.hyperparams)
-        hyper["learning_rate"] = plateau.lr          # unchanged unless evaluated
+        injected = dict(state.opt_state.hyperparams)
+        injected["learning_rate"] = plateau.lr          # unchanged unless evaluated
         return state._replace(plateau=plateau,
-                              opt_state=state.opt_state._replace(hyperparams=hyper)), test
+                              opt_state=state.opt_state._replace(hyperparams=injected)), test
 
-    def train_chunk(state: TrainState, data: Dataset, order_key, first_epoch, orders):
+    def train_chunk(state: TrainState, data: Dataset, order_key, first_epoch, orders,
+                    hyper: Hyper):
         order_key = jax.random.wrap_key_data(order_key)
-        prepared = engine.prepare(data)
+        hyper = program_hyper(cfg, hyper, varying)
+        optimizer = make_optimizer(hyper)
+        if staged:            # data: (stages + 1, ...): the curriculum's, then the final task's
+            stages = jax.vmap(engine.prepare)(data)
+            data = jax.tree_util.tree_map(lambda a: a[-1], data)
+            prepared = None
+        else:
+            prepared = engine.prepare(data)
         log0 = ChunkLog(train_loss=None, test_loss=jnp.full((slots,), jnp.nan, jnp.float32),
                         lr=jnp.full((slots,), jnp.nan, jnp.float32),
                         snapshots=jax.tree_util.tree_map(
@@ -174,9 +192,14 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool):
                 order = jax.lax.dynamic_index_in_dim(orders, step, 0, keepdims=False)
             else:
                 order = engine.next_order(state.order, jax.random.fold_in(order_key, epoch))
-            state, loss = train_epoch(state, prepared, order)
+            epoch_data = prepared
+            if staged:
+                stage = jnp.sum(epoch >= stage_starts) - 1
+                epoch_data = jax.tree_util.tree_map(
+                    lambda a: jax.lax.dynamic_index_in_dim(a, stage, 0, keepdims=False), stages)
+            state, loss = train_epoch(state, epoch_data, order, optimizer)
             is_eval = (epoch % cfg.eval_every) == 0
-            state, test = end_of_epoch(state, data, is_eval)
+            state, test = end_of_epoch(state, data, is_eval, hyper)
 
             def record(buffer, value):
                 """Write ``value`` at ``slot`` on eval epochs (else rewrite what is there)."""
@@ -202,18 +225,55 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool):
     return train_chunk
 
 
+def _members_hyper(cfg, hyper, n_members: int) -> Hyper:
+    """The members' Hyper ``(M,)`` leaves: as given, or the Config's for every member."""
+    if hyper is not None:
+        return hyper
+    return jax.tree_util.tree_map(lambda v: jnp.full((n_members,), v), hyper_of(cfg))
+
+
+def compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_data: bool,
+                   varying: tuple = ()):
+    """``jit(vmap(train_chunk))`` over members, cached per (Config, engine, chunk length,
+    replay, shared data, varying fields) so repeated ``train`` calls (notebooks, tests, seed
+    batches) compile once per shape. ``shared_data``: one dataset for every member (no member
+    axis on the data).
+
+    The result takes ``(state, data, order_keys, first_epoch, orders, hyper=None)``; ``hyper``
+    is a :class:`gru_jax.optim.Hyper` of ``(M,)`` leaves (default: the Config's for every
+    member). Build it on :func:`gru_jax.optim.program_key` so Configs that differ only in
+    per-member fields share it.
+    """
+    return _compiled_chunk(cfg, engine, chunk_epochs, replay, shared_data, tuple(varying))
+
+
 @functools.lru_cache(maxsize=16)
-def compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_data: bool):
-    """``jit(vmap(train_chunk))`` over seeds, cached per (Config, engine, chunk length, replay,
-    shared data) so repeated ``train`` calls (notebooks, tests, seed batches) compile once per
-    shape. ``shared_data``: one dataset for every seed (no seed axis on the data)."""
-    chunk = make_train(cfg, engine, chunk_epochs, replay)
-    return jax.jit(jax.vmap(chunk, in_axes=(0, None if shared_data else 0, 0, None, 0)))
+def _compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_data: bool,
+                    varying: tuple):
+    """:func:`compiled_chunk`, cached on all its arguments given positionally."""
+    chunk = make_train(cfg, engine, chunk_epochs, replay, varying)
+    program = jax.jit(jax.vmap(chunk, in_axes=(0, None if shared_data else 0, 0, None, 0, 0)))
+
+    def run_chunk(state, data, order_keys, first_epoch, orders, hyper=None):
+        n_members = order_keys.shape[0]
+        return program(state, data, order_keys, first_epoch, orders,
+                       _members_hyper(cfg, hyper, n_members))
+
+    return run_chunk
+
+
+compiled_chunk.cache_clear = _compiled_chunk.cache_clear
 
 
 @functools.lru_cache(maxsize=16)
 def compiled_init(cfg, engine: Engine):
-    """``(params (S, ...), order keys (S, 2)) -> TrainState`` with a seed axis: the first
-    orders (:func:`gru_jax.data.first_orders`), then ``jit(vmap(init))``."""
-    init = jax.jit(jax.vmap(make_init(cfg, engine)))
-    return lambda params, order_keys: init(params, first_orders(order_keys, cfg.n_train))
+    """``jit(vmap(init))`` over members: ``(params (M, ...), order keys (M, 2), hyper=None) ->
+    TrainState``: the first orders (:func:`gru_jax.data.first_orders`), then the program;
+    ``hyper`` as for :func:`compiled_chunk`."""
+    program = jax.jit(jax.vmap(make_init(cfg, engine)))
+
+    def run_init(params, order_keys, hyper=None):
+        return program(params, first_orders(order_keys, cfg.n_train),
+                       _members_hyper(cfg, hyper, order_keys.shape[0]))
+
+    return run_init

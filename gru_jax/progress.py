@@ -19,12 +19,13 @@ class _RateColumn(ProgressColumn):
 @contextlib.contextmanager
 def progress_bar(total: int, completed: int = 0, enabled: bool = True,
                  description: str = "training"):
-    """Yields ``advance(n)``; shows seed-epochs done/total, rate, elapsed time and ETA."""
+    """Yields ``advance(n, description=None)``; shows the description, seed-epochs done/total,
+    rate, elapsed time and ETA."""
     if not enabled:
-        yield lambda n: None
+        yield lambda n, description=None: None
         return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                _RateColumn(), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, transient=False) as bar:
         task = bar.add_task(description, total=total, completed=completed)
-        yield lambda n: bar.advance(task, n)
+        yield lambda n, description=None: bar.update(task, advance=n, description=description)

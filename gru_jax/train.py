@@ -9,6 +9,7 @@ of seeds with the same results. It returns a :class:`gru_jax.Run`.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -24,6 +25,8 @@ from .engines import Engine, resolve_engine
 from .inputs import (check_count, check_orders, check_seeds, datasets, initial_params,
                      seed_streams, slice_seeds)
 from .lock import run_lock
+from .optim import (CONSTANT_FIELDS, member_hyper, program_config, program_key,
+                    varying_fields)
 from .program import compiled_chunk, compiled_init
 from .progress import progress_bar
 from .provenance import collect
@@ -43,7 +46,8 @@ def default_chunk_epochs(cfg) -> int:
 def bytes_per_seed(cfg, shared_data: bool = False) -> int:
     """Estimated device memory one seed needs while training (data, order, state, activations,
     and the native engine's packed rows: 64 bytes a training sample for the blog's length)."""
-    data = 0 if shared_data else 4 * cfg.n_samples * (2 * cfg.max_len + 1)
+    copies = 1 if cfg.curriculum is None else len(cfg.curriculum) + 1     # stage datasets
+    data = 0 if shared_data else 4 * cfg.n_samples * (2 * cfg.max_len + 1) * copies
     rows = 0 if shared_data else 4 * cfg.n_train * 16 * -(-(2 * cfg.max_len + 1) // 16)
     order = 4 * 4 * cfg.n_train                       # order, sort keys and their temporaries
     activations = 4 * cfg.batch_size * cfg.max_len * 64 * max(1, cfg.hidden_size)
@@ -128,7 +132,8 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
         seeds (``seed_batch``) are checked before anything is written: a difference raises
         ValueError naming each field and both values. A complete run is returned as stored.
       chunk_epochs: epochs per compiled chunk (default: about 20 chunks).
-      progress: show a progress bar (seeds x epochs, rate, ETA).
+      progress: show a progress bar (seeds x epochs, rate, ETA); or a callable
+        ``advance(seed_epochs)`` called after every chunk (a caller's own bar).
       mesh: optional ``jax.sharding.Mesh`` with axis "seeds"; default: all local devices.
       on_chunk: called with the number of finished epochs after each chunk (tests use it).
       seed_batch: most seeds trained at once; more are trained in consecutive batches with the
@@ -145,7 +150,7 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
     seed_batch = check_count("seed_batch", seed_batch, allow_none=True)
     chunk_epochs = check_count("chunk_epochs", chunk_epochs, allow_none=True)
     loss_every = check_count("loss_every", loss_every)
-    chosen = resolve_engine(cfg, engine, mesh)
+    chosen = resolve_engine(program_config(cfg), engine, mesh)   # one Engine per program
     if orders is not None:
         orders = check_orders(cfg, orders, len(seeds))
     provenance = collect() if provenance is None else provenance
@@ -210,48 +215,113 @@ def _train_group(cfg, seeds, engine: Engine, *, init, data, orders, out, chunk_e
     if out is not None and ckpt.is_complete(out):
         ckpt.check_resume(out, cfg, seeds, None)
         return Run.load(out)
-    n_seeds = len(seeds)
+    return train_cells([(cfg, out)], seeds, engine, init=init, data=data, orders=orders,
+                       chunk_epochs=chunk_epochs, progress=progress, mesh=mesh,
+                       on_chunk=on_chunk, loss_every=loss_every, provenance=provenance)[0]
+
+
+def train_cells(cells, seeds, engine: Engine, *, chunk_epochs: int, progress=True, mesh=None,
+                on_chunk=None, loss_every: int = 1, provenance: Optional[dict] = None,
+                init=None, data=None, orders=None) -> list[Run]:
+    """Train several Configs on the same seeds as ONE compiled program; one Run per cell.
+
+    The cells' Configs may differ only in per-member fields (:data:`gru_jax.optim.
+    MEMBER_FIELDS`: equal :func:`gru_jax.optim.program_config`). The program's members are
+    cells x seeds, cell-major (member ``c * S + s`` is seed ``s`` of cell ``c``); each member
+    reads its own :class:`gru_jax.optim.Hyper`, so a cell's numbers are those it has trained
+    alone (the learning rate and the varying fields become arrays, see
+    :func:`gru_jax.optim.program_hyper`).
+
+    Args:
+      cells: ``[(cfg, out), ...]``; ``out`` a started run directory of these seeds (locked by
+        the caller) or None. Every cell's checkpoint must be at the same epoch (or absent in
+        all): each is continued, and after every chunk each cell's checkpoint is written.
+      seeds: distinct seeds, the same for every cell.
+      progress: True/False (a bar for this program) or a callable ``advance(seed_epochs)``.
+      Others: as for :func:`train`.
+    """
+    configs = [cell_cfg for cell_cfg, _ in cells]
+    cfg, n_cells, n_seeds = configs[0], len(cells), len(seeds)
+    if len({program_config(c) for c in configs}) != 1:
+        raise ValueError("train_cells: the cells differ in fields that are not per-member")
+    n_members = n_cells * n_seeds
+    # only beta1/beta2 change the program when they vary (optim.CONSTANT_FIELDS): a sweep over
+    # the other fields runs gj.train's own program
+    varying = tuple(f for f in varying_fields(configs) if f in CONSTANT_FIELDS)
+    key = program_key(cfg, varying)
+    tile = lambda tree: jax.tree_util.tree_map(lambda a: jnp.concatenate([a] * n_cells), tree)
+    cut = lambda tree, c: jax.tree_util.tree_map(
+        lambda a: a[c * n_seeds:(c + 1) * n_seeds], tree)
     streams = seed_streams(cfg, seeds)
     dataset, shared = datasets(cfg, seeds, streams, data)
-    params0 = initial_params(cfg, n_seeds, streams, init)
-    init_state = lambda params: compiled_init(cfg, engine)(params, streams.order)
+    dataset = dataset if shared else tile(dataset)
+    params0 = tile(initial_params(cfg, n_seeds, streams, init))
+    hyper = member_hyper([c for c in configs for _ in seeds])
+    init_cell = lambda c: lambda params: compiled_init(key, engine)(
+        params, streams.order, cut(hyper, c))
 
-    logs, done, state = ckpt.Logs.empty(), 0, None
-    if out is not None:
-        restored = ckpt.load_checkpoint(out, cfg, seeds, init_state, engine.name)
-        if restored is not None:
-            state, logs, done, params0 = restored
+    state, done, logs = None, 0, [ckpt.Logs.empty() for _ in cells]
+    restored = [None if out is None else
+                ckpt.load_checkpoint(out, cell_cfg, seeds, init_cell(c), engine.name)
+                for c, (cell_cfg, out) in enumerate(cells)]
+    if any(r is not None for r in restored):
+        dones = {None if r is None else r[2] for r in restored}
+        if len(dones) != 1:
+            raise ValueError(f"train_cells: the cells' checkpoints are at different epochs "
+                             f"{sorted(dones, key=str)}; train them in separate groups")
+        state = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a), *[r[0] for r in restored])
+        params0 = jax.tree_util.tree_map(lambda *a: jnp.concatenate(a),
+                                         *[r[3] for r in restored])
+        logs, done = [r[1] for r in restored], restored[0][2]
     if state is None:
-        state = init_state(params0)
+        state = compiled_init(key, engine)(params0, tile(streams.order), hyper)
 
-    put = seed_sharding(n_seeds, mesh)
-    state = put(state)
+    put = seed_sharding(n_members, mesh)
+    state, hyper = put(state), put(hyper)
     dataset = dataset if shared else put(dataset)
-    order_keys = put(streams.order)
-    compiled = compiled_chunk(cfg, engine, chunk_epochs, orders is not None, shared)
-    no_orders = jnp.zeros((n_seeds, 1, 1), jnp.int32)
+    order_keys = put(tile(streams.order))
+    compiled = compiled_chunk(key, engine, chunk_epochs, orders is not None, shared, varying)
+    no_orders = jnp.zeros((n_members, 1, 1), jnp.int32)
     t_start = time.perf_counter()
-    with progress_bar(n_seeds * cfg.epochs, n_seeds * done, progress) as advance:
+    with _advancer(progress, n_members * cfg.epochs, n_members * done) as advance:
         while done < cfg.epochs:
-            window = no_orders if orders is None else put(jnp.asarray(
-                _order_window(orders, done, chunk_epochs)))
-            state, log = compiled(state, dataset, order_keys, jnp.int32(done), window)
+            window = no_orders if orders is None else put(tile(jnp.asarray(
+                _order_window(orders, done, chunk_epochs))))
+            state, log = compiled(state, dataset, order_keys, jnp.int32(done), window, hyper)
             n_epochs = min(chunk_epochs, cfg.epochs - done)
             n_evals = sum(1 for e in cfg.eval_epochs if done <= e < done + n_epochs)
-            logs = logs.append(log, n_epochs, n_evals)
+            logs = [cell_logs.append(cut(log, c), n_epochs, n_evals)
+                    for c, cell_logs in enumerate(logs)]
             done += n_epochs
-            if out is not None:
-                ckpt.save_checkpoint(out, state, logs, done, params0, engine.name, seeds, cfg)
-            advance(n_seeds * n_epochs)
+            for c, (cell_cfg, out) in enumerate(cells):
+                if out is not None:
+                    ckpt.save_checkpoint(out, cut(state, c), logs[c], done, cut(params0, c),
+                                         engine.name, seeds, cell_cfg)
+            advance(n_members * n_epochs)
             if on_chunk is not None:
                 on_chunk(done)
-    run = Run.from_training(cfg, seeds, params0, jax.vmap(engine.unpack)(state.params),
-                            state.diverged, logs, wall_s=time.perf_counter() - t_start,
-                            engine=engine.name, provenance=provenance)
-    if out is not None:
-        run.save(out, overwrite=True, loss_every=loss_every)
-        ckpt.remove_checkpoint(out)
-    return run
+    wall_s = time.perf_counter() - t_start
+    final = jax.vmap(engine.unpack)(state.params)
+    runs = []
+    for c, (cell_cfg, out) in enumerate(cells):
+        run = Run.from_training(cell_cfg, seeds, cut(params0, c), cut(final, c),
+                                cut(state.diverged, c), logs[c], wall_s=wall_s,
+                                engine=engine.name, provenance=provenance)
+        if out is not None:
+            run.save(out, overwrite=True, loss_every=loss_every)
+            ckpt.remove_checkpoint(out)
+        runs.append(run)
+    return runs
+
+
+@contextlib.contextmanager
+def _advancer(progress, total: int, completed: int):
+    """``progress`` as a callable ``advance(seed_epochs)``: the caller's, or a bar's."""
+    if callable(progress):
+        yield progress
+        return
+    with progress_bar(total, completed, bool(progress)) as advance:
+        yield advance
 
 
 def _order_window(orders: np.ndarray, done: int, chunk_epochs: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Config: defaults are the blog's protocol; every impossible value names its field."""
 import dataclasses
+import re
 
 import pytest
 
@@ -56,3 +57,33 @@ def test_json_round_trip_and_unknown_field():
     assert gj.Config.from_json(cfg.to_json()) == cfg
     with pytest.raises(ValueError, match="learning_rat"):
         gj.Config.from_dict({"learning_rat": 1e-3})
+
+
+def test_curriculum_and_n_flags_round_trip_through_json():
+    cfg = gj.Config(epochs=20, n_flags=2, curriculum=[[0, 2, 2], [10, 6, 3]])
+    assert cfg.curriculum == ((0, 2, 2), (10, 6, 3))            # lists normalised to tuples
+    assert gj.Config.from_json(cfg.to_json()) == cfg
+    assert cfg.max_len == 6 and cfg.variable_length               # the longest stage pads
+    assert gj.Config(n_flags=2, curriculum=((0, 4, 2),)).variable_length is False
+    assert cfg.stage_task(0) == gj.Config(epochs=20, seq_len=2, n_flags=2)
+    assert gj.Config(seq_len=2, n_flags=2).seq_len == 2              # with n_flags, L >= n_flags
+
+
+@pytest.mark.parametrize("values, words", [
+    (dict(curriculum=((1, 4, 2),)), "start at 0"),
+    (dict(curriculum=((0, 4, 2), (0, 5, 2))), "increase strictly"),
+    (dict(curriculum=((0, 4, 2), (3000, 5, 2))), "past the last epoch"),
+    (dict(curriculum=((0, 2, 3),)), "n_flags <= seq_len"),
+    (dict(curriculum=((0, 4),)), "(from_epoch, seq_len, n_flags)"),
+    (dict(curriculum=((0, 4, 2.5),)), "(from_epoch, seq_len, n_flags)"),
+    (dict(curriculum=()), "at least one stage"),
+    (dict(curriculum="0:4:2"), "curriculum"),
+    (dict(curriculum=((0, 4, 2),), delta=0.5, seq_len=8), "delta=0"),
+    (dict(curriculum=((0, 4, 2),), data_generator="numpy"), "data_generator='jax'"),
+    (dict(seq_len=3), "seq_len"),
+    (dict(seq_len=2, n_flags=3), "seq_len"),
+    (dict(n_flags=0), "n_flags"),
+])
+def test_bad_curricula_and_flag_counts_name_the_field(values, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        gj.Config(**values)

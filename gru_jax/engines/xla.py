@@ -26,7 +26,7 @@ def batch_loss(params, x, y, valid):
 def make(cfg) -> Engine:
     """The XLA engine for ``cfg`` (cached: the same Config gives the same Engine object, so
     compiled programs keyed on it are reused)."""
-    masked = cfg.delta > 0
+    masked = cfg.variable_length
 
     def prepare(data: Dataset):
         return data.x_train, data.y_train, (valid_mask(data.length, cfg.max_len) if masked

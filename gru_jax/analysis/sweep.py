@@ -1,0 +1,90 @@
+"""The numbers of a sweep's summary: one row per cell.
+
+Per cell (an ensemble of S seeds): the final training loss's quantiles (scaled units, over the
+seeds that did not diverge), the diverged count, the median last test loss (original units),
+the threshold census (:func:`gru_jax.analysis.census.strategy_census`: ``general`` = not
+failed and a worst relative RMS error <= 0.1 on the probe grid of lengths 2-32 x 1-5 flags;
+``length-specific``; ``failed``) as counts and fractions with 95% Wilson intervals, the best
+generalizer (the seed with the smallest worst-cell probe error), and optionally the discovered
+census (:func:`gru_jax.analysis.strategies.census`: each strategy's fraction with its 95%
+interval), skipped below ``min_census_seeds`` seeds.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+
+from .census import STRATEGIES, strategy_census
+
+LOSS_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+#: Below this many seeds a cell's discovered census is skipped (a mixture over a handful of
+#: points is noise).
+MIN_CENSUS_SEEDS = 32
+
+
+def cell_row(run, census: bool = False, min_census_seeds: int = MIN_CENSUS_SEEDS) -> dict:
+    """The summary numbers of one cell's :class:`gru_jax.Run` (see the module docstring).
+
+    Returns a dict: ``n_seeds, epochs, diverged, loss_q05 .. loss_q95, test_loss_median``;
+    per threshold class ``c``: ``c`` (count), ``c_fraction, c_low, c_high``; ``best_seed,
+    best_error``; ``strategies`` (text: ``name fraction [low, high]; ...``, or why skipped;
+    empty without ``census``).
+    """
+    final = np.asarray(run.train_loss, np.float64)[:, -1]
+    finite = final[np.isfinite(final)]
+    row = {"n_seeds": run.n_seeds, "epochs": run.config.epochs,
+           "diverged": int(np.sum(np.asarray(run.diverged)))}
+    for q in LOSS_QUANTILES:
+        row[f"loss_q{round(q * 100):02d}"] = (float(np.quantile(finite, q)) if finite.size
+                                             else float("nan"))
+    test = np.asarray(run.test_loss, np.float64)[:, -1]
+    row["test_loss_median"] = float(np.nanmedian(test)) if np.isfinite(test).any() else np.nan
+    threshold = strategy_census(run.params, final, high=run.config.high)
+    for name in STRATEGIES:
+        row[name] = threshold.counts[name]
+        row[f"{name}_fraction"] = threshold.fractions[name]
+        row[f"{name}_low"], row[f"{name}_high"] = threshold.intervals[name]
+    candidates = np.where(threshold.labels != "failed", threshold.probe_error, np.inf)
+    best = int(np.argmin(candidates)) if np.isfinite(candidates).any() else None
+    row["best_seed"] = None if best is None else int(run.seeds[best])
+    row["best_error"] = float("nan") if best is None else float(threshold.probe_error[best])
+    row["strategies"] = discovered(run, min_census_seeds) if census else ""
+    return row
+
+
+def discovered(run, min_census_seeds: int = MIN_CENSUS_SEEDS) -> str:
+    """The discovered census as ``name fraction [low, high]; ...`` (largest first), or a note
+    saying why it was skipped."""
+    if run.n_seeds < min_census_seeds:
+        return f"skipped: {run.n_seeds} seeds < {min_census_seeds}"
+    from .strategies import census  # noqa: PLC0415 - sklearn import only when asked for
+    try:
+        result = census(run, commitment_stride=0)
+    except (ValueError, np.linalg.LinAlgError) as err:
+        return f"census failed: {err}"
+    return "; ".join(f"{name} {fraction:.3f} [{low:.3f}, {high:.3f}]" for name, fraction, low,
+                     high in zip(result.names, result.fractions, result.ci_low, result.ci_high))
+
+
+def summary_rows(cells: list, runs: list, census: bool = False,
+                 min_census_seeds: int = MIN_CENSUS_SEEDS,
+                 dirs: Optional[list] = None) -> list[dict]:
+    """One row per cell: ``cell`` (index), ``dir`` (when given), the cell's grid values, then
+    :func:`cell_row`'s numbers."""
+    rows = []
+    for index, (cell, run) in enumerate(zip(cells, runs)):
+        row = {"cell": index}
+        if dirs is not None:
+            row["dir"] = dirs[index]
+        row.update({key: cell_text(value) for key, value in cell.items()})
+        row.update(cell_row(run, census, min_census_seeds))
+        rows.append(row)
+    return rows
+
+
+def cell_text(value) -> str:
+    """A grid value as table text (a curriculum's tuples compactly)."""
+    if isinstance(value, (tuple, list)):
+        return "(" + " ".join(cell_text(v) for v in value) + ")"
+    return "none" if value is None else str(value)

@@ -1,0 +1,42 @@
+"""Curricula: each stage's data are that stage's task (length, flag count, sums, left padding),
+a stage of the Config's own task is the Config's own data, and a one-stage curriculum of the
+Config's task trains bit for bit like no curriculum."""
+import jax
+import numpy as np
+
+import gru_jax as gj
+from gru_jax.inputs import datasets, seed_streams
+
+BASE = dict(n_samples=60, batch_size=16, epochs=6, eval_every=2, n_flags=2)
+
+
+def test_each_stage_holds_its_task_and_the_final_task_is_the_configs_own_data():
+    cfg = gj.Config(**BASE, curriculum=((0, 2, 2), (2, 6, 3), (4, 4, 2)))
+    data, shared = datasets(cfg, [5, 6], seed_streams(cfg, [5, 6]))
+    assert not shared and data.x_train.shape == (2, 4, cfg.n_train, 6, 2)   # seeds, stages+1
+    for stage, (_, length, flags) in enumerate(cfg.curriculum + ((None, 4, 2),)):
+        x = np.asarray(data.x_train[:, stage], np.float64)
+        y = np.asarray(data.y_train[:, stage, :, 0], np.float64)
+        assert (np.asarray(data.length[:, stage]) == length).all()
+        np.testing.assert_array_equal(x[:, :, :6 - length], 0.0)             # left padding
+        np.testing.assert_array_equal(x[..., 1].sum(-1), flags)              # flags per row
+        np.testing.assert_allclose(y, (x[..., 0] * x[..., 1]).sum(-1), atol=1e-6)
+        assert x[:, :, 6 - length:, 0].max() > 0.5                           # real values
+    for a, b in zip(jax.tree_util.tree_leaves(data), jax.tree_util.tree_leaves(data)):
+        np.testing.assert_array_equal(a[:, 2], a[:, 3])   # the (4, 2) stage IS the final task
+
+
+def test_one_stage_curriculum_is_no_curriculum_and_stages_train():
+    plain = gj.Config(**BASE)
+    one = gj.Config(**BASE, curriculum=((0, 4, 2),))
+    a = gj.train(plain, seeds=[0, 1], progress=False)
+    b = gj.train(one, seeds=[0, 1], progress=False)
+    for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+        np.testing.assert_array_equal(x, y)
+    np.testing.assert_array_equal(a.train_loss, b.train_loss)
+    np.testing.assert_array_equal(a.test_loss, b.test_loss)
+    grow = gj.Config(**BASE, curriculum=((0, 2, 2), (3, 4, 2)))
+    run = gj.train(grow, seeds=[0, 1], progress=False)
+    assert run.engine == "xla" and np.isfinite(run.test_loss).all()
+    # epoch 0-2 train on length 2: the losses differ from the plain run's from the start
+    assert not np.allclose(run.train_loss[:, 0], a.train_loss[:, 0])
