@@ -37,6 +37,11 @@ def test_one_stage_curriculum_is_no_curriculum_and_stages_train():
     np.testing.assert_array_equal(a.test_loss, b.test_loss)
     grow = gj.Config(**BASE, curriculum=((0, 2, 2), (3, 4, 2)))
     run = gj.train(grow, seeds=[0, 1], progress=False)
-    assert run.engine == "xla" and np.isfinite(run.test_loss).all()
+    assert run.engine == "native" and np.isfinite(run.test_loss).all()
+    # the native kernel masks the short stage's left padding as the XLA engine does
+    xla = gj.train(grow, seeds=[0, 1], progress=False, engine="xla")
+    for x, y in zip(jax.tree_util.tree_leaves(run.params), jax.tree_util.tree_leaves(xla.params)):
+        np.testing.assert_allclose(x, y, atol=2e-5)
+    np.testing.assert_allclose(run.train_loss, xla.train_loss, rtol=1e-4)
     # epoch 0-2 train on length 2: the losses differ from the plain run's from the start
     assert not np.allclose(run.train_loss[:, 0], a.train_loss[:, 0])

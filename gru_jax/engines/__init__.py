@@ -28,9 +28,6 @@ def native_problems(cfg, devices) -> list[str]:
                         f"{native.HIDDEN_SIZES[0]}..{native.HIDDEN_SIZES[-1]} (the Config has "
                         f"hidden {cfg.hidden_size}, input {cfg.input_size}, output "
                         f"{cfg.output_size})")
-    if cfg.curriculum is not None and cfg.variable_length:
-        problems.append("the native engine masks padding only for delta > 0, not for a "
-                        "curriculum's shorter stages")
     if any(d.platform != "cpu" for d in devices):
         problems.append(f"the native kernels run on CPUs only (devices: "
                         f"{sorted({d.platform for d in devices})})")

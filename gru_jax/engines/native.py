@@ -98,7 +98,7 @@ def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
 @functools.lru_cache(maxsize=32)
 def make(cfg) -> Engine:
     """The native engine for ``cfg`` (which :func:`supports` must accept; cached per Config)."""
-    masked = cfg.delta > 0
+    masked = cfg.variable_length        # delta > 0, or a curriculum stage shorter than max_len
 
     def prepare(data: Dataset):
         rows = pack_rows(data.x_train, data.y_train)
