@@ -50,14 +50,14 @@ def _kill_after_a_new_checkpoint(process, out, delay_s, timeout_s=120.0):
 def test_sigkill_at_many_moments_then_resume_equals_uninterrupted(tmp_path):
     reference, out = str(tmp_path / "reference"), str(tmp_path / "killed")
     first, victim, kills = _train(reference), _train(out), 0      # the reference runs alongside
-    for delay_s in (0.0, 0.003, 0.01, 0.03):
+    for delay_s in (0.0, 0.005, 0.03):           # at a checkpoint, inside a write, after it
         if not _kill_after_a_new_checkpoint(victim, out, delay_s):
             break                                   # it finished first: nothing left to kill
         kills += 1
         victim = _train(out, resume=os.path.exists(os.path.join(out, "run.json")))
     assert victim.wait(timeout=300) == 0, victim.stderr.read()
     assert first.wait(timeout=300) == 0, first.stderr.read()
-    assert kills >= 3
+    assert kills >= 2
     expected, resumed = gj.Run.load(reference), gj.Run.load(out)
     for group in ("params", "init_params", "snapshots"):
         for module, leaves in getattr(expected, group).items():
