@@ -12,7 +12,8 @@ from typing import Mapping, Optional, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .strategies import draw_strategy_bands, strategy_colours, strategy_label
+from .strategies import (draw_strategy_bands, strategy_colours, strategy_groups,
+                         strategy_label)
 
 
 def _band_pairs(quantiles: Sequence[float]):
@@ -32,6 +33,23 @@ def _draw_bands(ax, x, bands, quantiles, color, label):
         ax.plot(x, bands[median], color=color, linewidth=1.6, label=f"{label} median")
 
 
+def _epoch_axes(ax, baseline: Optional[float], baseline_style: str, marks: Sequence[int],
+                log: bool, ylabel: str, title: str) -> None:
+    """The loss figures' common frame: the predict-the-mean line, faint verticals at ``marks``,
+    log scale, labels, title and grid."""
+    if baseline is not None:
+        ax.axhline(baseline, color="grey", linestyle=baseline_style,
+                   label=f"predict-the-mean {baseline:.4g}")
+    for e in marks:
+        ax.axvline(e, color="grey", alpha=0.12, linewidth=0.6)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+
+
 def plot_loss_bands(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
                     quantiles: Sequence[float], ylabel: str, title: str,
                     baseline: Optional[float] = None, log: bool = True,
@@ -49,16 +67,7 @@ def plot_loss_bands(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
     colors = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
     for (label, (x, bands)), color in zip(curves.items(), colors):
         _draw_bands(ax, x, bands, quantiles, color, label)
-    if baseline is not None:
-        ax.axhline(baseline, color="grey", linestyle="--", label=f"predict-the-mean {baseline:.4g}")
-    for e in marks:
-        ax.axvline(e, color="grey", alpha=0.12, linewidth=0.6)
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
+    _epoch_axes(ax, baseline, "--", marks, log, ylabel, title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -76,16 +85,7 @@ def plot_loss_by_strategy(x: np.ndarray, loss: np.ndarray, labels: np.ndarray,
     with np.errstate(all="ignore"):
         ax.plot(x, np.nanmedian(np.asarray(loss, np.float64), axis=0), "k--", linewidth=1.0,
                 label="all seeds: median")
-    if baseline is not None:
-        ax.axhline(baseline, color="grey", linestyle=":", label=f"predict-the-mean {baseline:.4g}")
-    for e in marks:
-        ax.axvline(e, color="grey", alpha=0.12, linewidth=0.6)
-    if log:
-        ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title + " (median and 25-75% per strategy)")
-    ax.grid(alpha=0.3, which="both")
+    _epoch_axes(ax, baseline, ":", marks, log, ylabel, title + " (median and 25-75% per strategy)")
     ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False,
               ncol=2)
     fig.tight_layout()
@@ -215,11 +215,7 @@ def plot_gate_ranges(z_ranges: np.ndarray, boxes: Mapping[str, tuple[tuple[float
     mid = z_ranges.mean(axis=-1)
     half = (z_ranges[..., 1] - z_ranges[..., 0]) / 2
     fig, ax = plt.subplots(figsize=(7.4, 7.0) if labels is not None else (6.2, 5.6))
-    groups = ([(np.ones(len(mid), bool), "tab:blue", "seed (bars: range over values)")]
-              if labels is None else
-              [(np.asarray(labels) == k, c,
-                strategy_label(k, n, int(np.sum(np.asarray(labels) == k))))
-               for k, (n, c) in enumerate(zip(names, strategy_colours(len(names))))])
+    groups = strategy_groups(labels, names, len(mid), "tab:blue", "seed (bars: range over values)")
     for pick, colour, label in groups:
         if pick.any():
             ax.errorbar(mid[pick, 0], mid[pick, 1], xerr=half[pick, 0], yerr=half[pick, 1],

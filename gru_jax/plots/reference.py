@@ -9,7 +9,8 @@ from matplotlib.colors import LogNorm
 import numpy as np
 
 from ..blog import MEAN_BASELINE
-from .strategies import draw_strategy_bands, strategy_colours, strategy_label
+from .strategies import (draw_strategy_bands, strategy_colours, strategy_groups,
+                         strategy_label)
 
 CLASS_MARKERS = {"length-specific": "o", "general": "^", "failed": "x"}
 MARK_STYLES = (("tab:red", "-"), ("black", "--"), ("tab:purple", ":"))
@@ -288,11 +289,8 @@ def leading_eigenvalues(eigenvalues: np.ndarray, final_loss: np.ndarray,
     """
     fig, ax = plt.subplots(figsize=(7, 4.6) if labels is None else (7.4, 6.4))
     eigenvalues, final_loss = np.asarray(eigenvalues, float), np.asarray(final_loss, float)
-    groups = ([(np.ones(len(eigenvalues), bool), None, f"seeds ({len(eigenvalues)})")]
-              if labels is None else
-              [(np.asarray(labels) == k, c,
-                strategy_label(k, n, int(np.sum(np.asarray(labels) == k))))
-               for k, (n, c) in enumerate(zip(names, strategy_colours(len(names))))])
+    groups = strategy_groups(labels, names, len(eigenvalues), None,
+                             f"seeds ({len(eigenvalues)})")
     for pick, colour, label in groups:
         if pick.any():
             ax.scatter(eigenvalues[pick], final_loss[pick], s=12, alpha=0.6, color=colour,

@@ -36,6 +36,17 @@ def strategy_label(k: int, name: str, count: Optional[int] = None) -> str:
     return f"S{k + 1}: {short_name(name)}" + ("" if count is None else f" ({count})")
 
 
+def strategy_groups(labels, names: Sequence[str], n_seeds: int, colour, label: str
+                    ) -> list[tuple[np.ndarray, object, str]]:
+    """``(mask (S,), colour, legend label)`` per strategy of ``labels (S,)``, or one group of all
+    ``n_seeds`` seeds (``colour``, ``label``) when ``labels`` is None."""
+    if labels is None:
+        return [(np.ones(n_seeds, bool), colour, label)]
+    labels = np.asarray(labels)
+    return [(labels == k, c, strategy_label(k, n, int(np.sum(labels == k))))
+            for k, (n, c) in enumerate(zip(names, strategy_colours(len(names))))]
+
+
 def draw_strategy_bands(ax, x: np.ndarray, values: np.ndarray, labels: np.ndarray,
                         names: Sequence[str], band=(0.25, 0.75), legend: bool = True) -> None:
     """On ``ax``: per strategy, the median over its seeds of ``values (S, T)`` against
