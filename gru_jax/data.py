@@ -175,10 +175,13 @@ def prepare(cfg, x, y, length=None) -> Dataset:
 def scale_inputs(x, high):
     """Raw ``(..., 2)`` (value, flag) -> what the network sees: ``(value / high, flag)``, float32.
 
-    The one place inputs are scaled. numpy in, numpy out; jax in, jax out. Both divide
-    exactly (IEEE, correctly rounded): on jax arrays through a scatter-divide, because XLA:CPU's
-    vectorised float32 division is not correctly rounded (15 / 100 gives 0.14999999, not
-    0.15), and the seed's data must reach the network as torch's division makes it.
+    The one place inputs are scaled. numpy in, numpy out; jax in, jax out. numpy, and jax
+    called eagerly, divide exactly (IEEE, correctly rounded): on jax arrays through a
+    scatter-divide, because XLA:CPU's vectorised float32 division is not correctly rounded (15 /
+    100 gives 0.14999999, not 0.15), and the seed's data (prepared eagerly) must reach the
+    network as torch's division makes it. Inside ``jit`` XLA may still round the scatter's
+    division differently (30 of the values 0..99 / 100 land 1 ulp off); the jax generator's
+    datasets have always been made that way, so their numbers are what they always were.
     """
     if isinstance(x, jax.Array):
         return jnp.asarray(x, jnp.float32).at[..., 0].divide(high)
