@@ -8,7 +8,10 @@ Tasks (a named grid axis, each a set of Config overrides):
   2 or 3 flags by the seed's rule);
 - ``more_flags``: length 4 with 3 flags (``n_flags=3``);
 - ``curriculum``: length 2, then 3, then 4 (2 flags), each for a third of the epochs, tested
-  on the blog's task (``curriculum=((0, 2, 2), (E/3, 3, 2), (2E/3, 4, 2))``).
+  on the blog's task (``curriculum=((0, 2, 2), (E/3, 3, 2), (2E/3, 4, 2))``), the plateau
+  schedule restarted at each stage (``curriculum_schedule="reset"``);
+- ``curriculum_continue`` (not in the default set): the same stages with one schedule through
+  them all, which spends the learning rate on the easy stages (results/README.md section 6).
 
 The full diagram (the lead runs it; hours on a CPU)::
 
@@ -50,8 +53,10 @@ def task_axis(epochs: int, names=TASKS) -> dict:
         "blog": {},
         "mixed": {"seq_len": 8, "delta": 0.5},
         "more_flags": {"n_flags": 3},
-        "curriculum": {"n_flags": 2,
+        "curriculum": {"n_flags": 2, "curriculum_schedule": "reset",
                        "curriculum": ((0, 2, 2), (third, 3, 2), (2 * third, 4, 2))},
+        "curriculum_continue": {"n_flags": 2,
+                                "curriculum": ((0, 2, 2), (third, 3, 2), (2 * third, 4, 2))},
     }
     unknown = sorted(set(names) - set(tasks))
     if unknown:

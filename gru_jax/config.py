@@ -13,6 +13,8 @@ import numbers
 from typing import Any, Optional
 
 DATA_GENERATORS = ("jax", "numpy")
+#: What the LR schedule does at a curriculum stage's first epoch (Config.curriculum_schedule).
+CURRICULUM_SCHEDULES = ("continue", "reset")
 #: The largest ``high``: the jax generator draws the values as int32.
 MAX_HIGH = 2**31 - 1
 
@@ -39,7 +41,10 @@ class Config:
     4; every stage has ``n_samples`` sequences, left-padded to :attr:`max_len` (padding steps
     are skipped). The test loss and the LR schedule always use the Config's own task
     (``seq_len``, ``n_flags``); a stage of exactly that task trains on the Config's own
-    training set, so a one-stage curriculum of the Config's task is no curriculum.
+    training set, so a one-stage curriculum of the Config's task is no curriculum. The plateau
+    schedule watches that test loss through every stage; ``curriculum_schedule="reset"``
+    restarts it at each later stage's first epoch (else the early stages, whose training does
+    not lower the final task's test loss, spend the learning rate before the final task).
     """
 
     # data
@@ -54,6 +59,10 @@ class Config:
     #: stages ``((from_epoch, seq_len, n_flags), ...)``: from ``from_epoch`` on, training uses
     #: a dataset of that length and flag count (the test set stays the Config's own task)
     curriculum: Optional[tuple] = None
+    #: the LR schedule at a curriculum stage's first epoch: ``"continue"`` it, or ``"reset"``
+    #: the plateau schedule (LR back to learning_rate, best loss and patience cleared; Adam's
+    #: moments are kept)
+    curriculum_schedule: str = "continue"
     # model
     input_size: int = 2
     hidden_size: int = 1
@@ -183,7 +192,8 @@ class Config:
         """The task of curriculum stage ``stage``: this Config with that stage's ``seq_len``
         and ``n_flags`` and no curriculum (its data are padded to this Config's max_len)."""
         _, length, flags = self.curriculum[stage]
-        return dataclasses.replace(self, seq_len=length, n_flags=flags, curriculum=None)
+        return dataclasses.replace(self, seq_len=length, n_flags=flags, curriculum=None,
+                                   curriculum_schedule="continue")
 
     @property
     def eval_epochs(self) -> tuple[int, ...]:
@@ -244,6 +254,8 @@ FIELD_HELP = {
     "n_flags": "flags per sequence (default: the seed's rule, 2 at length 4)",
     "curriculum": "stages FROM:LEN:FLAGS,... (e.g. 0:2:2,500:3:2,1000:4:2): training data "
                   "per epoch range; the test set stays the Config's task",
+    "curriculum_schedule": "continue or reset (the plateau schedule restarts at each "
+                           "curriculum stage)",
 }
 
 
@@ -258,7 +270,13 @@ def _check_curriculum(cfg: Config) -> None:
     from epoch 0, strictly increasing and below ``epochs``, each ``1 <= n_flags <= seq_len``;
     only with ``delta = 0`` and the jax generator. Normalised to a tuple of int tuples (so a
     Config read back from JSON's lists is equal to the one written)."""
+    if cfg.curriculum_schedule not in CURRICULUM_SCHEDULES:
+        raise ValueError(f"Config.curriculum_schedule must be one of {CURRICULUM_SCHEDULES}, "
+                         f"got {cfg.curriculum_schedule!r}")
     if cfg.curriculum is None:
+        if cfg.curriculum_schedule != "continue":
+            raise ValueError(f"Config.curriculum_schedule={cfg.curriculum_schedule!r} needs a "
+                             "curriculum (Config.curriculum is None)")
         return
     prefix = f"Config.curriculum={cfg.curriculum!r}"
     stages = []

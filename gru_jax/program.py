@@ -109,6 +109,7 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
     masked = cfg.variable_length
     staged = cfg.curriculum is not None
     stage_starts = jnp.asarray([start for start, _, _ in cfg.curriculum or ()], jnp.int32)
+    reset_stages = staged and cfg.curriculum_schedule == "reset"
 
     def train_step(state: TrainState, prepared, index, optimizer):
         """One optimizer step on the samples ``index`` ``(B,)``; returns (state, batch loss)."""
@@ -168,6 +169,17 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
         return state._replace(plateau=plateau,
                               opt_state=state.opt_state._replace(hyperparams=injected)), test
 
+    def reset_schedule(state: TrainState, epoch, hyper: Hyper) -> TrainState:
+        """At a later curriculum stage's first epoch: the plateau schedule from its start
+        (LR = the member's learning rate); Adam's moments and step count are kept."""
+        new_stage = jnp.any(epoch == stage_starts[1:])
+        plateau = jax.tree_util.tree_map(lambda fresh, old: jnp.where(new_stage, fresh, old),
+                                         plateau_init(hyper), state.plateau)
+        injected = dict(state.opt_state.hyperparams)
+        injected["learning_rate"] = plateau.lr
+        return state._replace(plateau=plateau,
+                              opt_state=state.opt_state._replace(hyperparams=injected))
+
     def train_chunk(state: TrainState, data: Dataset, order_key, first_epoch, orders,
                     hyper: Hyper):
         order_key = jax.random.wrap_key_data(order_key)
@@ -193,6 +205,8 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
             else:
                 order = engine.next_order(state.order, jax.random.fold_in(order_key, epoch))
             epoch_data = prepared
+            if reset_stages:
+                state = reset_schedule(state, epoch, hyper)
             if staged:
                 stage = jnp.sum(epoch >= stage_starts) - 1
                 epoch_data = jax.tree_util.tree_map(

@@ -2,6 +2,7 @@
 a stage of the Config's own task is the Config's own data, and a one-stage curriculum of the
 Config's task trains bit for bit like no curriculum."""
 import jax
+import pytest
 import numpy as np
 
 import gru_jax as gj
@@ -45,3 +46,32 @@ def test_one_stage_curriculum_is_no_curriculum_and_stages_train():
     np.testing.assert_allclose(run.train_loss, xla.train_loss, rtol=1e-4)
     # epoch 0-2 train on length 2: the losses differ from the plain run's from the start
     assert not np.allclose(run.train_loss[:, 0], a.train_loss[:, 0])
+
+
+def test_reset_schedule_restarts_the_plateau_at_each_stage_as_a_fresh_torch_scheduler():
+    torch = pytest.importorskip("torch")
+    # threshold 0.5: an eval counts as better only after halving the loss, so the LR drops
+    # within the first stage (patience 0, every epoch evaluated)
+    hard = dict(BASE, epochs=12, eval_every=1, plateau_patience=0, plateau_threshold=0.5,
+                min_lr=1e-7, learning_rate=1e-3, curriculum=((0, 2, 2), (6, 4, 2)))
+    reset = gj.train(gj.Config(**hard, curriculum_schedule="reset"), seeds=[0, 1],
+                     progress=False)
+    keep = gj.train(gj.Config(**hard), seeds=[0, 1], progress=False)
+    for seed in range(2):
+        expected = []
+        for part in (reset.test_loss[seed, :6], reset.test_loss[seed, 6:]):  # a fresh schedule
+            opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1e-3)
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                opt, mode="min", factor=0.5, patience=0, threshold=0.5, min_lr=1e-7)
+            for value in part:
+                sched.step(float(value))
+                expected.append(opt.param_groups[0]["lr"])
+        np.testing.assert_allclose(reset.lr[seed], expected, rtol=1e-6)
+        assert reset.lr[seed, 5] < 1e-3 and reset.lr[seed, 6] == np.float32(1e-3)
+    # the first stage is the same run either way; "continue" keeps the spent LR
+    np.testing.assert_array_equal(reset.test_loss[:, :6], keep.test_loss[:, :6])
+    assert (keep.lr[:, 6] < 1e-3).all()
+    with pytest.raises(ValueError, match="curriculum_schedule"):
+        gj.Config(**BASE, curriculum_schedule="reset")
+    with pytest.raises(ValueError, match="curriculum_schedule"):
+        gj.Config(**hard, curriculum_schedule="restart")
