@@ -4,7 +4,7 @@ The blog's loop (nn.GRU, DataLoader with shuffle, clip_grad_norm_, torch Adam wi
 weight decay, ReduceLROnPlateau stepped at epoch % eval_every == 0) is replicated inline below;
 its per-epoch DataLoader orders are recorded and replayed by the ensemble on the same init and
 data, and the weights must agree to float32 rounding: at hidden size 1 (both forms of the
-cell) and at hidden sizes 2 and 3 (the baddbmm form).
+cell) and at hidden sizes 2 and 3 (the feature-major and batch-major baddbmm forms).
 """
 import os
 import sys
@@ -141,7 +141,8 @@ def test_forward_bmm_equals_torch_gru():
     seed; the H = 1 slab form equals it too."""
     gen = torch.Generator().manual_seed(0)
     L, B = 4, 9
-    for hidden, model_fn in ((4, te.forward_bmm), (1, te.forward), (1, te.forward_bmm)):
+    for hidden, model_fn in ((4, te.forward_bmm), (4, te.forward_bmm_t), (1, te.forward),
+                             (1, te.forward_bmm), (1, te.forward_bmm_t)):
         models = []
         for s in range(3):
             torch.manual_seed(s)
@@ -170,19 +171,24 @@ def test_matches_blog_loop_default_protocol():
     assert_matches(runs, out)
 
 
-@pytest.mark.parametrize("hidden,seeds", [(2, (0, 1)), (3, (2,))])
-def test_matches_blog_loop_any_hidden(hidden, seeds):
-    """The baddbmm form at H = 2 (two seeds) and H = 3 (one), 3 epochs of the blog's
-    protocol, replayed on the blog loop's init, data and orders."""
+@pytest.mark.parametrize("hidden,seeds,form", [(2, (0, 1), None), (3, (2,), "bmm")])
+def test_matches_blog_loop_any_hidden(hidden, seeds, form):
+    """The default (feature-major) form at H = 2 (two seeds) and the batch-major form at
+    H = 3 (one), 3 epochs of the blog's protocol, replayed on the blog loop's init, data and
+    orders."""
     epochs = 3
     runs = [blog_loop(s, epochs, hidden=hidden) for s in seeds]
-    assert_matches(runs, replay(runs, epochs))
+    assert_matches(runs, replay(runs, epochs, form=form))
+    if form is None:
+        with pytest.raises(ValueError, match="elementwise"):
+            replay(runs, 1, form="elementwise")
 
 
 def test_bmm_form_matches_blog_loop_at_hidden_1():
-    """The baddbmm form forced at H = 1 (``--bmm``) trains the same weights as the blog."""
+    """The baddbmm form forced at H = 1 (``--form bmm``) trains the same weights as the
+    blog."""
     runs = [blog_loop(4, 2)]
-    assert_matches(runs, replay(runs, 2, bmm=True))
+    assert_matches(runs, replay(runs, 2, form="bmm"))
 
 
 def test_matches_blog_loop_clipping_and_plateau():
