@@ -156,8 +156,9 @@ def test_summary_row_counts_a_constructed_cell():
     zero = jax.tree_util.tree_map(np.zeros_like, good)
     params = jax.tree_util.tree_map(lambda a, b: np.stack([a, b]), zero, good)
     run = types.SimpleNamespace(
-        params=params, seeds=[7, 9], n_seeds=2, config=gj.Config(epochs=3),
-        train_loss=np.array([[1.0, 1.0, 1.0], [0.5, 1e-3, 1e-6]]),
+        params=params, seeds=[7, 9], n_seeds=2, config=gj.Config(epochs=12),
+        loss_epochs=np.array([0, 4, 10, 11]),        # the last sixth starts at epoch 10
+        train_loss=np.array([[1.0, 1.0, 1.0, 1.0], [0.5, 1e-3, 4e-6, 1e-6]]),
         test_loss=np.array([[100.0], [1e-3]]), diverged=np.array([False, False]))
     row = cell_row(run)
     assert (row["general"], row["failed"], row["length-specific"]) == (1, 1, 0)
@@ -165,3 +166,4 @@ def test_summary_row_counts_a_constructed_cell():
     assert (row["general_low"], row["general_high"]) == wilson_interval(1, 2)
     assert row["best_seed"] == 9 and row["best_error"] < 1e-3
     assert row["loss_q50"] == pytest.approx(np.median([1.0, 1e-6]))
+    assert row["loss_tail_ratio"] == pytest.approx(np.median([1.0, 0.25]))   # flat; quartered

@@ -26,7 +26,8 @@ MIN_CENSUS_SEEDS = 32
 def cell_row(run, census: bool = False, min_census_seeds: int = MIN_CENSUS_SEEDS) -> dict:
     """The summary numbers of one cell's :class:`gru_jax.Run` (see the module docstring).
 
-    Returns a dict: ``n_seeds, epochs, diverged, loss_q05 .. loss_q95, test_loss_median``;
+    Returns a dict: ``n_seeds, epochs, diverged, loss_q05 .. loss_q95, test_loss_median,
+    loss_tail_ratio`` (:func:`tail_ratio`);
     per threshold class ``c``: ``c`` (count), ``c_fraction, c_low, c_high``; ``best_seed,
     best_error``; ``strategies`` (text: ``name fraction [low, high]; ...``, or why skipped;
     empty without ``census``).
@@ -40,6 +41,7 @@ def cell_row(run, census: bool = False, min_census_seeds: int = MIN_CENSUS_SEEDS
                                              else float("nan"))
     test = np.asarray(run.test_loss, np.float64)[:, -1]
     row["test_loss_median"] = float(np.nanmedian(test)) if np.isfinite(test).any() else np.nan
+    row["loss_tail_ratio"] = tail_ratio(run)
     threshold = strategy_census(run.params, final, high=run.config.high)
     for name in STRATEGIES:
         row[name] = threshold.counts[name]
@@ -51,6 +53,21 @@ def cell_row(run, census: bool = False, min_census_seeds: int = MIN_CENSUS_SEEDS
     row["best_error"] = float("nan") if best is None else float(threshold.probe_error[best])
     row["strategies"] = discovered(run, min_census_seeds) if census else ""
     return row
+
+
+def tail_ratio(run, tail: float = 1 / 6) -> float:
+    """Whether the losses still fall at the end: the median over seeds (that did not diverge)
+    of the final training loss over the loss at the first kept epoch in the last ``tail`` of
+    training (epoch 2500 of 3000). 1: flat; 0.5: halved over that stretch. NaN when no seed
+    has both."""
+    epochs = np.asarray(run.loss_epochs)
+    start = int(np.searchsorted(epochs, (1 - tail) * run.config.epochs))
+    losses = np.asarray(run.train_loss, np.float64)
+    if start >= losses.shape[1] - 1:
+        return float("nan")
+    ratio = losses[:, -1] / losses[:, start]
+    ratio = ratio[np.isfinite(ratio)]
+    return float(np.median(ratio)) if ratio.size else float("nan")
 
 
 def discovered(run, min_census_seeds: int = MIN_CENSUS_SEEDS) -> str:

@@ -22,6 +22,7 @@ PHASE_DIAGRAM = "phase_diagram.png"
 
 #: The Markdown table's columns after the grid's (the CSV has every column).
 MARKDOWN_COLUMNS = ("n_seeds", "epochs", "diverged", "loss_q05", "loss_q50", "loss_q95",
+                    "loss_tail_ratio",
                     "general", "general_fraction", "general_low", "general_high",
                     "length-specific_fraction", "failed_fraction", "best_seed", "best_error",
                     "strategies")
@@ -79,7 +80,9 @@ def write_summary(out: str, cells: list, configs: list, runs: list, census: bool
         "`general`: not failed (final train loss < half the predict-the-mean loss) and a worst "
         "relative RMS error <= 0.1 on the probe grid (lengths 2, 3, 8, 16, 32 x 1, 2, 3, 5 "
         "flags); fractions with 95% Wilson intervals. Losses: final training loss, scaled "
-        "units, quantiles over the seeds that did not diverge. `best_seed`: the smallest "
+        "units, quantiles over the seeds that did not diverge; `loss_tail_ratio`: the median "
+        "of final / the loss at 5/6 of the epochs (1: flat, < 1: still falling). "
+        "`best_seed`: the smallest "
         "worst-cell probe error (`best_error`) among seeds that did not fail.", "",
         f"General seeds in all: {general} of {seeds}"
         + (f" (95% upper bound per cell: {fmt(max(r['general_high'] for r in rows), 3)})"
