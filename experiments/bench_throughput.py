@@ -145,8 +145,7 @@ def hidden_table(args) -> list[dict]:
             print(json.dumps(_rounded(row)), flush=True)
             if torch_row is None or row["ms_per_seed_epoch"] < torch_row["ms_per_seed_epoch"]:
                 torch_row = row                        # the baseline: the fastest of them
-        engines = ["auto", "xla"]
-        for engine in engines:
+        for engine in _engines(args.hidden_engines):
             row = run_child(dict(common, kind="jax", engine=engine, epochs=args.hidden_epochs))
             if torch_row is not None:
                 row["x_torch_ensemble"] = torch_row["ms_per_seed_epoch"] / row["ms_per_seed_epoch"]
@@ -155,6 +154,14 @@ def hidden_table(args) -> list[dict]:
             if engine == "auto" and row["engine"] == "xla":
                 break                                  # auto chose xla: the xla row is this one
     return rows
+
+
+def _engines(text: str) -> list[str]:
+    engines = [e.strip() for e in text.split(",") if e.strip()]
+    unknown = sorted(set(engines) - {"auto", "xla", "native"})
+    if unknown:
+        raise SystemExit(f"--hidden-engines: unknown {unknown}; use auto, native, xla")
+    return engines
 
 
 def _ints(text: str) -> list[int]:
@@ -212,6 +219,9 @@ def main(argv=None) -> int:
     parser.add_argument("--hidden-torch-threads", default="1,2",
                         help="torch thread counts for the any-hidden-size PyTorch rows; the "
                              "ratio is to the fastest of them")
+    parser.add_argument("--hidden-engines", default="auto,xla",
+                        help="gru_jax engines for the any-hidden-size rows (auto: native on a "
+                             "CPU up to H = 16; xla is skipped where auto chose it)")
     parser.add_argument("--only-hidden", action="store_true",
                         help="only the any-hidden-size table (no blog loop, no H = 1 sweep)")
     parser.add_argument("--child-row", default=None, help=argparse.SUPPRESS)
