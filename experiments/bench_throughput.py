@@ -19,8 +19,8 @@ that run from above). Writes ``--out``/bench_cpu.{json,md}.
 ``engine="auto"`` and with ``engine="xla"`` (skipped where auto chose xla), and the PyTorch
 ensemble at the same H (``--torch-epochs``; its fastest form, at each of
 ``--hidden-torch-threads``), each row in its own subprocess so its peak RSS (``ru_maxrss``) is
-its own. The ratio ``x torch ensemble`` is to the FASTEST PyTorch row at that H. A gru_jax row reports the steady ms per seed-epoch,
-the ratio to the PyTorch ensemble, the compile seconds (first chunk beyond the steady rate:
+its own. A gru_jax row reports the steady ms per seed-epoch, the ratio to the FASTEST PyTorch
+row at that H, the compile seconds (first chunk beyond the steady rate:
 XLA compilation plus one seed batch's setup), and setup per seed: what ``train`` spends before
 the first step (streams, datasets, initial params, first orders; ``timing.setup_seconds``),
 timed after a warm-up on other seeds, with the warm-up's extra time (setup compilation)

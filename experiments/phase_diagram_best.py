@@ -10,8 +10,8 @@ writes into ``--out`` (default: ``SWEEP/best``): ``best_seeds.csv``, ``best_seed
 ``best_seeds.png`` (relative RMS error against length at 2 flags, one line per cell's best
 seed, the accumulators dashed). Units: errors are relative RMS errors (RMS error over RMS
 target) on the census's probe grid, the one that defines "general" (lengths 2, 3, 8, 16, 32 x
-1, 2, 3, 5 flags), at 1000 sequences a cell instead of its 200; eigenvalues of ``dh_(t+1) / dh_t`` at the fixed point nearest ``h = 0`` for the input
-(value 0, flag 0).
+1, 2, 3, 5 flags), at 1000 sequences a cell instead of its 200; eigenvalues of
+``dh_(t+1) / dh_t`` at the fixed point nearest ``h = 0`` for the input (value 0, flag 0).
 """
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-import gru_jax as gj  # noqa: E402
 from gru_jax import handcrafted  # noqa: E402
 from gru_jax.analysis.census import PROBE_HELD_OUT  # noqa: E402
 from gru_jax.analysis.generalization import relative_rms_error  # noqa: E402
@@ -39,8 +38,8 @@ from gru_jax.files import write_text  # noqa: E402
 from gru_jax.reports.markdown import dict_table, save_figure  # noqa: E402
 from gru_jax.sweeps import Sweep  # noqa: E402
 
-COLUMNS = ("label", "task", "hidden_size", "seed", "worst_error", "worst_cell", "error_len8", "error_len16",
-           "error_len32", "n_fixed_flag0", "eigenvalue_flag0", "leak_flag0")
+COLUMNS = ("label", "task", "hidden_size", "seed", "worst_error", "worst_cell", "error_len8",
+           "error_len16", "error_len32", "n_fixed_flag0", "eigenvalue_flag0", "leak_flag0")
 
 
 def model_row(label: str, task: str, hidden: int, seed, params, held) -> tuple[dict, np.ndarray]:
@@ -53,7 +52,8 @@ def model_row(label: str, task: str, hidden: int, seed, params, held) -> tuple[d
             "worst_error": float(np.nanmax(errors)), "worst_cell": _worst_cell(errors, held),
             "error_len8": float(by_length[8]),
             "error_len16": float(by_length[16]), "error_len32": float(by_length[32]),
-            "n_fixed_flag0": int(points.n_flag0), "eigenvalue_flag0": float(points.leading_eigenvalue),
+            "n_fixed_flag0": int(points.n_flag0),
+            "eigenvalue_flag0": float(points.leading_eigenvalue),
             "leak_flag0": float(points.leak)}, errors
 
 
@@ -140,8 +140,8 @@ def main(argv=None) -> int:
         "Per cell, the seed with the smallest worst-cell error (`best_seed` of the summary), "
         "its relative RMS error on the census's probe grid (lengths 2, 3, 8, 16, 32 x 1, 2, 3, "
         "5 flags; 1000 sequences a cell, where the summary's `best_error` used 200) at its "
-        "worst cell and at "
-        "lengths 8, 16, 32 with 2 flags, and its fixed points at the input (value 0, flag 0): how many, and at the one "
+        "worst cell and at lengths 8, 16, 32 with 2 flags, and its fixed points at the input "
+        "(value 0, flag 0): how many, and at the one "
         "nearest h = 0 the leading eigenvalue of dh_(t+1)/dh_t and the leak 1 - eigenvalue "
         "(an integrator that holds its sum has eigenvalue 1, leak 0).", "",
         dict_table([{k: row[k] for k in COLUMNS} for row in rows]), "",

@@ -31,6 +31,7 @@ from typing import Optional, Sequence
 import jax
 
 from . import checkpoint as ckpt
+from .lock import run_lock
 from .provenance import collect
 from .run import Run
 from .train import train
@@ -135,16 +136,20 @@ def train_distributed(cfg, seeds: Sequence[int], out: str, *, coordinator: Optio
             raise FileExistsError(f"{out} already holds a complete run; choose a new directory "
                                   "or pass resume to return it")
         return Run.load(out) if index == 0 else None
-    if index == 0:
-        _start_joined(out, cfg, seeds, resume)
-
     part = part_directory(out, index)
-    train(cfg, share, out=part, resume=resume and os.path.isdir(part), **train_kwargs)
-
     if index != 0:
+        train(cfg, share, out=part, resume=resume and os.path.isdir(part), **train_kwargs)
         # leave together: process 0 joins once every part is complete (then removes the parts)
         wait_until_complete([out], timeout_s)
         return None
+    with run_lock(out):        # one job writes the joined run: a second one is refused
+        _start_joined(out, cfg, seeds, resume)
+        train(cfg, share, out=part, resume=resume and os.path.isdir(part), **train_kwargs)
+        return _join(out, count, provenance, timeout_s)
+
+
+def _join(out: str, count: int, provenance: dict, timeout_s: Optional[float]) -> Run:
+    """Process 0: wait for every part, save their concatenation at ``out``, remove them."""
     parts = [part_directory(out, i) for i in range(count)]
     wait_until_complete(parts, timeout_s)
     runs = [Run.load(p) for p in parts]

@@ -120,3 +120,15 @@ def test_one_process_job_refuses_to_overwrite_and_resumes_a_complete_run(tmp_pat
         train_distributed(cfg, [3, 3], str(tmp_path / "other"), **kwargs)
     with pytest.raises(ValueError, match="orders"):
         train_distributed(cfg, seeds, str(tmp_path / "other"), orders=None, **kwargs)
+
+
+def test_a_second_job_on_the_same_directory_is_refused_before_training(tmp_path):
+    from gru_jax.distributed import train_distributed
+    from gru_jax.lock import RunLockedError, run_lock
+
+    out = str(tmp_path / "run")
+    with run_lock(out):                          # another job's process 0 writing the run
+        with pytest.raises(RunLockedError, match="one writer per run directory"):
+            train_distributed(gj.Config(**CFG), [3, 8], out, num_processes=1, engine="xla",
+                              progress=False)
+    assert os.listdir(tmp_path) == []            # nothing was written; the lock left with it
