@@ -38,23 +38,35 @@ from gru_jax.files import write_text  # noqa: E402
 from gru_jax.reports.markdown import dict_table, save_figure  # noqa: E402
 from gru_jax.sweeps import Sweep  # noqa: E402
 
-COLUMNS = ("label", "task", "hidden_size", "seed", "worst_error", "worst_cell", "error_len8",
-           "error_len16", "error_len32", "n_fixed_flag0", "eigenvalue_flag0", "leak_flag0")
+COLUMNS = ("label", "task", "hidden_size", "seed", "worst_error", "worst_error_half",
+           "worst_cell", "error_len8", "error_len16", "error_len32", "n_fixed_flag0",
+           "eigenvalue_flag0", "leak_flag0", "cell_median_worst_half", "cell_median_worst_final")
 
 
-def model_row(label: str, task: str, hidden: int, seed, params, held) -> tuple[dict, np.ndarray]:
-    """One model's row (see COLUMNS) and its ``(n_lengths, n_flags)`` errors."""
+def model_row(label: str, task: str, hidden: int, seed, params, held,
+              half=None) -> tuple[dict, np.ndarray]:
+    """One model's row (see COLUMNS) and its ``(n_lengths, n_flags)`` errors; ``half``: its
+    params halfway through training (``worst_error_half``; NaN without)."""
     errors = relative_rms_error(params, held)
+    worst_half = (float(np.nanmax(relative_rms_error(half, held))) if half is not None
+                  else float("nan"))
     two = list(held.flag_counts).index(2)
     by_length = dict(zip(held.lengths, errors[:, two]))
     points = fixed_point_summary(params, high=held.high)
     return {"label": label, "task": task, "hidden_size": hidden, "seed": seed,
-            "worst_error": float(np.nanmax(errors)), "worst_cell": _worst_cell(errors, held),
+            "worst_error": float(np.nanmax(errors)), "worst_error_half": worst_half,
+            "worst_cell": _worst_cell(errors, held),
             "error_len8": float(by_length[8]),
             "error_len16": float(by_length[16]), "error_len32": float(by_length[32]),
             "n_fixed_flag0": int(points.n_flag0),
             "eigenvalue_flag0": float(points.leading_eigenvalue),
-            "leak_flag0": float(points.leak)}, errors
+            "leak_flag0": float(points.leak), "cell_median_worst_half": float("nan"),
+            "cell_median_worst_final": float("nan")}, errors
+
+
+def median_worst(params) -> float:
+    """The median over models (leading axis) of the worst-cell error on the census's probe."""
+    return float(np.median(np.nanmax(relative_rms_error(params, PROBE_HELD_OUT), (-2, -1))))
 
 
 def _worst_cell(errors: np.ndarray, held) -> str:
@@ -115,8 +127,14 @@ def main(argv=None) -> int:
         seed = int(cell["best_seed"])
         index = list(run.seeds).index(seed)
         params = jax.tree_util.tree_map(lambda a, i=index: np.asarray(a)[i], run.params)
+        middle = int(np.searchsorted(run.eval_epochs, run.config.epochs // 2))
+        half = jax.tree_util.tree_map(lambda a, i=index: np.asarray(a)[i, middle],
+                                      run.snapshots)
         row, errors = model_row(f"cell {cell['cell']}", cell["task"],
-                                int(cell["hidden_size"]), seed, params, held)
+                                int(cell["hidden_size"]), seed, params, held, half)
+        row["cell_median_worst_half"] = median_worst(jax.tree_util.tree_map(
+            lambda a: np.asarray(a)[:, middle], run.snapshots))
+        row["cell_median_worst_final"] = median_worst(run.params)
         rows.append(row)
         curves.append(errors)
         print(f"cell {cell['cell']}: {cell['task']} H = {cell['hidden_size']}, seed {seed}, "
@@ -143,7 +161,11 @@ def main(argv=None) -> int:
         "worst cell and at lengths 8, 16, 32 with 2 flags, and its fixed points at the input "
         "(value 0, flag 0): how many, and at the one "
         "nearest h = 0 the leading eigenvalue of dh_(t+1)/dh_t and the leak 1 - eigenvalue "
-        "(an integrator that holds its sum has eigenvalue 1, leak 0).", "",
+        "(an integrator that holds its sum has eigenvalue 1, leak 0). `worst_error_half`: the "
+        "same seed's worst-cell error at the first snapshot at or after half the epochs "
+        "(is it still improving?); `cell_median_worst_half` / `_final`: the median over ALL "
+        "the cell's seeds of the worst-cell error (census probe, 200 sequences a cell) then "
+        "and at the end.", "",
         dict_table([{k: row[k] for k in COLUMNS} for row in rows]), "",
         "![best seeds](best_seeds.png)", "",
         "Regenerate with:", "", "```bash", command, "```", ""]))
