@@ -21,7 +21,7 @@ inline bool seed_loss_grad_h1(const float* p, const float* rows, const int32_t* 
                               float* grad_out) {
   constexpr int U = 2;  // independent 8-lane blocks, interleaved to hide latency
   constexpr int W = U * kLanes;  // samples per group
-  const int64_t T = shape.steps, B = shape.batch;
+  const int64_t T = shape.steps, B = shape.batch, n = shape.n, width = shape.width;
   const float wir_v = p[0], wir_f = p[1], wiz_v = p[2], wiz_f = p[3], win_v = p[4],
               win_f = p[5], whr = p[6], whz = p[7], whn = p[8], bir = p[9], biz = p[10],
               bin = p[11], bhr = p[12], bhz = p[13], bhn = p[14], wout = p[15], bout = p[16];
@@ -38,8 +38,14 @@ inline bool seed_loss_grad_h1(const float* p, const float* rows, const int32_t* 
   const float inv_batch = 1.0f / static_cast<float>(B);
   Vec acc[16];
   for (auto& a : acc) a = Vec{};
+  constexpr int64_t kAhead = 2 * W;  // prefetch the rows two groups ahead (DRAM latency)
+  for (int64_t j = 0; j < std::min<int64_t>(kAhead, B); ++j) {
+    prefetch_row(rows, index[j], width, n);
+  }
   for (int64_t start = 0; start < B; start += W) {
-    prefetch_ahead<W>(rows, index, start, shape);
+    for (int64_t j = start + kAhead; j < std::min<int64_t>(start + kAhead + W, B); ++j) {
+      prefetch_row(rows, index[j], width, n);
+    }
     alignas(32) float target[W], live[W];
     if (!gather_group<W>(rows, index, start, shape, inputs.data(), target, live)) return false;
     Vec h[U];

@@ -93,7 +93,7 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
   const float* b_hh = b_ih + G;
   const float* w_out = b_hh + G;
   const float b_out = w_out[H];
-  const int64_t T = shape.steps, B = shape.batch;
+  const int64_t T = shape.steps, B = shape.batch, n = shape.n, width = shape.width;
 
   // Real steps, in order (the valid mask is the same for every sample of the seed).
   thread_local std::vector<int64_t> real_steps;
@@ -119,8 +119,14 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
   const float inv_batch = 1.0f / static_cast<float>(B);
   const Vec one = splat(1.0f);
 
+  constexpr int64_t kAhead = 2 * W;  // prefetch the rows two chunks ahead (DRAM latency)
+  for (int64_t j = 0; j < std::min<int64_t>(kAhead, B); ++j) {
+    prefetch_row(rows, index[j], width, n);
+  }
   for (int64_t start = 0; start < B; start += W) {
-    prefetch_ahead<W>(rows, index, start, shape);
+    for (int64_t j = start + kAhead; j < std::min<int64_t>(start + kAhead + W, B); ++j) {
+      prefetch_row(rows, index[j], width, n);
+    }
     alignas(32) float target[W], live[W];
     if (!gather_group<W>(rows, index, start, shape, inputs.data(), target, live)) return false;
     const int blocks = static_cast<int>(

@@ -3,7 +3,6 @@
 // gather of a group of W samples into per-step input vectors. Included by kernels.cc only.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 
 #include "vector_math.h"
@@ -22,17 +21,6 @@ struct StepShape {
 inline void prefetch_row(const float* rows, int32_t row, int64_t width, int64_t n) {
   if (row < 0 || row >= n) return;
   __builtin_prefetch(rows + static_cast<int64_t>(row) * width);
-}
-
-// Asks for the rows of the group of W samples two groups after the one at `start` (DRAM
-// latency); at start 0 also for the first two groups. Call once per group, before its gather.
-template <int W>
-inline void prefetch_ahead(const float* rows, const int32_t* index, int64_t start,
-                           const StepShape& shape) {
-  constexpr int64_t kAhead = 2 * W;
-  const int64_t from = start == 0 ? 0 : start + kAhead;
-  const int64_t to = std::min<int64_t>(start + kAhead + W, shape.batch);
-  for (int64_t j = from; j < to; ++j) prefetch_row(rows, index[j], shape.width, shape.n);
 }
 
 // Gathers the W samples index[start .. start + W) (those at or past B are dead: row 0, live 0)
