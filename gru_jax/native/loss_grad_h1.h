@@ -38,6 +38,8 @@ inline bool seed_loss_grad_h1(const float* p, const float* rows, const int32_t* 
   const float inv_batch = 1.0f / static_cast<float>(B);
   Vec acc[16];
   for (auto& a : acc) a = Vec{};
+  // Inline on purpose (also in the other loss kernel): the same loop as one rows.h helper
+  // trained 1.6x slower at H = 1 although the kernel alone was not (PERF_NOTES row 27).
   constexpr int64_t kAhead = 2 * W;  // prefetch the rows two groups ahead (DRAM latency)
   for (int64_t j = 0; j < std::min<int64_t>(kAhead, B); ++j) {
     prefetch_row(rows, index[j], width, n);

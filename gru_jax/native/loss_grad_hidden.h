@@ -119,6 +119,8 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
   const float inv_batch = 1.0f / static_cast<float>(B);
   const Vec one = splat(1.0f);
 
+  // Inline on purpose (also in the other loss kernel): the same loop as one rows.h helper
+  // trained 1.6x slower at H = 1 although the kernel alone was not (PERF_NOTES row 27).
   constexpr int64_t kAhead = 2 * W;  // prefetch the rows two chunks ahead (DRAM latency)
   for (int64_t j = 0; j < std::min<int64_t>(kAhead, B); ++j) {
     prefetch_row(rows, index[j], width, n);
