@@ -56,7 +56,6 @@ def test_reset_schedule_restarts_the_plateau_at_each_stage_as_a_fresh_torch_sche
                 min_lr=1e-7, learning_rate=1e-3, curriculum=((0, 2, 2), (6, 4, 2)))
     reset = gj.train(gj.Config(**hard, curriculum_schedule="reset"), seeds=[0, 1],
                      progress=False)
-    keep = gj.train(gj.Config(**hard), seeds=[0, 1], progress=False)
     for seed in range(2):
         expected = []
         for part in (reset.test_loss[seed, :6], reset.test_loss[seed, 6:]):  # a fresh schedule
@@ -68,9 +67,6 @@ def test_reset_schedule_restarts_the_plateau_at_each_stage_as_a_fresh_torch_sche
                 expected.append(opt.param_groups[0]["lr"])
         np.testing.assert_allclose(reset.lr[seed], expected, rtol=1e-6)
         assert reset.lr[seed, 5] < 1e-3 and reset.lr[seed, 6] == np.float32(1e-3)
-    # the first stage is the same run either way; "continue" keeps the spent LR
-    np.testing.assert_array_equal(reset.test_loss[:, :6], keep.test_loss[:, :6])
-    assert (keep.lr[:, 6] < 1e-3).all()
     with pytest.raises(ValueError, match="curriculum_schedule"):
         gj.Config(**BASE, curriculum_schedule="reset")
     with pytest.raises(ValueError, match="curriculum_schedule"):
