@@ -19,7 +19,7 @@ from .config import Config
 from .files import is_temporary, remove_temporaries, write_json, write_npz
 from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
 from .lock import LOCK_FILE
-from .run import FORMAT_VERSION, RunError
+from .run import DAMAGED_NPY, FORMAT_VERSION, RunError
 from .rundir import read_config, read_meta
 
 CHECKPOINT = "checkpoint.npz"
@@ -204,7 +204,7 @@ def load_checkpoint(out: str, cfg: Config, seeds, template_fn, engine: str):
     try:
         with np.load(path, allow_pickle=False) as handle:
             return _restore(handle, path, cfg, list(seeds), template_fn, engine, fix)
-    except (zipfile.BadZipFile, KeyError, OSError, EOFError, TypeError, ValueError) as err:
+    except (zipfile.BadZipFile, KeyError, TypeError, *DAMAGED_NPY) as err:
         if isinstance(err, RunError) or str(err).startswith("cannot resume"):
             raise
         raise RunError(f"{path} is damaged ({type(err).__name__}: {err}){fix}") from err

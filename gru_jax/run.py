@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
+import tokenize
 import zipfile
 from typing import Any, Optional
 
@@ -365,6 +366,11 @@ def _read_v1(path: str, hint: str):
     return metrics, groups
 
 
+#: What numpy raises on a damaged ``.npy`` header: besides OSError/ValueError/EOFError, a
+#: flipped byte in the header's dict text can fail its parse (SyntaxError, tokenize.TokenError).
+DAMAGED_NPY = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError)
+
+
 def _read_npy(path: str, name: str, hint: str = "") -> np.ndarray:
     """``path/name`` memory-mapped, read-only."""
     full = os.path.join(path, name)
@@ -372,7 +378,7 @@ def _read_npy(path: str, name: str, hint: str = "") -> np.ndarray:
         raise RunError(f"{path} is not a complete run: missing {name}{hint}")
     try:
         array = np.load(full, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, EOFError) as err:
+    except DAMAGED_NPY as err:
         raise RunError(f"{path}/{name} is corrupt: {err}") from err
     return array
 
@@ -384,7 +390,7 @@ def _read_npz(path: str, name: str, keys) -> dict[str, np.ndarray]:
             if missing:
                 raise RunError(f"{path}/{name} lacks arrays {missing}")
             return {k: handle[k] for k in keys}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as err:
+    except (zipfile.BadZipFile, *DAMAGED_NPY) as err:
         if isinstance(err, RunError):
             raise
         raise RunError(f"{path}/{name} is corrupt: {err}") from err

@@ -205,3 +205,16 @@ def _template():
     from gru_jax.program import compiled_init
     engine, streams = resolve_engine(TINY, "xla"), seed_streams(TINY, [0, 1])
     return lambda params0: compiled_init(TINY, engine)(params0, streams.order)
+
+
+def test_a_flipped_byte_in_an_npy_header_is_named(runs):
+    """The case hypothesis found: a flipped byte inside an .npy header's dict text makes numpy's
+    header parse raise tokenize.TokenError, which must still come out as a RunError naming the
+    file."""
+    with tempfile.TemporaryDirectory() as root:
+        directory = os.path.join(root, "run")
+        shutil.copytree(runs["complete"], directory)
+        name = os.path.join("arrays", "init_params", "gru.weight_hh_l0.npy")
+        _damage(os.path.join(directory, name), "flip", 0.46875)
+        with pytest.raises(gj.RunError, match="gru.weight_hh_l0.npy is corrupt"):
+            gj.Run.load(directory)
