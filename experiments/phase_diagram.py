@@ -50,14 +50,13 @@ TASKS = ("blog", "mixed", "more_flags", "curriculum")
 def task_axis(epochs: int, names=TASKS) -> dict:
     """The task axis: ``{label: Config overrides}``."""
     third = max(1, epochs // 3)
+    stages = ((0, 2, 2), (third, 3, 2), (2 * third, 4, 2))
     tasks = {
         "blog": {},
         "mixed": {"seq_len": 8, "delta": 0.5},
         "more_flags": {"n_flags": 3},
-        "curriculum": {"n_flags": 2, "curriculum_schedule": "reset",
-                       "curriculum": ((0, 2, 2), (third, 3, 2), (2 * third, 4, 2))},
-        "curriculum_continue": {"n_flags": 2,
-                                "curriculum": ((0, 2, 2), (third, 3, 2), (2 * third, 4, 2))},
+        "curriculum": {"n_flags": 2, "curriculum_schedule": "reset", "curriculum": stages},
+        "curriculum_continue": {"n_flags": 2, "curriculum": stages},
     }
     unknown = sorted(set(names) - set(tasks))
     if unknown:

@@ -149,6 +149,13 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
         pred, _ = forward_columns(params, jnp.transpose(data.x_test, (1, 2, 0)), valid)
         return jnp.mean((pred * cfg.high - data.y_test.T) ** 2)
 
+    def with_plateau(state: TrainState, plateau: PlateauState) -> TrainState:
+        """``state`` with this plateau state, its LR injected into the optimizer."""
+        injected = dict(state.opt_state.hyperparams)
+        injected["learning_rate"] = plateau.lr
+        return state._replace(plateau=plateau,
+                              opt_state=state.opt_state._replace(hyperparams=injected))
+
     def end_of_epoch(state: TrainState, data: Dataset, is_eval, hyper: Hyper):
         """On eval epochs: test loss, plateau step and the new LR; returns (state, test loss).
 
@@ -164,21 +171,15 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
 
         plateau, test = jax.lax.cond(is_eval, do_eval, no_eval, state.params, state.plateau,
                                      state.diverged)
-        injected = dict(state.opt_state.hyperparams)
-        injected["learning_rate"] = plateau.lr          # unchanged unless evaluated
-        return state._replace(plateau=plateau,
-                              opt_state=state.opt_state._replace(hyperparams=injected)), test
+        return with_plateau(state, plateau), test       # LR unchanged unless evaluated
 
     def reset_schedule(state: TrainState, epoch, hyper: Hyper) -> TrainState:
         """At a later curriculum stage's first epoch: the plateau schedule from its start
         (LR = the member's learning rate); Adam's moments and step count are kept."""
         new_stage = jnp.any(epoch == stage_starts[1:])
-        plateau = jax.tree_util.tree_map(lambda fresh, old: jnp.where(new_stage, fresh, old),
-                                         plateau_init(hyper), state.plateau)
-        injected = dict(state.opt_state.hyperparams)
-        injected["learning_rate"] = plateau.lr
-        return state._replace(plateau=plateau,
-                              opt_state=state.opt_state._replace(hyperparams=injected))
+        return with_plateau(state, jax.tree_util.tree_map(
+            lambda fresh, old: jnp.where(new_stage, fresh, old), plateau_init(hyper),
+            state.plateau))
 
     def train_chunk(state: TrainState, data: Dataset, order_key, first_epoch, orders,
                     hyper: Hyper):
