@@ -106,6 +106,21 @@ def test_pack_rows_layout():
     assert rows[1, 8] == 101.0 and not rows[:, 9:].any()
 
 
+@pytest.mark.parametrize("steps", [1, 4, 9])
+def test_pack_rows_equals_numpy_for_a_seed_axis(steps):
+    """The native pack under vmap (one call for all seeds) against the layout built in numpy,
+    at lengths whose rows are one (T = 1, 4) and two (T = 9: 19 floats) 16-float blocks."""
+    rng = np.random.default_rng(steps)
+    x = rng.standard_normal((3, 70, steps, 2)).astype(np.float32)
+    y = rng.standard_normal((3, 70, 1)).astype(np.float32)
+    width = 16 * -(-(2 * steps + 1) // 16)
+    want = np.zeros((3, 70, width), np.float32)
+    want[..., :2 * steps] = x.reshape(3, 70, 2 * steps)
+    want[..., 2 * steps] = y[..., 0]
+    got = np.asarray(jax.jit(jax.vmap(ops.pack_rows))(jnp.asarray(x), jnp.asarray(y)))
+    np.testing.assert_array_equal(got, want)
+
+
 def test_index_outside_the_data_is_an_error():
     params, x, y, index = random_case(seeds=1, n=50)
     one = jax.tree_util.tree_map(lambda a: a[0], params)

@@ -34,21 +34,30 @@ def supports(cfg) -> bool:
     return (cfg.input_size, cfg.output_size) == (2, 1) and cfg.hidden_size in HIDDEN_SIZES
 
 
+def row_width(steps: int) -> int:
+    """Floats per packed row at sequence length ``steps``: ``2T + 1`` rounded up to 16."""
+    return -(-(2 * steps + 1) // ROW_ALIGN) * ROW_ALIGN
+
+
 def pack_rows(x_train: jax.Array, y_train: jax.Array) -> jax.Array:
     """One row a training sample, as the kernel reads it: ``[v_0, f_0, ..., v_{T-1}, f_{T-1},
     y, 0...]``, padded to a multiple of 16 floats (T = 4: one 64-byte line a sample).
+
+    Written by the native ``gru_jax_pack_rows`` (a copy), which first asks the OS for 2 MiB
+    pages over the rows: the loss kernel reads them at random, and with 4 KiB pages almost
+    every row of a large ensemble costs a TLB miss (experiments/PERF_NOTES.md).
 
     Args:
       x_train: ``(n, T, 2)`` scaled inputs. y_train: ``(n, 1)`` scaled targets.
 
     Returns:
-      ``(n, width)`` float32, ``width = 16 * ceil((2T + 1) / 16)``.
+      ``(n, width)`` float32, ``width =`` :func:`row_width` ``(T)``.
     """
     n, steps = x_train.shape[0], x_train.shape[1]
-    used = 2 * steps + 1
-    width = -(-used // ROW_ALIGN) * ROW_ALIGN
-    return jnp.concatenate([jnp.reshape(x_train, (n, 2 * steps)), jnp.reshape(y_train, (n, 1)),
-                            jnp.zeros((n, width - used), jnp.float32)], axis=1)
+    call = jax.ffi.ffi_call(
+        "gru_jax_pack_rows", jax.ShapeDtypeStruct((1, n, row_width(steps)), jnp.float32),
+        vmap_method="expand_dims")
+    return call(x_train.astype(jnp.float32)[None], y_train.astype(jnp.float32)[None])[0]
 
 
 def loss_and_grad_flat(flat: jax.Array, rows: jax.Array, index: jax.Array,

@@ -33,6 +33,8 @@
 #include <thread>
 #include <vector>
 
+#include <sys/mman.h>
+
 #include "loss_grad_h1.h"
 #include "loss_grad_hidden.h"
 #include "rows.h"
@@ -243,7 +245,69 @@ ffi::Error NextOrderImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::S32> previous,
   return ffi::Error::Success();
 }
 
+// ---- pack_rows ------------------------------------------------------------------------------
+// Asks the kernel for 2 MiB pages over [data, data + bytes) (the whole pages inside it), before
+// the first write. The loss kernel reads one random row of each seed's rows per sample: with
+// 4 KiB pages an ensemble's rows (0.5 MB a seed) span far more pages than the TLB holds, so
+// almost every row costs a page walk. A hint only: without transparent huge pages, or over
+// pages already written, nothing changes.
+void advise_huge_pages(void* data, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+  constexpr uintptr_t kHuge = uintptr_t{1} << 21;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~(kHuge - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + bytes) & ~(kHuge - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)bytes;
+#endif
+}
+
+ffi::Error PackRowsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> y,
+                        ffi::ResultBuffer<ffi::F32> rows) {
+  auto xdims = x.dimensions();
+  auto rdims = rows->dimensions();
+  if (xdims.size() < 3 || xdims.back() != 2 || rdims.size() < 2) {
+    return ffi::Error::InvalidArgument(
+        "gru_jax_pack_rows: expected x (..., n, T, 2), y (..., n, 1), rows (..., n, width)");
+  }
+  const int64_t n = xdims[xdims.size() - 3], steps = xdims[xdims.size() - 2];
+  const int64_t width = rdims.back();
+  if (rdims[rdims.size() - 2] != n || width < 2 * steps + 1 ||
+      y.element_count() != leading(x, 3) * n) {
+    return ffi::Error::InvalidArgument("gru_jax_pack_rows: x, y and rows disagree on n or width");
+  }
+  const int64_t seeds = leading(*rows, 2);
+  const int64_t lx = leading(x, 3);
+  ffi::Error error = check_leading("gru_jax_pack_rows", "x", lx, seeds);
+  if (error.failure()) return error;
+  float* out = rows->typed_data();
+  advise_huge_pages(out, sizeof(float) * seeds * n * width);
+  const float* xd = x.typed_data();
+  const float* yd = y.typed_data();
+  auto body = [&](int64_t s) {
+    const float* xs = xd + (lx == 1 ? 0 : s) * n * steps * 2;
+    const float* ys = yd + (lx == 1 ? 0 : s) * n;
+    float* rs = out + s * n * width;
+    for (int64_t i = 0; i < n; ++i) {
+      float* row = rs + i * width;
+      std::memcpy(row, xs + i * steps * 2, sizeof(float) * steps * 2);
+      row[2 * steps] = ys[i];
+      std::fill(row + 2 * steps + 1, row + width, 0.0f);
+    }
+  };
+  parallel_for(pool, seeds, body);
+  return ffi::Error::Success();
+}
+
 }  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxPackRows, PackRowsImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxLossGrad, LossGradImpl,
                               ffi::Ffi::Bind()
