@@ -93,15 +93,24 @@ def jax_dataset_draws(cfg, key: jax.Array, width: int = None):
     Apart from :func:`jax_dataset_from_draws` so a caller can jit the two separately: in one
     program XLA fuses the hash that draws ``uniforms`` into each of its consumers and computes
     it twice (seen in the HLO)."""
+    length, num_ones, value_key, flag_key = dataset_scalars(cfg, key)
+    width = cfg.max_len if width is None else width
+    values = jax.random.randint(value_key, (cfg.n_samples, width), 0, cfg.high)
+    uniforms = jax.random.uniform(flag_key, (cfg.n_samples, width))
+    return length, num_ones, values, uniforms
+
+
+def dataset_scalars(cfg, key: jax.Array):
+    """The per-dataset draws of :func:`jax_dataset_draws` and the keys of its per-element ones:
+    ``(length, num_ones, value_key, flag_key)``: int32 ``()``, int32 ``()``, the key of the
+    values' ``randint`` and the key of the flags' uniforms."""
     length_key, ones_key, value_key, flag_key = jax.random.split(key, 4)
     lo, hi = cfg.length_range
-    width = cfg.max_len if width is None else width
     length = jax.random.randint(length_key, (), lo, hi) if cfg.delta > 0 else jnp.int32(lo)
     num_ones = (jax.random.randint(ones_key, (), 2, jnp.minimum(length - 1, 4))
                 if cfg.n_flags is None else jnp.int32(cfg.n_flags))
-    values = jax.random.randint(value_key, (cfg.n_samples, width), 0, cfg.high)
-    uniforms = jax.random.uniform(flag_key, (cfg.n_samples, width))
-    return jnp.asarray(length, jnp.int32), num_ones, values, uniforms
+    return (jnp.asarray(length, jnp.int32), jnp.asarray(num_ones, jnp.int32), value_key,
+            flag_key)
 
 
 def jax_dataset_from_draws(cfg, length, num_ones, values, uniforms):
@@ -294,9 +303,9 @@ def first_orders(order_keys, n: int) -> jax.Array:
     """
     if jax.default_backend() != "cpu":
         return _first_orders_device(n)(order_keys)
-    if _shuffle_rounds(n) == 0:                                   # n <= 1: nothing to permute
+    if shuffle_rounds(n) == 0:                                   # n <= 1: nothing to permute
         return jnp.zeros((np.shape(order_keys)[0], n), jnp.int32)
-    words = np.asarray(_shuffle_words(n)(order_keys))            # (S, rounds, n) uint32
+    words = np.asarray(shuffle_words(n)(order_keys))            # (S, rounds, n) uint32
     bits = np.uint64(index_bits(n))
     positions = np.arange(n, dtype=np.uint64)
     order = None
@@ -311,19 +320,19 @@ def first_orders(order_keys, n: int) -> jax.Array:
     return jnp.asarray(order)
 
 
-def _shuffle_rounds(n: int) -> int:
+def shuffle_rounds(n: int) -> int:
     """Rounds of ``jax.random.permutation``'s sort shuffle for ``n`` elements (its formula)."""
     return int(np.ceil(3 * np.log(max(1, n)) / np.log(np.iinfo(np.uint32).max)))
 
 
 @functools.lru_cache(maxsize=8)
-def _shuffle_words(n: int):
+def shuffle_words(n: int):
     """Jitted ``(S, 2) keys -> (S, rounds, n)`` uint32: the sort words of each round of
     ``permutation(fold_in(key, FIRST_ORDER_FOLD), n)``, drawn as jax.random draws them."""
     def words(key_data):
         key = jax.random.fold_in(fast_key(key_data), FIRST_ORDER_FOLD)
         rounds = []
-        for _ in range(_shuffle_rounds(n)):
+        for _ in range(shuffle_rounds(n)):
             key, subkey = jax.random.split(key)
             rounds.append(jax.random.bits(subkey, (n,), jnp.uint32))
         return jnp.stack(rounds)

@@ -18,6 +18,7 @@ from .data import (Dataset, jax_dataset_draws, jax_dataset_from_draws, prepare, 
                    stage_datasets)
 from .interop import from_state_dict
 from .model import init_params
+from .native.draws import datasets_fn as native_datasets_fn
 from .prng import fast_key
 
 
@@ -205,8 +206,11 @@ def _check_raw(x: np.ndarray, y: np.ndarray) -> None:
 @functools.lru_cache(maxsize=16)
 def _dataset_fn(cfg, per_seed: bool):
     """Jitted jax-generator dataset maker (cached per Config, so repeated calls reuse it); keys
-    through :func:`gru_jax.prng.fast_key`: the same numbers, faster. A curriculum's datasets
-    (:func:`gru_jax.data.stage_datasets`) are made in one program."""
+    through :func:`gru_jax.prng.fast_key`: the same numbers, faster; per seed on CPUs by the
+    native kernel (:func:`gru_jax.native.draws.datasets_fn`), the same numbers again. A
+    curriculum's datasets (:func:`gru_jax.data.stage_datasets`) are made in one program."""
+    if per_seed and native_datasets_fn(cfg) is not None:
+        return native_datasets_fn(cfg)
     if cfg.curriculum is not None:
         make = lambda k: stage_datasets(cfg, fast_key(k))
         return jax.jit(jax.vmap(make) if per_seed else make)

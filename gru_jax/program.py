@@ -31,9 +31,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .data import Dataset, first_orders, valid_mask
+from .data import Dataset, valid_mask
 from .engines import Engine
 from .model import forward_columns
+from .native.draws import first_orders
 from .optim import (Hyper, PlateauState, hyper_of, make_optimizer, plateau_init, plateau_step,
                     program_hyper)
 
@@ -283,7 +284,8 @@ compiled_chunk.cache_clear = _compiled_chunk.cache_clear
 @functools.lru_cache(maxsize=16)
 def compiled_init(cfg, engine: Engine):
     """``jit(vmap(init))`` over members: ``(params (M, ...), order keys (M, 2), hyper=None) ->
-    TrainState``: the first orders (:func:`gru_jax.data.first_orders`), then the program;
+    TrainState``: the first orders (:func:`gru_jax.data.first_orders`, by the native sort on
+    CPUs: :func:`gru_jax.native.draws.first_orders`), then the program;
     ``hyper`` as for :func:`compiled_chunk`."""
     program = jax.jit(jax.vmap(make_init(cfg, engine)))
 

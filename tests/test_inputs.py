@@ -16,16 +16,19 @@ from gru_jax import inputs
 from gru_jax.data import first_orders, prepare
 from gru_jax.engines import resolve_engine
 from gru_jax.model import init_params
+from gru_jax.native import draws
 from gru_jax.program import compiled_init
 
 
 def reference_raw(cfg, key):
-    """The jax generator as it was: ranks of the flag scores by two argsorts."""
+    """The jax generator as it was: ranks of the flag scores by two argsorts (and a fixed
+    number of flags where the Config sets one)."""
     length_key, ones_key, value_key, flag_key = jax.random.split(key, 4)
     lo, hi = cfg.length_range
     width = cfg.max_len
     length = jax.random.randint(length_key, (), lo, hi) if cfg.delta > 0 else jnp.int32(lo)
-    num_ones = jax.random.randint(ones_key, (), 2, jnp.minimum(length - 1, 4))
+    num_ones = (jax.random.randint(ones_key, (), 2, jnp.minimum(length - 1, 4))
+                if cfg.n_flags is None else jnp.int32(cfg.n_flags))
     values = jax.random.randint(value_key, (cfg.n_samples, width), 0, cfg.high)
     real = jnp.arange(width) >= width - length
     scores = jnp.where(real, jax.random.uniform(flag_key, (cfg.n_samples, width)), 2.0)
@@ -62,14 +65,24 @@ def assert_trees_equal(a, b):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
 
+@pytest.mark.parametrize("native", [True, False], ids=["native", "jax"])
 @pytest.mark.parametrize("cfg", [gj.Config(epochs=1),
                                  gj.Config(epochs=1, n_samples=500, hidden_size=3, delta=0.3,
-                                           seq_len=8)],
-                         ids=["blog", "hidden3-variable-length"])
-def test_setup_is_bit_identical_to_the_reference(cfg, monkeypatch):
+                                           seq_len=8),
+                                 gj.Config(epochs=1, n_samples=300, seq_len=6, n_flags=3,
+                                           high=977)],
+                         ids=["blog", "hidden3-variable-length", "three-flags-high-977"])
+def test_setup_is_bit_identical_to_the_reference(cfg, native, monkeypatch):
     """Seven seeds in chunks of three (so the last chunk is padded): streams, datasets, initial
-    params and first orders equal the reference's exactly."""
+    params and first orders equal the reference's exactly, made by the native setup kernels
+    (the default on CPUs) and by jax alone."""
     monkeypatch.setattr(inputs, "SETUP_CHUNK", 3)
+    inputs._dataset_fn.cache_clear()
+    if not native:
+        monkeypatch.setattr(inputs, "native_datasets_fn", lambda cfg: None)
+        monkeypatch.setattr(draws, "available", lambda: False)
+    else:
+        assert draws.available() and draws.datasets_fn(cfg) is not None
     seeds = [0, 1, 5, 37, 1000, 2**31, 2**32 - 1]
     raw, ref_data, ref_params, ref_first = reference_setup(cfg, seeds)
     streams = inputs.seed_streams(cfg, seeds)
@@ -82,6 +95,7 @@ def test_setup_is_bit_identical_to_the_reference(cfg, monkeypatch):
     state = compiled_init(cfg, resolve_engine(cfg, "xla"))(params, streams.order)
     np.testing.assert_array_equal(state.order, ref_first)
     assert sorted(np.asarray(state.order[0]).tolist()) == list(range(cfg.n_train))
+    inputs._dataset_fn.cache_clear()
 
 
 def test_initial_params_of_many_keys_in_chunks():
@@ -99,10 +113,21 @@ def test_initial_params_of_many_keys_in_chunks():
 
 
 @pytest.mark.parametrize("n", [1, 2, 40, 70000])
-def test_first_orders_equal_jax_permutation(n):
-    """The numpy-sorted first orders at sizes with 0, 1 and 2 rounds of jax's shuffle and a
-    17-bit position field."""
+@pytest.mark.parametrize("sort", [first_orders, draws.first_orders], ids=["numpy", "native"])
+def test_first_orders_equal_jax_permutation(n, sort):
+    """The numpy- and the natively-sorted first orders at sizes with 0, 1 and 2 rounds of jax's
+    shuffle and a 17-bit position field."""
     keys = reference_streams([3, 4, 9])[:, 2]
     expected = jax.vmap(lambda k: jax.random.permutation(
         jax.random.fold_in(jax.random.wrap_key_data(k), 2**31 - 1), n))(keys)
-    np.testing.assert_array_equal(first_orders(keys, n), expected)
+    np.testing.assert_array_equal(sort(keys, n), expected)
+
+
+def test_dataset_kernel_on_rows_wider_than_its_specialisations():
+    """Width 13 (the kernel's run-time-width path) with 3 of 13 flags on a span that is not a
+    power of 2: the native raw data equal jax's draws bit for bit."""
+    cfg = gj.Config(epochs=1, n_samples=200, seq_len=13, n_flags=3, high=1_000_003)
+    keys = reference_streams([8, 9])[:, 1]
+    want = jax.vmap(lambda k: prepare(cfg, *reference_raw(cfg, jax.random.wrap_key_data(k))))(
+        keys)
+    assert_trees_equal(draws.datasets_fn(cfg)(keys), want)

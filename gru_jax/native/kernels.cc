@@ -1,6 +1,6 @@
 // gru_jax native CPU kernels, called from JAX through the XLA FFI (gru_jax/engines/native.py).
 //
-// Two kernels, both for a whole seed ensemble at once (leading axes = seeds, 1 = shared):
+// Kernels for a whole seed ensemble at once (leading axes = seeds, 1 = shared):
 //
 //   gru_jax_loss_grad: loss and gradient of ONE optimizer step of the GRU at hidden size H
 //     (1 .. kMaxHidden; input 2, output 1; torch.nn.GRU equations, gate order r, z, n), for
@@ -10,6 +10,9 @@
 //     reverse; parameter gradients summed over steps and samples. H = 1: loss_grad_h1.h;
 //     H > 1: loss_grad_hidden.h (H a template parameter, one instance per size). H is read
 //     from the params' length.
+//   gru_jax_pack_rows: the training rows in the loss kernel's layout (rows.h), on 2 MiB pages.
+//   gru_jax_dataset_raw, gru_jax_first_order: a seed's setup (setup.h), jax's numbers bit for
+//     bit: its raw dataset and its first sample order.
 //   gru_jax_next_order: gru_jax.data.next_order, bit for bit: 32-bit keys (hash of the
 //     position and two random words, low bits = position) sorted ascending by a stable LSD
 //     radix sort over the high bits (two passes of 11 bits for n = 8000; an MSD pass with
@@ -38,6 +41,7 @@
 #include "loss_grad_h1.h"
 #include "loss_grad_hidden.h"
 #include "rows.h"
+#include "setup.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace ffi = xla::ffi;
@@ -300,7 +304,85 @@ ffi::Error PackRowsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buff
   return ffi::Error::Success();
 }
 
+// ---- setup: datasets and first orders (setup.h) ---------------------------------------------
+ffi::Error DatasetRawImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> keys,
+                          ffi::Buffer<ffi::S32> scalars, ffi::ResultBuffer<ffi::F32> x,
+                          ffi::ResultBuffer<ffi::F32> y) {
+  auto xdims = x->dimensions();
+  if (keys.dimensions().size() < 2 || keys.dimensions().back() != 2 ||
+      keys.dimensions()[keys.dimensions().size() - 2] != 3 || scalars.dimensions().size() < 1 ||
+      scalars.dimensions().back() != 3 || xdims.size() < 3 || xdims.back() != 2) {
+    return ffi::Error::InvalidArgument(
+        "gru_jax_dataset_raw: expected keys (..., 3, 2), scalars (..., 3) [length, num_ones, "
+        "high], x (..., n, width, 2), y (..., n, 1)");
+  }
+  const int64_t n = xdims[xdims.size() - 3], width = xdims[xdims.size() - 2];
+  if (width > kMaxWidth) {
+    return ffi::Error::InvalidArgument("gru_jax_dataset_raw: width above " +
+                                       std::to_string(kMaxWidth));
+  }
+  const int64_t seeds = leading(*x, 3);
+  for (auto [count, name] : {std::pair{leading(keys, 2), "keys"},
+                             std::pair{leading(scalars, 1), "scalars"}}) {
+    if (count != seeds) {
+      return ffi::Error::InvalidArgument(std::string("gru_jax_dataset_raw: ") + name + " has " +
+                                         std::to_string(count) + " leading entries, x " +
+                                         std::to_string(seeds));
+    }
+  }
+  float* xo = x->typed_data();
+  float* yo = y->typed_data();
+  advise_huge_pages(xo, sizeof(float) * seeds * n * width * 2);
+  const uint32_t* kd = keys.typed_data();
+  const int32_t* sd = scalars.typed_data();
+  auto body = [&](int64_t s) {
+    thread_local DatasetScratch scratch;
+    const int32_t* own = sd + 3 * s;
+    seed_dataset_raw(kd + 6 * s, own[0], own[1], own[2], n, width, xo + s * n * width * 2,
+                     yo + s * n, scratch);
+  };
+  parallel_for(pool, seeds, body);
+  return ffi::Error::Success();
+}
+
+ffi::Error FirstOrderImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> words,
+                          ffi::ResultBuffer<ffi::S32> order) {
+  auto wdims = words.dimensions();
+  if (wdims.size() < 2) {
+    return ffi::Error::InvalidArgument("gru_jax_first_order: expected words (..., rounds, n)");
+  }
+  const int64_t rounds = wdims[wdims.size() - 2], n = wdims.back();
+  const int64_t seeds = leading(*order, 1);
+  if (order->dimensions().back() != n || leading(words, 2) != seeds || n >= (int64_t{1} << 32)) {
+    return ffi::Error::InvalidArgument("gru_jax_first_order: words and order disagree");
+  }
+  const uint32_t* wd = words.typed_data();
+  int32_t* od = order->typed_data();
+  auto body = [&](int64_t s) {
+    thread_local std::vector<uint64_t> pairs, spare;
+    thread_local std::vector<int32_t> previous;
+    thread_local std::vector<uint32_t> counts;
+    seed_first_order(wd + s * rounds * n, rounds, n, od + s * n, pairs, spare, previous, counts);
+  };
+  parallel_for(pool, seeds, body);
+  return ffi::Error::Success();
+}
+
 }  // namespace
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxDatasetRaw, DatasetRawImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::U32>>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxFirstOrder, FirstOrderImpl,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::U32>>()
+                                  .Ret<ffi::Buffer<ffi::S32>>());
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxPackRows, PackRowsImpl,
                               ffi::Ffi::Bind()

@@ -1,0 +1,176 @@
+// Setup of a seed, the numbers of jax's generator bit for bit: the adding-problem dataset that
+// gru_jax.data.jax_dataset_raw draws (values, flags, targets), and the first sample order that
+// jax.random.permutation gives (gru_jax.data.first_order). Included by kernels.cc only.
+//
+// The keys are derived in jax (gru_jax.native.setup): these functions start from the raw key
+// data of each draw. Every draw is jax's partitionable threefry random_bits: element i of a
+// draw of shape (N, W) (row-major) is Threefry-2x32 of the count (0, i), its two output words
+// xored (gru_jax.prng._random_bits).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace gru_jax_native {
+
+inline uint32_t rotate_left(uint32_t x, int distance) {
+  return (x << distance) | (x >> (32 - distance));
+}
+
+// Threefry-2x32, 20 rounds (Salmon et al. 2011), of the count (0, i) under key (k0, k1); the
+// two output words xored. A pure function of i: the loops calling it vectorise.
+inline uint32_t threefry_word(uint32_t k0, uint32_t k1, uint32_t i) {
+  const uint32_t k2 = k0 ^ k1 ^ 0x1BD11BDAu;
+  const uint32_t schedule[3] = {k0, k1, k2};
+  constexpr int kRotations[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
+  uint32_t x0 = k0, x1 = i + k1;
+#pragma GCC unroll 5
+  for (int block = 0; block < 5; ++block) {
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      x0 += x1;
+      x1 = x0 ^ rotate_left(x1, kRotations[block % 2][r]);
+    }
+    x0 += schedule[(block + 1) % 3];
+    x1 += schedule[(block + 2) % 3] + static_cast<uint32_t>(block + 1);
+  }
+  return x0 ^ x1;
+}
+
+// Words 0 .. count - 1 of the draw with key (key[0], key[1]).
+inline void random_words(const uint32_t* key, int64_t count, uint32_t* out) {
+  const uint32_t k0 = key[0], k1 = key[1];
+  for (int64_t i = 0; i < count; ++i) out[i] = threefry_word(k0, k1, static_cast<uint32_t>(i));
+}
+
+// Scratch of one thread: the three draws of a dataset.
+struct DatasetScratch {
+  std::vector<uint32_t> high, low, flag;
+};
+
+// Longest row the dataset kernel ranks (gru_jax.native.draws.MAX_WIDTH).
+constexpr int64_t kMaxWidth = 64;
+
+// a % d for a divisor fixed over many calls (Lemire, Kaser & Kurz 2019, "Faster remainder by
+// direct computation"): exact for every 32-bit a and d >= 1, two multiplies instead of a
+// division. magic = 2^64 / d rounded up, from fastmod_magic(d).
+inline uint64_t fastmod_magic(uint32_t d) { return UINT64_C(0xFFFFFFFFFFFFFFFF) / d + 1; }
+
+inline uint32_t fastmod(uint32_t a, uint64_t magic, uint32_t d) {
+  const uint64_t low = magic * a;
+  return static_cast<uint32_t>((static_cast<unsigned __int128>(low) * d) >> 64);
+}
+
+// Rows of a raw dataset from its per-element draws: the flags (the num_ones smallest scores of
+// a row, ranked as a stable sort ranks them), x (n, width, 2) and y (n, 1). W > 0: the width
+// as a compile-time constant (the common short rows); W = 0: `width` at run time.
+template <int W>
+void dataset_rows(const uint32_t* value, const float* score, int32_t num_ones, int64_t n,
+                  int64_t width, float* x, float* y) {
+  const int64_t w = W > 0 ? W : width;
+  for (int64_t row = 0; row < n; ++row) {
+    const uint32_t* v = value + row * w;
+    const float* s = score + row * w;
+    float* out = x + row * w * 2;
+    int32_t total = 0;
+    for (int64_t t = 0; t < w; ++t) {
+      int32_t rank = 0;
+      for (int64_t u = 0; u < w; ++u) rank += (s[u] < s[t]) | ((s[u] == s[t]) & (u < t));
+      const bool flagged = rank < num_ones;
+      out[2 * t] = static_cast<float>(static_cast<int32_t>(v[t]));
+      out[2 * t + 1] = flagged ? 1.0f : 0.0f;
+      total += flagged ? static_cast<int32_t>(v[t]) : 0;
+    }
+    y[row] = static_cast<float>(total);
+  }
+}
+
+// One seed's raw dataset, as gru_jax.data.jax_dataset_from_draws(jax_dataset_draws(...)) makes
+// it: x (n, width, 2) float32 [value, flag], y (n, 1) float32 raw sum of the flagged values.
+//
+// keys: (3, 2) the key data of randint's two words (split(value_key)) and of the flag
+// uniforms (flag_key). Values are randint(value_key, (n, width), 0, high): span = high,
+// offset = ((hi % span) * (2^32 % span) + lo % span) % span in uint32 arithmetic, as jax forms
+// it (2^32 % span as ((2^16 % span)^2) % span). Flags: the num_ones smallest of the uniforms
+// ((word >> 9 | 1.0f bits) - 1) over the row's real steps (the last `length`; padded steps
+// score 2 and hold the value 0).
+inline void seed_dataset_raw(const uint32_t* keys, int32_t length, int32_t num_ones, int32_t high,
+                             int64_t n, int64_t width, float* x, float* y,
+                             DatasetScratch& scratch) {
+  const int64_t count = n * width;
+  scratch.high.resize(count);
+  scratch.low.resize(count);
+  scratch.flag.resize(count);
+  uint32_t* value = scratch.high.data();
+  float* score = reinterpret_cast<float*>(scratch.flag.data());
+  random_words(keys, count, scratch.high.data());
+  random_words(keys + 2, count, scratch.low.data());
+  random_words(keys + 4, count, scratch.flag.data());
+  const uint32_t span = high > 0 ? static_cast<uint32_t>(high) : 1u;
+  const uint64_t magic = fastmod_magic(span);
+  uint32_t multiplier = (1u << 16) % span;
+  multiplier = (multiplier * multiplier) % span;
+  const int64_t first_real = width - length;
+  for (int64_t i = 0; i < count; ++i) {                 // in place: high -> value, flag -> score
+    const uint32_t offset = fastmod(
+        fastmod(scratch.high[i], magic, span) * multiplier + fastmod(scratch.low[i], magic, span),
+        magic, span);
+    const uint32_t bits = (scratch.flag[i] >> 9) | 0x3F800000u;
+    float uniform;
+    std::memcpy(&uniform, &bits, sizeof(uniform));
+    const bool real = i % width >= first_real;
+    value[i] = real ? offset : 0u;
+    score[i] = real ? uniform - 1.0f : 2.0f;
+  }
+  switch (width) {
+    case 2: return dataset_rows<2>(value, score, num_ones, n, width, x, y);
+    case 3: return dataset_rows<3>(value, score, num_ones, n, width, x, y);
+    case 4: return dataset_rows<4>(value, score, num_ones, n, width, x, y);
+    case 5: return dataset_rows<5>(value, score, num_ones, n, width, x, y);
+    case 6: return dataset_rows<6>(value, score, num_ones, n, width, x, y);
+    case 8: return dataset_rows<8>(value, score, num_ones, n, width, x, y);
+    default: return dataset_rows<0>(value, score, num_ones, n, width, x, y);
+  }
+}
+
+// One seed's first order: `rounds` rounds of jax.random.permutation's sort shuffle over n
+// positions, given each round's words (rounds, n). A round sorts the positions stably by their
+// words (an LSD radix sort of (word, position) pairs, 11 bits a pass) and composes:
+// order <- order[perm], starting from the identity.
+inline void seed_first_order(const uint32_t* words, int64_t rounds, int64_t n, int32_t* out,
+                             std::vector<uint64_t>& pairs, std::vector<uint64_t>& spare,
+                             std::vector<int32_t>& previous, std::vector<uint32_t>& counts) {
+  pairs.resize(n);
+  spare.resize(n);
+  previous.resize(n);
+  counts.resize(1u << 11);
+  for (int64_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>(i);
+  for (int64_t round = 0; round < rounds; ++round) {
+    const uint32_t* w = words + round * n;
+    for (int64_t i = 0; i < n; ++i) {
+      pairs[i] = (static_cast<uint64_t>(w[i]) << 32) | static_cast<uint64_t>(i);
+    }
+    uint64_t* from = pairs.data();
+    uint64_t* to = spare.data();
+    for (int shift = 32; shift < 64; shift += 11) {
+      const int digit = std::min(11, 64 - shift);
+      const uint64_t mask = (uint64_t{1} << digit) - 1;
+      std::fill(counts.begin(), counts.begin() + (1u << digit), 0u);
+      for (int64_t i = 0; i < n; ++i) ++counts[(from[i] >> shift) & mask];
+      uint32_t total = 0;
+      for (uint32_t d = 0; d < (1u << digit); ++d) {
+        const uint32_t c = counts[d];
+        counts[d] = total;
+        total += c;
+      }
+      for (int64_t i = 0; i < n; ++i) to[counts[(from[i] >> shift) & mask]++] = from[i];
+      std::swap(from, to);
+    }
+    std::copy(out, out + n, previous.begin());
+    for (int64_t i = 0; i < n; ++i) out[i] = previous[static_cast<uint32_t>(from[i])];
+  }
+}
+
+}  // namespace gru_jax_native
