@@ -29,7 +29,7 @@ SOURCES = (SOURCE, *sorted(SOURCE.parent.glob("*.h")))
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fopenmp-simd",
          "-fno-math-errno", "-fno-trapping-math")
 TARGETS = {"gru_jax_loss_grad": "GruJaxLossGrad", "gru_jax_next_order": "GruJaxNextOrder",
-           "gru_jax_pack_rows": "GruJaxPackRows", "gru_jax_dataset_raw": "GruJaxDatasetRaw",
+           "gru_jax_pack_rows": "GruJaxPackRows", "gru_jax_dataset": "GruJaxDataset",
            "gru_jax_first_order": "GruJaxFirstOrder"}
 
 _lock = threading.Lock()

@@ -1,11 +1,11 @@
 """A seed's setup by the native kernels (``setup.h``): its jax-generator dataset and its first
-sample order, the numbers of :mod:`gru_jax.data`'s jax code bit for bit, ~5x faster on CPUs.
+sample order, the numbers of :mod:`gru_jax.data`'s jax code bit for bit, faster on CPUs.
 
 Keys are derived by jax as before (:func:`gru_jax.data.dataset_scalars`,
 :func:`gru_jax.data.first_orders`' words); the kernels do the per-element work: the dataset's
 120,000 Threefry words, ``randint``'s arithmetic, the flags' ranks and the targets, and the
-permutation's stable sorts. Scaling (:func:`gru_jax.data.prepare`) stays in XLA, where its
-division has always been made. Where the kernels do not load (no compiler, another backend,
+permutation's stable sorts, and the scaling of :func:`gru_jax.data.prepare` as XLA compiles
+it (a multiplication by the float32 reciprocal of ``high``: the same numbers, tested). Where the kernels do not load (no compiler, another backend,
 ``GRU_JAX_NATIVE=0``), :func:`datasets_fn` returns None and :func:`first_orders` is
 :func:`gru_jax.data.first_orders`.
 """
@@ -17,7 +17,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from ..data import dataset_scalars, prepare, shuffle_rounds, shuffle_words
+from ..data import Dataset, dataset_scalars, shuffle_rounds, shuffle_words
 from ..data import first_orders as jax_first_orders
 from ..prng import fast_key
 from .build import load
@@ -52,12 +52,12 @@ def datasets_fn(cfg) -> Optional[Callable]:
 
     def make(key_data):
         keys, scalars = jax.vmap(lambda k: _dataset_inputs(cfg, k))(key_data)
-        seeds = key_data.shape[0]
-        x, y = jax.ffi.ffi_call(
-            "gru_jax_dataset_raw",
-            (jax.ShapeDtypeStruct((seeds, cfg.n_samples, cfg.max_len, 2), jnp.float32),
-             jax.ShapeDtypeStruct((seeds, cfg.n_samples, 1), jnp.float32)))(keys, scalars)
-        return jax.vmap(lambda a, b, n: prepare(cfg, a, b, n))(x, y, scalars[:, 0])
+        seeds, width, n_test = key_data.shape[0], cfg.max_len, cfg.n_samples - cfg.n_train
+        shape = lambda rows, *tail: jax.ShapeDtypeStruct((seeds, rows) + tail, jnp.float32)
+        x_train, y_train, x_test, y_test = jax.ffi.ffi_call(
+            "gru_jax_dataset", (shape(cfg.n_train, width, 2), shape(cfg.n_train, 1),
+                                shape(n_test, width, 2), shape(n_test, 1)))(keys, scalars)
+        return Dataset(x_train, y_train, x_test, y_test, scalars[:, 0])
 
     return jax.jit(make)
 

@@ -11,8 +11,8 @@
 //     H > 1: loss_grad_hidden.h (H a template parameter, one instance per size). H is read
 //     from the params' length.
 //   gru_jax_pack_rows: the training rows in the loss kernel's layout (rows.h), on 2 MiB pages.
-//   gru_jax_dataset_raw, gru_jax_first_order: a seed's setup (setup.h), jax's numbers bit for
-//     bit: its raw dataset and its first sample order.
+//   gru_jax_dataset, gru_jax_first_order: a seed's setup (setup.h), jax's numbers bit for
+//     bit: its dataset (drawn, flagged and scaled) and its first sample order.
 //   gru_jax_next_order: gru_jax.data.next_order, bit for bit: 32-bit keys (hash of the
 //     position and two random words, low bits = position) sorted ascending by a stable LSD
 //     radix sort over the high bits (two passes of 11 bits for n = 8000; an MSD pass with
@@ -305,41 +305,53 @@ ffi::Error PackRowsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buff
 }
 
 // ---- setup: datasets and first orders (setup.h) ---------------------------------------------
-ffi::Error DatasetRawImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> keys,
-                          ffi::Buffer<ffi::S32> scalars, ffi::ResultBuffer<ffi::F32> x,
-                          ffi::ResultBuffer<ffi::F32> y) {
-  auto xdims = x->dimensions();
+ffi::Error DatasetImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> keys,
+                       ffi::Buffer<ffi::S32> scalars, ffi::ResultBuffer<ffi::F32> x_train,
+                       ffi::ResultBuffer<ffi::F32> y_train, ffi::ResultBuffer<ffi::F32> x_test,
+                       ffi::ResultBuffer<ffi::F32> y_test) {
+  auto tdims = x_train->dimensions();
+  auto edims = x_test->dimensions();
   if (keys.dimensions().size() < 2 || keys.dimensions().back() != 2 ||
       keys.dimensions()[keys.dimensions().size() - 2] != 3 || scalars.dimensions().size() < 1 ||
-      scalars.dimensions().back() != 3 || xdims.size() < 3 || xdims.back() != 2) {
+      scalars.dimensions().back() != 3 || tdims.size() < 3 || tdims.back() != 2 ||
+      edims.size() != tdims.size() || edims[edims.size() - 2] != tdims[tdims.size() - 2]) {
     return ffi::Error::InvalidArgument(
-        "gru_jax_dataset_raw: expected keys (..., 3, 2), scalars (..., 3) [length, num_ones, "
-        "high], x (..., n, width, 2), y (..., n, 1)");
+        "gru_jax_dataset: expected keys (..., 3, 2), scalars (..., 3) [length, num_ones, high], "
+        "x_train (..., n_train, width, 2), y_train (..., n_train, 1), x_test (..., n_test, "
+        "width, 2), y_test (..., n_test, 1)");
   }
-  const int64_t n = xdims[xdims.size() - 3], width = xdims[xdims.size() - 2];
+  const int64_t n_train = tdims[tdims.size() - 3], width = tdims[tdims.size() - 2];
+  const int64_t n_test = edims[edims.size() - 3];
   if (width > kMaxWidth) {
-    return ffi::Error::InvalidArgument("gru_jax_dataset_raw: width above " +
+    return ffi::Error::InvalidArgument("gru_jax_dataset: width above " +
                                        std::to_string(kMaxWidth));
   }
-  const int64_t seeds = leading(*x, 3);
+  const int64_t seeds = leading(*x_train, 3);
   for (auto [count, name] : {std::pair{leading(keys, 2), "keys"},
-                             std::pair{leading(scalars, 1), "scalars"}}) {
+                             std::pair{leading(scalars, 1), "scalars"},
+                             std::pair{leading(*x_test, 3), "x_test"}}) {
     if (count != seeds) {
-      return ffi::Error::InvalidArgument(std::string("gru_jax_dataset_raw: ") + name + " has " +
-                                         std::to_string(count) + " leading entries, x " +
+      return ffi::Error::InvalidArgument(std::string("gru_jax_dataset: ") + name + " has " +
+                                         std::to_string(count) + " leading entries, x_train " +
                                          std::to_string(seeds));
     }
   }
-  float* xo = x->typed_data();
-  float* yo = y->typed_data();
-  advise_huge_pages(xo, sizeof(float) * seeds * n * width * 2);
+  const int64_t row = width * 2;
+  float* xt = x_train->typed_data();
+  float* xe = x_test->typed_data();
+  advise_huge_pages(xt, sizeof(float) * seeds * n_train * row);
+  advise_huge_pages(xe, sizeof(float) * seeds * n_test * row);
   const uint32_t* kd = keys.typed_data();
   const int32_t* sd = scalars.typed_data();
+  float* yt = y_train->typed_data();
+  float* ye = y_test->typed_data();
   auto body = [&](int64_t s) {
     thread_local DatasetScratch scratch;
     const int32_t* own = sd + 3 * s;
-    seed_dataset_raw(kd + 6 * s, own[0], own[1], own[2], n, width, xo + s * n * width * 2,
-                     yo + s * n, scratch);
+    const DatasetOut out{xt + s * n_train * row, yt + s * n_train, xe + s * n_test * row,
+                         ye + s * n_test};
+    seed_dataset(kd + 6 * s, own[0], own[1], own[2], n_train + n_test, n_train, width, out,
+                 scratch);
   };
   parallel_for(pool, seeds, body);
   return ffi::Error::Success();
@@ -370,11 +382,13 @@ ffi::Error FirstOrderImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> words,
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxDatasetRaw, DatasetRawImpl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxDataset, DatasetImpl,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::U32>>()
                                   .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
 

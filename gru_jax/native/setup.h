@@ -1,6 +1,7 @@
 // Setup of a seed, the numbers of jax's generator bit for bit: the adding-problem dataset that
-// gru_jax.data.jax_dataset_raw draws (values, flags, targets), and the first sample order that
-// jax.random.permutation gives (gru_jax.data.first_order). Included by kernels.cc only.
+// gru_jax.data.jax_dataset_raw draws and gru_jax.data.prepare scales, and the first sample
+// order that jax.random.permutation gives (gru_jax.data.first_order). Included by kernels.cc
+// only.
 //
 // The keys are derived in jax (gru_jax.native.setup): these functions start from the raw key
 // data of each draw. Every draw is jax's partitionable threefry random_bits: element i of a
@@ -39,10 +40,45 @@ inline uint32_t threefry_word(uint32_t k0, uint32_t k1, uint32_t i) {
   return x0 ^ x1;
 }
 
+typedef uint32_t U32x8 __attribute__((vector_size(32)));
+
+// threefry_word on 8 consecutive counts per vector, two vectors interleaved statement by
+// statement (the 20 rounds are one dependent chain; two chains fill the pipes).
+inline void threefry_block16(uint32_t k0, uint32_t k1, uint32_t first, uint32_t* out) {
+  const uint32_t k2 = k0 ^ k1 ^ 0x1BD11BDAu;
+  const uint32_t schedule[3] = {k0, k1, k2};
+  constexpr int kRotations[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
+  const U32x8 lanes = {0, 1, 2, 3, 4, 5, 6, 7};
+  U32x8 a0 = U32x8{} + k0, b0 = U32x8{} + k0;
+  U32x8 a1 = lanes + (first + k1), b1 = lanes + (first + 8 + k1);
+#pragma GCC unroll 5
+  for (int block = 0; block < 5; ++block) {
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const int d = kRotations[block % 2][r];
+      a0 += a1;
+      b0 += b1;
+      a1 = a0 ^ ((a1 << d) | (a1 >> (32 - d)));
+      b1 = b0 ^ ((b1 << d) | (b1 >> (32 - d)));
+    }
+    const uint32_t add0 = schedule[(block + 1) % 3];
+    const uint32_t add1 = schedule[(block + 2) % 3] + static_cast<uint32_t>(block + 1);
+    a0 += add0;
+    b0 += add0;
+    a1 += add1;
+    b1 += add1;
+  }
+  const U32x8 a = a0 ^ a1, b = b0 ^ b1;
+  std::memcpy(out, &a, sizeof(a));
+  std::memcpy(out + 8, &b, sizeof(b));
+}
+
 // Words 0 .. count - 1 of the draw with key (key[0], key[1]).
 inline void random_words(const uint32_t* key, int64_t count, uint32_t* out) {
   const uint32_t k0 = key[0], k1 = key[1];
-  for (int64_t i = 0; i < count; ++i) out[i] = threefry_word(k0, k1, static_cast<uint32_t>(i));
+  int64_t i = 0;
+  for (; i + 16 <= count; i += 16) threefry_block16(k0, k1, static_cast<uint32_t>(i), out + i);
+  for (; i < count; ++i) out[i] = threefry_word(k0, k1, static_cast<uint32_t>(i));
 }
 
 // Scratch of one thread: the three draws of a dataset.
@@ -63,42 +99,53 @@ inline uint32_t fastmod(uint32_t a, uint64_t magic, uint32_t d) {
   return static_cast<uint32_t>((static_cast<unsigned __int128>(low) * d) >> 64);
 }
 
-// Rows of a raw dataset from its per-element draws: the flags (the num_ones smallest scores of
-// a row, ranked as a stable sort ranks them), x (n, width, 2) and y (n, 1). W > 0: the width
-// as a compile-time constant (the common short rows); W = 0: `width` at run time.
+// Rows [first, first + count) of a dataset from its per-element draws: the flags (the num_ones
+// smallest scores of a row, ranked as a stable sort ranks them), x (count, width, 2) with the
+// value channel times `scale`, and y (count, 1), the sum of the flagged values times `scale_y`
+// (1: raw). W > 0: the width as a compile-time constant (the common short rows); W = 0:
+// `width` at run time.
 template <int W>
-void dataset_rows(const uint32_t* value, const float* score, int32_t num_ones, int64_t n,
-                  int64_t width, float* x, float* y) {
+void dataset_rows(const uint32_t* value, const float* score, int32_t num_ones, int64_t first,
+                  int64_t count, int64_t width, float scale, float scale_y, float* x, float* y) {
   const int64_t w = W > 0 ? W : width;
-  for (int64_t row = 0; row < n; ++row) {
-    const uint32_t* v = value + row * w;
-    const float* s = score + row * w;
+  for (int64_t row = 0; row < count; ++row) {
+    const uint32_t* v = value + (first + row) * w;
+    const float* s = score + (first + row) * w;
     float* out = x + row * w * 2;
     int32_t total = 0;
     for (int64_t t = 0; t < w; ++t) {
       int32_t rank = 0;
       for (int64_t u = 0; u < w; ++u) rank += (s[u] < s[t]) | ((s[u] == s[t]) & (u < t));
       const bool flagged = rank < num_ones;
-      out[2 * t] = static_cast<float>(static_cast<int32_t>(v[t]));
+      out[2 * t] = static_cast<float>(static_cast<int32_t>(v[t])) * scale;
       out[2 * t + 1] = flagged ? 1.0f : 0.0f;
       total += flagged ? static_cast<int32_t>(v[t]) : 0;
     }
-    y[row] = static_cast<float>(total);
+    y[row] = scale_y == 1.0f ? static_cast<float>(total) : static_cast<float>(total) * scale_y;
   }
 }
 
-// One seed's raw dataset, as gru_jax.data.jax_dataset_from_draws(jax_dataset_draws(...)) makes
-// it: x (n, width, 2) float32 [value, flag], y (n, 1) float32 raw sum of the flagged values.
+// The outputs of one seed's dataset: gru_jax.data.Dataset's four arrays.
+struct DatasetOut {
+  float* x_train;  // (n_train, width, 2), values scaled
+  float* y_train;  // (n_train, 1), scaled
+  float* x_test;   // (n - n_train, width, 2), values scaled
+  float* y_test;   // (n - n_train, 1), raw
+};
+
+// One seed's dataset, as gru_jax.data.prepare(jax_dataset_raw(...)) makes it under jit.
 //
 // keys: (3, 2) the key data of randint's two words (split(value_key)) and of the flag
 // uniforms (flag_key). Values are randint(value_key, (n, width), 0, high): span = high,
 // offset = ((hi % span) * (2^32 % span) + lo % span) % span in uint32 arithmetic, as jax forms
 // it (2^32 % span as ((2^16 % span)^2) % span). Flags: the num_ones smallest of the uniforms
 // ((word >> 9 | 1.0f bits) - 1) over the row's real steps (the last `length`; padded steps
-// score 2 and hold the value 0).
-inline void seed_dataset_raw(const uint32_t* keys, int32_t length, int32_t num_ones, int32_t high,
-                             int64_t n, int64_t width, float* x, float* y,
-                             DatasetScratch& scratch) {
+// score 2 and hold the value 0). Scaling: XLA compiles prepare's `value / high` and `y / high`
+// as a multiplication by the float32 reciprocal of high, so the kernel multiplies by it too
+// (tests/test_inputs.py compares every number with the XLA program's).
+inline void seed_dataset(const uint32_t* keys, int32_t length, int32_t num_ones, int32_t high,
+                         int64_t n, int64_t n_train, int64_t width, const DatasetOut& out,
+                         DatasetScratch& scratch) {
   const int64_t count = n * width;
   scratch.high.resize(count);
   scratch.low.resize(count);
@@ -124,14 +171,20 @@ inline void seed_dataset_raw(const uint32_t* keys, int32_t length, int32_t num_o
     value[i] = real ? offset : 0u;
     score[i] = real ? uniform - 1.0f : 2.0f;
   }
+  const float scale = 1.0f / static_cast<float>(high);
+  auto rows = [&](auto kernel) {
+    kernel(value, score, num_ones, 0, n_train, width, scale, scale, out.x_train, out.y_train);
+    kernel(value, score, num_ones, n_train, n - n_train, width, scale, 1.0f, out.x_test,
+           out.y_test);
+  };
   switch (width) {
-    case 2: return dataset_rows<2>(value, score, num_ones, n, width, x, y);
-    case 3: return dataset_rows<3>(value, score, num_ones, n, width, x, y);
-    case 4: return dataset_rows<4>(value, score, num_ones, n, width, x, y);
-    case 5: return dataset_rows<5>(value, score, num_ones, n, width, x, y);
-    case 6: return dataset_rows<6>(value, score, num_ones, n, width, x, y);
-    case 8: return dataset_rows<8>(value, score, num_ones, n, width, x, y);
-    default: return dataset_rows<0>(value, score, num_ones, n, width, x, y);
+    case 2: return rows(dataset_rows<2>);
+    case 3: return rows(dataset_rows<3>);
+    case 4: return rows(dataset_rows<4>);
+    case 5: return rows(dataset_rows<5>);
+    case 6: return rows(dataset_rows<6>);
+    case 8: return rows(dataset_rows<8>);
+    default: return rows(dataset_rows<0>);
   }
 }
 
