@@ -2,12 +2,14 @@
 sample order, the numbers of :mod:`gru_jax.data`'s jax code bit for bit, faster on CPUs.
 
 Keys are derived by jax as before (:func:`gru_jax.data.dataset_scalars`,
-:func:`gru_jax.data.first_orders`' words); the kernels do the per-element work: the dataset's
-120,000 Threefry words, ``randint``'s arithmetic, the flags' ranks and the targets, and the
-permutation's stable sorts, and the scaling of :func:`gru_jax.data.prepare` as XLA compiles
-it (a multiplication by the float32 reciprocal of ``high``: the same numbers, tested). Where the kernels do not load (no compiler, another backend,
-``GRU_JAX_NATIVE=0``), :func:`datasets_fn` returns None and :func:`first_orders` is
-:func:`gru_jax.data.first_orders`.
+:func:`gru_jax.data.first_orders`' words). The kernels do the per-element work:
+- the dataset's 120,000 Threefry words, ``randint``'s arithmetic, the flags' ranks, the
+  targets, and the scaling of :func:`gru_jax.data.prepare` as XLA compiles it (a
+  multiplication by the float32 reciprocal of ``high``: the same numbers, tested);
+- the first permutation's stable sorts.
+
+Where the kernels do not load (no compiler, another backend, ``GRU_JAX_NATIVE=0``),
+:func:`datasets_fn` returns None and :func:`first_orders` is :func:`gru_jax.data.first_orders`.
 """
 from __future__ import annotations
 
