@@ -325,17 +325,25 @@ def shuffle_rounds(n: int) -> int:
     return int(np.ceil(3 * np.log(max(1, n)) / np.log(np.iinfo(np.uint32).max)))
 
 
+def shuffle_keys(key: jax.Array, n: int) -> list:
+    """The keys of the rounds of ``permutation(fold_in(key, FIRST_ORDER_FOLD), n)``'s sort
+    shuffle, in order (:func:`shuffle_rounds` of them); round ``r`` sorts by
+    ``jax.random.bits(keys[r], (n,), uint32)``."""
+    key = jax.random.fold_in(key, FIRST_ORDER_FOLD)
+    keys = []
+    for _ in range(shuffle_rounds(n)):
+        key, subkey = jax.random.split(key)
+        keys.append(subkey)
+    return keys
+
+
 @functools.lru_cache(maxsize=8)
 def shuffle_words(n: int):
     """Jitted ``(S, 2) keys -> (S, rounds, n)`` uint32: the sort words of each round of
     ``permutation(fold_in(key, FIRST_ORDER_FOLD), n)``, drawn as jax.random draws them."""
     def words(key_data):
-        key = jax.random.fold_in(fast_key(key_data), FIRST_ORDER_FOLD)
-        rounds = []
-        for _ in range(shuffle_rounds(n)):
-            key, subkey = jax.random.split(key)
-            rounds.append(jax.random.bits(subkey, (n,), jnp.uint32))
-        return jnp.stack(rounds)
+        return jnp.stack([jax.random.bits(k, (n,), jnp.uint32)
+                          for k in shuffle_keys(fast_key(key_data), n)])
 
     return jax.jit(jax.vmap(words))
 

@@ -2,11 +2,11 @@
 sample order, the numbers of :mod:`gru_jax.data`'s jax code bit for bit, faster on CPUs.
 
 Keys are derived by jax as before (:func:`gru_jax.data.dataset_scalars`,
-:func:`gru_jax.data.first_orders`' words). The kernels do the per-element work:
+:func:`gru_jax.data.shuffle_keys`). The kernels do the per-element work:
 - the dataset's 120,000 Threefry words, ``randint``'s arithmetic, the flags' ranks, the
   targets, and the scaling of :func:`gru_jax.data.prepare` as XLA compiles it (a
   multiplication by the float32 reciprocal of ``high``: the same numbers, tested);
-- the first permutation's stable sorts.
+- the first permutation's words and stable sorts.
 
 Where the kernels do not load (no compiler, another backend, ``GRU_JAX_NATIVE=0``),
 :func:`datasets_fn` returns None and :func:`first_orders` is :func:`gru_jax.data.first_orders`.
@@ -19,7 +19,7 @@ from typing import Callable, Optional
 import jax
 import jax.numpy as jnp
 
-from ..data import Dataset, dataset_scalars, shuffle_rounds, shuffle_words
+from ..data import Dataset, dataset_scalars, shuffle_keys, shuffle_rounds
 from ..data import first_orders as jax_first_orders
 from ..prng import fast_key
 from .build import load
@@ -65,16 +65,20 @@ def datasets_fn(cfg) -> Optional[Callable]:
 
 
 @functools.lru_cache(maxsize=8)
-def _sort_fn(n: int):
-    def sort(words):
+def _first_orders_fn(n: int):
+    """Jitted ``(S, 2)`` raw order keys -> ``(S, n)`` int32 first orders: the rounds' keys by
+    jax (:func:`gru_jax.data.shuffle_keys`), their words and sorts by the kernel."""
+    def orders(key_data):
+        keys = jax.vmap(lambda k: jnp.stack(
+            [jax.random.key_data(r) for r in shuffle_keys(fast_key(k), n)]))(key_data)
         return jax.ffi.ffi_call("gru_jax_first_order",
-                                jax.ShapeDtypeStruct((words.shape[0], n), jnp.int32))(words)
-    return jax.jit(sort)
+                                jax.ShapeDtypeStruct((key_data.shape[0], n), jnp.int32))(keys)
+    return jax.jit(orders)
 
 
 def first_orders(order_keys, n: int) -> jax.Array:
     """:func:`gru_jax.data.first_orders` (every seed's first order, ``(S, n)`` int32), the
-    same permutations, with the rounds' stable sorts done by the native kernel."""
+    same permutations, with the rounds' words and stable sorts made by the native kernel."""
     if not available() or shuffle_rounds(n) == 0:
         return jax_first_orders(order_keys, n)
-    return _sort_fn(n)(shuffle_words(n)(order_keys))
+    return _first_orders_fn(n)(order_keys)

@@ -357,24 +357,25 @@ ffi::Error DatasetImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> keys,
   return ffi::Error::Success();
 }
 
-ffi::Error FirstOrderImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> words,
+ffi::Error FirstOrderImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::U32> keys,
                           ffi::ResultBuffer<ffi::S32> order) {
-  auto wdims = words.dimensions();
-  if (wdims.size() < 2) {
-    return ffi::Error::InvalidArgument("gru_jax_first_order: expected words (..., rounds, n)");
+  auto kdims = keys.dimensions();
+  if (kdims.size() < 2 || kdims.back() != 2) {
+    return ffi::Error::InvalidArgument("gru_jax_first_order: expected keys (..., rounds, 2)");
   }
-  const int64_t rounds = wdims[wdims.size() - 2], n = wdims.back();
+  const int64_t rounds = kdims[kdims.size() - 2], n = order->dimensions().back();
   const int64_t seeds = leading(*order, 1);
-  if (order->dimensions().back() != n || leading(words, 2) != seeds || n >= (int64_t{1} << 32)) {
-    return ffi::Error::InvalidArgument("gru_jax_first_order: words and order disagree");
+  if (leading(keys, 2) != seeds || n >= (int64_t{1} << 32)) {
+    return ffi::Error::InvalidArgument("gru_jax_first_order: keys and order disagree");
   }
-  const uint32_t* wd = words.typed_data();
+  const uint32_t* kd = keys.typed_data();
   int32_t* od = order->typed_data();
   auto body = [&](int64_t s) {
+    thread_local std::vector<uint32_t> words, counts;
     thread_local std::vector<uint64_t> pairs, spare;
     thread_local std::vector<int32_t> previous;
-    thread_local std::vector<uint32_t> counts;
-    seed_first_order(wd + s * rounds * n, rounds, n, od + s * n, pairs, spare, previous, counts);
+    seed_first_order(kd + s * rounds * 2, rounds, n, od + s * n, words, pairs, spare, previous,
+                     counts);
   };
   parallel_for(pool, seeds, body);
   return ffi::Error::Success();

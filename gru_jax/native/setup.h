@@ -73,12 +73,14 @@ inline void threefry_block16(uint32_t k0, uint32_t k1, uint32_t first, uint32_t*
   std::memcpy(out + 8, &b, sizeof(b));
 }
 
-// Words 0 .. count - 1 of the draw with key (key[0], key[1]).
-inline void random_words(const uint32_t* key, int64_t count, uint32_t* out) {
+// Words first .. first + count - 1 of the draw with key (key[0], key[1]).
+inline void random_words(const uint32_t* key, int64_t first, int64_t count, uint32_t* out) {
   const uint32_t k0 = key[0], k1 = key[1];
   int64_t i = 0;
-  for (; i + 16 <= count; i += 16) threefry_block16(k0, k1, static_cast<uint32_t>(i), out + i);
-  for (; i < count; ++i) out[i] = threefry_word(k0, k1, static_cast<uint32_t>(i));
+  for (; i + 16 <= count; i += 16) {
+    threefry_block16(k0, k1, static_cast<uint32_t>(first + i), out + i);
+  }
+  for (; i < count; ++i) out[i] = threefry_word(k0, k1, static_cast<uint32_t>(first + i));
 }
 
 // Scratch of one thread: the three draws of a dataset.
@@ -146,83 +148,100 @@ struct DatasetOut {
 inline void seed_dataset(const uint32_t* keys, int32_t length, int32_t num_ones, int32_t high,
                          int64_t n, int64_t n_train, int64_t width, const DatasetOut& out,
                          DatasetScratch& scratch) {
-  const int64_t count = n * width;
-  scratch.high.resize(count);
-  scratch.low.resize(count);
-  scratch.flag.resize(count);
-  uint32_t* value = scratch.high.data();
-  float* score = reinterpret_cast<float*>(scratch.flag.data());
-  random_words(keys, count, scratch.high.data());
-  random_words(keys + 2, count, scratch.low.data());
-  random_words(keys + 4, count, scratch.flag.data());
+  constexpr int64_t kBlockRows = 256;                  // the block's draws stay in L1/L2
+  scratch.high.resize(kBlockRows * width);
+  scratch.low.resize(kBlockRows * width);
+  scratch.flag.resize(kBlockRows * width);
+  uint32_t* high_words = scratch.high.data();
+  const uint32_t* low_words = scratch.low.data();
+  uint32_t* flag_words = scratch.flag.data();
+  uint32_t* value = high_words;                         // in place: high -> value
+  float* score = reinterpret_cast<float*>(flag_words);  // and flag -> score
   const uint32_t span = high > 0 ? static_cast<uint32_t>(high) : 1u;
   const uint64_t magic = fastmod_magic(span);
   uint32_t multiplier = (1u << 16) % span;
   multiplier = (multiplier * multiplier) % span;
   const int64_t first_real = width - length;
-  for (int64_t i = 0; i < count; ++i) {                 // in place: high -> value, flag -> score
-    const uint32_t offset = fastmod(
-        fastmod(scratch.high[i], magic, span) * multiplier + fastmod(scratch.low[i], magic, span),
-        magic, span);
-    const uint32_t bits = (scratch.flag[i] >> 9) | 0x3F800000u;
-    float uniform;
-    std::memcpy(&uniform, &bits, sizeof(uniform));
-    const bool real = i % width >= first_real;
-    value[i] = real ? offset : 0u;
-    score[i] = real ? uniform - 1.0f : 2.0f;
-  }
   const float scale = 1.0f / static_cast<float>(high);
-  auto rows = [&](auto kernel) {
-    kernel(value, score, num_ones, 0, n_train, width, scale, scale, out.x_train, out.y_train);
-    kernel(value, score, num_ones, n_train, n - n_train, width, scale, 1.0f, out.x_test,
-           out.y_test);
-  };
-  switch (width) {
-    case 2: return rows(dataset_rows<2>);
-    case 3: return rows(dataset_rows<3>);
-    case 4: return rows(dataset_rows<4>);
-    case 5: return rows(dataset_rows<5>);
-    case 6: return rows(dataset_rows<6>);
-    case 8: return rows(dataset_rows<8>);
-    default: return rows(dataset_rows<0>);
+  for (int64_t r0 = 0; r0 < n; r0 += kBlockRows) {
+    const int64_t rows = std::min(kBlockRows, n - r0), count = rows * width;
+    random_words(keys, r0 * width, count, high_words);
+    random_words(keys + 2, r0 * width, count, scratch.low.data());
+    random_words(keys + 4, r0 * width, count, flag_words);
+    for (int64_t i = 0, t = 0; i < count; ++i) {
+      const uint32_t offset = fastmod(
+          fastmod(high_words[i], magic, span) * multiplier + fastmod(low_words[i], magic, span),
+          magic, span);
+      const uint32_t bits = (flag_words[i] >> 9) | 0x3F800000u;
+      float uniform;
+      std::memcpy(&uniform, &bits, sizeof(uniform));
+      const bool real = t >= first_real;               // t = i % width
+      value[i] = real ? offset : 0u;
+      score[i] = real ? uniform - 1.0f : 2.0f;
+      t = t + 1 == width ? 0 : t + 1;
+    }
+    const int64_t train = std::clamp<int64_t>(n_train - r0, 0, rows);   // of this block
+    const int64_t row2 = width * 2;
+    auto write = [&](auto kernel) {
+      kernel(value, score, num_ones, 0, train, width, scale, scale, out.x_train + r0 * row2,
+             out.y_train + r0);
+      const int64_t test0 = std::max<int64_t>(r0 - n_train, 0);
+      kernel(value, score, num_ones, train, rows - train, width, scale, 1.0f,
+             out.x_test + test0 * row2, out.y_test + test0);
+    };
+    switch (width) {
+      case 2: write(dataset_rows<2>); break;
+      case 3: write(dataset_rows<3>); break;
+      case 4: write(dataset_rows<4>); break;
+      case 5: write(dataset_rows<5>); break;
+      case 6: write(dataset_rows<6>); break;
+      case 8: write(dataset_rows<8>); break;
+      default: write(dataset_rows<0>); break;
+    }
   }
 }
 
 // One seed's first order: `rounds` rounds of jax.random.permutation's sort shuffle over n
-// positions, given each round's words (rounds, n). A round sorts the positions stably by their
-// words (an LSD radix sort of (word, position) pairs, 11 bits a pass) and composes:
-// order <- order[perm], starting from the identity.
-inline void seed_first_order(const uint32_t* words, int64_t rounds, int64_t n, int32_t* out,
-                             std::vector<uint64_t>& pairs, std::vector<uint64_t>& spare,
-                             std::vector<int32_t>& previous, std::vector<uint32_t>& counts) {
+// positions, round r sorting by the n words of the draw with key keys[2r], keys[2r + 1]. A round
+// sorts the distinct keys (word << 32 | position), which orders the positions stably by their
+// words, and composes: order <- order[perm], starting from the identity. The sort: one
+// counting pass into about n buckets by the words' top bits, then an insertion sort, which
+// only has to order the few keys that share a bucket (random words: ~1 a bucket).
+inline void seed_first_order(const uint32_t* keys, int64_t rounds, int64_t n, int32_t* out,
+                             std::vector<uint32_t>& w, std::vector<uint64_t>& pairs,
+                             std::vector<uint64_t>& sorted, std::vector<int32_t>& previous,
+                             std::vector<uint32_t>& counts) {
+  int top = 1;
+  while (top < 16 && (int64_t{1} << top) < n) ++top;          // about one bucket a key
+  const int shift = 64 - top;
+  w.resize(n);
   pairs.resize(n);
-  spare.resize(n);
+  sorted.resize(n);
   previous.resize(n);
-  counts.resize(1u << 11);
+  counts.resize(size_t{1} << top);
   for (int64_t i = 0; i < n; ++i) out[i] = static_cast<int32_t>(i);
   for (int64_t round = 0; round < rounds; ++round) {
-    const uint32_t* w = words + round * n;
+    random_words(keys + 2 * round, 0, n, w.data());
     for (int64_t i = 0; i < n; ++i) {
       pairs[i] = (static_cast<uint64_t>(w[i]) << 32) | static_cast<uint64_t>(i);
     }
-    uint64_t* from = pairs.data();
-    uint64_t* to = spare.data();
-    for (int shift = 32; shift < 64; shift += 11) {
-      const int digit = std::min(11, 64 - shift);
-      const uint64_t mask = (uint64_t{1} << digit) - 1;
-      std::fill(counts.begin(), counts.begin() + (1u << digit), 0u);
-      for (int64_t i = 0; i < n; ++i) ++counts[(from[i] >> shift) & mask];
-      uint32_t total = 0;
-      for (uint32_t d = 0; d < (1u << digit); ++d) {
-        const uint32_t c = counts[d];
-        counts[d] = total;
-        total += c;
-      }
-      for (int64_t i = 0; i < n; ++i) to[counts[(from[i] >> shift) & mask]++] = from[i];
-      std::swap(from, to);
+    std::fill(counts.begin(), counts.end(), 0u);
+    for (int64_t i = 0; i < n; ++i) ++counts[pairs[i] >> shift];
+    uint32_t total = 0;
+    for (auto& c : counts) {
+      const uint32_t here = c;
+      c = total;
+      total += here;
+    }
+    for (int64_t i = 0; i < n; ++i) sorted[counts[pairs[i] >> shift]++] = pairs[i];
+    for (int64_t i = 1; i < n; ++i) {
+      const uint64_t key = sorted[i];
+      int64_t j = i;
+      for (; j > 0 && sorted[j - 1] > key; --j) sorted[j] = sorted[j - 1];
+      sorted[j] = key;
     }
     std::copy(out, out + n, previous.begin());
-    for (int64_t i = 0; i < n; ++i) out[i] = previous[static_cast<uint32_t>(from[i])];
+    for (int64_t i = 0; i < n; ++i) out[i] = previous[static_cast<uint32_t>(sorted[i])];
   }
 }
 
