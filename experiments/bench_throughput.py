@@ -4,6 +4,8 @@
     python experiments/bench_throughput.py --jax-seeds 1,16,64 --jax-epochs 20 --xla-seeds ''
     python experiments/bench_throughput.py --skip-baselines     # a machine without torch
     python experiments/bench_throughput.py --hidden 1,2,4,8,16  # adds the any-hidden-size table
+    python experiments/bench_throughput.py --hidden 1,2,4,8,16 --only-hidden \
+        --hidden-engines auto --hidden-repeat 3                  # results/bench_hidden_final/
     python experiments/bench_throughput.py --hidden 1,2 --only-hidden --hidden-seeds 16 \
         --hidden-epochs 3 --torch-epochs 2 --out /tmp/bench        # a smoke run
 
@@ -25,7 +27,9 @@ XLA compilation plus one seed batch's setup), and setup per seed: what ``train``
 the first step (streams, datasets, initial params, first orders; ``timing.setup_seconds``),
 timed after a warm-up on other seeds, with the warm-up's extra time (setup compilation)
 reported as ``setup_compile_s``. The PyTorch row's setup is its init and data (one shared
-dataset). Writes ``--out``/bench_hidden.{json,md}.
+dataset). ``--hidden-repeat`` runs the rows of each H that many times, alternating PyTorch and
+gru_jax, and adds per-H medians and ranges: on a shared VM one pair of rows can move by 20%.
+Writes ``--out``/bench_hidden.{json,md}.
 """
 from __future__ import annotations
 
@@ -133,27 +137,60 @@ def run_child(spec: dict) -> dict:
 
 
 def hidden_table(args) -> list[dict]:
-    """The any-hidden-size rows, printed as they come."""
+    """The any-hidden-size rows, printed as they come: per H, ``--hidden-repeat`` rounds of
+    the PyTorch rows then the gru_jax rows (each row marked with its round)."""
     rows = []
     for hidden in [int(h) for h in args.hidden.split(",") if h]:
-        common = dict(hidden=hidden, seeds=args.hidden_seeds)
-        torch_row = None
-        for threads in ([] if args.skip_baselines else _ints(args.hidden_torch_threads)):
-            row = run_child(dict(common, kind="torch", epochs=args.torch_epochs,
-                                 threads=threads))
-            rows.append(row)
-            print(json.dumps(_rounded(row)), flush=True)
-            if torch_row is None or row["ms_per_seed_epoch"] < torch_row["ms_per_seed_epoch"]:
-                torch_row = row                        # the baseline: the fastest of them
-        for engine in _engines(args.hidden_engines):
-            row = run_child(dict(common, kind="jax", engine=engine, epochs=args.hidden_epochs))
-            if torch_row is not None:
-                row["x_torch_ensemble"] = torch_row["ms_per_seed_epoch"] / row["ms_per_seed_epoch"]
-            rows.append(row)
-            print(json.dumps(_rounded(row)), flush=True)
-            if engine == "auto" and row["engine"] == "xla":
-                break                                  # auto chose xla: the xla row is this one
+        for round_index in range(args.hidden_repeat):
+            rows += hidden_round(args, hidden, round_index)
     return rows
+
+
+def hidden_round(args, hidden: int, round_index: int) -> list[dict]:
+    """One round at hidden size ``hidden``: PyTorch at each thread count, then gru_jax's
+    engines, each ratio against this round's fastest PyTorch row."""
+    rows = []
+    common = dict(hidden=hidden, seeds=args.hidden_seeds)
+    torch_row = None
+    for threads in ([] if args.skip_baselines else _ints(args.hidden_torch_threads)):
+        row = run_child(dict(common, kind="torch", epochs=args.torch_epochs, threads=threads))
+        row["round"] = round_index
+        rows.append(row)
+        print(json.dumps(_rounded(row)), flush=True)
+        if torch_row is None or row["ms_per_seed_epoch"] < torch_row["ms_per_seed_epoch"]:
+            torch_row = row                        # the baseline: the fastest of them
+    for engine in _engines(args.hidden_engines):
+        epochs = args.hidden_xla_epochs if engine == "xla" else args.hidden_epochs
+        row = run_child(dict(common, kind="jax", engine=engine, epochs=epochs))
+        row["round"] = round_index
+        if torch_row is not None:
+            row["x_torch_ensemble"] = torch_row["ms_per_seed_epoch"] / row["ms_per_seed_epoch"]
+        rows.append(row)
+        print(json.dumps(_rounded(row)), flush=True)
+        if engine == "auto" and row["engine"] == "xla":
+            break                                  # auto chose xla: the xla row is this one
+    return rows
+
+
+def hidden_summary(rows: list[dict]) -> list[str]:
+    """Per H and gru_jax engine: median and range over the rounds of the ratio to PyTorch, the
+    ms per seed-epoch and the setup ms per seed (Markdown lines)."""
+    import numpy as np
+    lines = ["", "Over the rounds (median, and min-max):", "",
+             "| H | engine | rounds | ms per seed-epoch | x torch ensemble | setup ms per seed |",
+             "|---:|---|---:|---|---|---|"]
+    keys = sorted({(r["hidden"], r["engine"]) for r in rows if "compile_s" in r})
+    for hidden, engine in keys:
+        mine = [r for r in rows if (r["hidden"], r["engine"]) == (hidden, engine)
+                and "compile_s" in r]
+        cell = lambda key, spec: (
+            "-" if any(key not in r for r in mine) else
+            f"{format(float(np.median([r[key] for r in mine])), spec)} "
+            f"({format(min(r[key] for r in mine), spec)}-"
+            f"{format(max(r[key] for r in mine), spec)})")
+        lines.append(f"| {hidden} | {engine} | {len(mine)} | {cell('ms_per_seed_epoch', '.3f')} "
+                     f"| {cell('x_torch_ensemble', '.1f')} | {cell('setup_ms_per_seed', '.3f')} |")
+    return lines
 
 
 def _engines(text: str) -> list[str]:
@@ -186,6 +223,8 @@ def hidden_markdown(rows: list[dict], machine: dict) -> str:
                      f"{r['ms_per_seed_epoch']:.4f} | {fmt(r, 'x_torch_ensemble', '.2f')} | "
                      f"{fmt(r, 'compile_s', '.1f')} | {r['setup_ms_per_seed']:.3f} | "
                      f"{fmt(r, 'setup_compile_s', '.1f')} | {r['peak_rss_gb']:.2f} |")
+    if any(r.get("round", 0) > 0 for r in rows):
+        lines += hidden_summary(rows)
     return "\n".join(lines) + "\n"
 
 
@@ -214,8 +253,14 @@ def main(argv=None) -> int:
                              "e.g. 1,2,4,8,16 ('' for none)")
     parser.add_argument("--hidden-seeds", type=int, default=256,
                         help="seeds per row of the any-hidden-size table")
-    parser.add_argument("--hidden-epochs", type=int, default=12,
-                        help="epochs per gru_jax row of the any-hidden-size table (3 chunks)")
+    parser.add_argument("--hidden-epochs", type=int, default=30,
+                        help="epochs per gru_jax row of the any-hidden-size table (3 chunks; "
+                             "the rate is taken over the last two)")
+    parser.add_argument("--hidden-xla-epochs", type=int, default=6,
+                        help="epochs per XLA-engine row of the any-hidden-size table")
+    parser.add_argument("--hidden-repeat", type=int, default=1,
+                        help="rounds of the rows at each H (PyTorch and gru_jax alternate); "
+                             "the table then adds medians and ranges over the rounds")
     parser.add_argument("--hidden-torch-threads", default="1,2",
                         help="torch thread counts for the any-hidden-size PyTorch rows; the "
                              "ratio is to the fastest of them")
