@@ -25,8 +25,9 @@ its own. A gru_jax row reports the steady ms per seed-epoch, the ratio to the FA
 row at that H, the compile seconds (first chunk beyond the steady rate:
 XLA compilation plus one seed batch's setup), and setup per seed: what ``train`` spends before
 the first step (streams, datasets, initial params, first orders; ``timing.setup_seconds``),
-timed after a warm-up on other seeds, with the warm-up's extra time (setup compilation)
-reported as ``setup_compile_s``. The PyTorch row's setup is its init and data (one shared
+the median of three consecutive seed batches timed after a warm-up on other seeds (each batch
+is in the JSON), with the warm-up's extra time (setup compilation) reported as
+``setup_compile_s``. The PyTorch row's setup is its init and data (one shared
 dataset). ``--hidden-repeat`` runs the rows of each H that many times, alternating PyTorch and
 gru_jax, and adds per-H medians and ranges: on a shared VM one pair of rows can move by 20%.
 Writes ``--out``/bench_hidden.{json,md}.
@@ -99,10 +100,14 @@ def hidden_jax_row(hidden: int, n_seeds: int, epochs: int, engine: str) -> dict:
     start = time.perf_counter()
     setup_seconds(cfg, n_seeds, engine, first_seed=10**6)            # compile setup
     warm = time.perf_counter() - start
-    setup = setup_seconds(cfg, n_seeds, engine)
+    # three consecutive batches, as a large run meets them; the median (one batch can move by
+    # 20% on a shared VM, and the first after the warm-up is the slowest)
+    setups = [setup_seconds(cfg, n_seeds, engine, first_seed=k * n_seeds) for k in range(3)]
+    setup = sorted(setups)[1]
     row = jax_row(n_seeds, epochs, max(1, epochs // 3), engine, cfg)
     row.update(hidden=hidden, engine_asked=engine, setup_ms_per_seed=1e3 * setup / n_seeds,
-               setup_compile_s=warm - setup)
+               setup_ms_per_seed_batches=[1e3 * t / n_seeds for t in setups],
+               setup_compile_s=warm - setups[0])
     return row
 
 

@@ -31,10 +31,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .data import Dataset, valid_mask
+from .data import Dataset, first_orders, valid_mask
 from .engines import Engine
 from .model import forward_columns
-from .native.draws import first_orders
+from .native.draws import first_orders_fn
 from .optim import (Hyper, PlateauState, hyper_of, make_optimizer, plateau_init, plateau_step,
                     program_hyper)
 
@@ -284,13 +284,19 @@ compiled_chunk.cache_clear = _compiled_chunk.cache_clear
 @functools.lru_cache(maxsize=16)
 def compiled_init(cfg, engine: Engine):
     """``jit(vmap(init))`` over members: ``(params (M, ...), order keys (M, 2), hyper=None) ->
-    TrainState``: the first orders (:func:`gru_jax.data.first_orders`, by the native sort on
-    CPUs: :func:`gru_jax.native.draws.first_orders`), then the program;
-    ``hyper`` as for :func:`compiled_chunk`."""
-    program = jax.jit(jax.vmap(make_init(cfg, engine)))
+    TrainState``: the first orders (:func:`gru_jax.data.first_orders`), then the program;
+    ``hyper`` as for :func:`compiled_chunk`. On CPUs the native kernel makes the first orders
+    inside the same program (:func:`gru_jax.native.draws.first_orders_fn`)."""
+    init = jax.vmap(make_init(cfg, engine))
+    native_orders = first_orders_fn(cfg.n_train)
+    if native_orders is not None:
+        program = jax.jit(lambda params, keys, hyper: init(params, native_orders(keys), hyper))
+    else:
+        jitted = jax.jit(init)
+        program = lambda params, keys, hyper: jitted(params, first_orders(keys, cfg.n_train),
+                                                     hyper)
 
     def run_init(params, order_keys, hyper=None):
-        return program(params, first_orders(order_keys, cfg.n_train),
-                       _members_hyper(cfg, hyper, order_keys.shape[0]))
+        return program(params, order_keys, _members_hyper(cfg, hyper, order_keys.shape[0]))
 
     return run_init

@@ -4,10 +4,21 @@ Tests compare gru_jax against independent references. When torch is importable (
 it) they compute the reference live; otherwise they read ``tests/fixtures/*.npz``, made by
 ``experiments/make_fixtures.py`` from the same functions in ``tests/torch_reference.py``.
 """
-import jax
-import pytest
+import os
+import tempfile
 
-from torch_reference import HAVE_TORCH
+# One XLA compilation cache on disk for the whole suite, set before jax is imported so the
+# subprocesses the CLI, SIGKILL and distributed tests start inherit it: the same small
+# programs are otherwise compiled again by every worker and every subprocess. It changes no
+# number (a cached executable is the one compiled from the same HLO).
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
+                      os.path.join(tempfile.gettempdir(), f"gru_jax_tests_xla_cache_{os.getuid()}"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from torch_reference import HAVE_TORCH  # noqa: E402
 
 # implicit rank promotion hides shape bugs (Equinox's tests do the same)
 jax.config.update("jax_numpy_rank_promotion", "raise")

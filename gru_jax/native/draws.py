@@ -65,9 +65,15 @@ def datasets_fn(cfg) -> Optional[Callable]:
 
 
 @functools.lru_cache(maxsize=8)
-def _first_orders_fn(n: int):
-    """Jitted ``(S, 2)`` raw order keys -> ``(S, n)`` int32 first orders: the rounds' keys by
-    jax (:func:`gru_jax.data.shuffle_keys`), their words and sorts by the kernel."""
+def first_orders_fn(n: int) -> Optional[Callable]:
+    """Jitted ``(S, 2)`` raw order keys -> ``(S, n)`` int32 first orders
+    (:func:`gru_jax.data.first_orders`' permutations): the rounds' keys by jax
+    (:func:`gru_jax.data.shuffle_keys`), their words and sorts by the kernel. None where the
+    kernels do not load or there is nothing to permute (n <= 1). Traceable: a caller may call
+    it inside its own ``jit``."""
+    if not available() or shuffle_rounds(n) == 0:
+        return None
+
     def orders(key_data):
         keys = jax.vmap(lambda k: jnp.stack(
             [jax.random.key_data(r) for r in shuffle_keys(fast_key(k), n)]))(key_data)
@@ -79,6 +85,5 @@ def _first_orders_fn(n: int):
 def first_orders(order_keys, n: int) -> jax.Array:
     """:func:`gru_jax.data.first_orders` (every seed's first order, ``(S, n)`` int32), the
     same permutations, with the rounds' words and stable sorts made by the native kernel."""
-    if not available() or shuffle_rounds(n) == 0:
-        return jax_first_orders(order_keys, n)
-    return _first_orders_fn(n)(order_keys)
+    fn = first_orders_fn(n)
+    return jax_first_orders(order_keys, n) if fn is None else fn(order_keys)
