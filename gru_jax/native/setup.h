@@ -3,7 +3,7 @@
 // order that jax.random.permutation gives (gru_jax.data.first_order). Included by kernels.cc
 // only.
 //
-// The keys are derived in jax (gru_jax.native.setup): these functions start from the raw key
+// The keys are derived in jax (gru_jax.native.draws): these functions start from the raw key
 // data of each draw. Every draw is jax's partitionable threefry random_bits: element i of a
 // draw of shape (N, W) (row-major) is Threefry-2x32 of the count (0, i), its two output words
 // xored (gru_jax.prng._random_bits).
