@@ -209,8 +209,9 @@ def _dataset_fn(cfg, per_seed: bool):
     through :func:`gru_jax.prng.fast_key`: the same numbers, faster; per seed on CPUs by the
     native kernel (:func:`gru_jax.native.draws.datasets_fn`), the same numbers again. A
     curriculum's datasets (:func:`gru_jax.data.stage_datasets`) are made in one program."""
-    if per_seed and native_datasets_fn(cfg) is not None:
-        return native_datasets_fn(cfg)
+    native = native_datasets_fn(cfg) if per_seed else None
+    if native is not None:
+        return native
     if cfg.curriculum is not None:
         make = lambda k: stage_datasets(cfg, fast_key(k))
         return jax.jit(jax.vmap(make) if per_seed else make)

@@ -22,6 +22,7 @@ import numpy as np
 
 from . import checkpoint as ckpt
 from .engines import Engine, resolve_engine
+from .engines.native import row_width
 from .inputs import (check_count, check_orders, check_seeds, datasets, initial_params,
                      seed_streams, slice_seeds)
 from .lock import run_lock
@@ -48,7 +49,7 @@ def bytes_per_seed(cfg, shared_data: bool = False) -> int:
     and the native engine's packed rows: 64 bytes a training sample for the blog's length)."""
     copies = 1 if cfg.curriculum is None else len(cfg.curriculum) + 1     # stage datasets
     data = 0 if shared_data else 4 * cfg.n_samples * (2 * cfg.max_len + 1) * copies
-    rows = 0 if shared_data else 4 * cfg.n_train * 16 * -(-(2 * cfg.max_len + 1) // 16)
+    rows = 0 if shared_data else 4 * cfg.n_train * row_width(cfg.max_len)
     order = 4 * 4 * cfg.n_train                       # order, sort keys and their temporaries
     activations = 4 * cfg.batch_size * cfg.max_len * 64 * max(1, cfg.hidden_size)
     return data + rows + order + activations + 64 * 1024

@@ -16,34 +16,12 @@
 
 namespace gru_jax_native {
 
-inline uint32_t rotate_left(uint32_t x, int distance) {
-  return (x << distance) | (x >> (32 - distance));
-}
-
-// Threefry-2x32, 20 rounds (Salmon et al. 2011), of the count (0, i) under key (k0, k1); the
-// two output words xored. A pure function of i: the loops calling it vectorise.
-inline uint32_t threefry_word(uint32_t k0, uint32_t k1, uint32_t i) {
-  const uint32_t k2 = k0 ^ k1 ^ 0x1BD11BDAu;
-  const uint32_t schedule[3] = {k0, k1, k2};
-  constexpr int kRotations[2][4] = {{13, 15, 26, 6}, {17, 29, 16, 24}};
-  uint32_t x0 = k0, x1 = i + k1;
-#pragma GCC unroll 5
-  for (int block = 0; block < 5; ++block) {
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; ++r) {
-      x0 += x1;
-      x1 = x0 ^ rotate_left(x1, kRotations[block % 2][r]);
-    }
-    x0 += schedule[(block + 1) % 3];
-    x1 += schedule[(block + 2) % 3] + static_cast<uint32_t>(block + 1);
-  }
-  return x0 ^ x1;
-}
-
 typedef uint32_t U32x8 __attribute__((vector_size(32)));
 
-// threefry_word on 8 consecutive counts per vector, two vectors interleaved statement by
-// statement (the 20 rounds are one dependent chain; two chains fill the pipes).
+// Threefry-2x32, 20 rounds (Salmon et al. 2011), of the counts (0, first) .. (0, first + 15)
+// under key (k0, k1), each count's two output words xored. Eight counts a vector, two vectors
+// interleaved statement by statement (the 20 rounds are one dependent chain; two chains fill
+// the pipes).
 inline void threefry_block16(uint32_t k0, uint32_t k1, uint32_t first, uint32_t* out) {
   const uint32_t k2 = k0 ^ k1 ^ 0x1BD11BDAu;
   const uint32_t schedule[3] = {k0, k1, k2};
@@ -73,14 +51,16 @@ inline void threefry_block16(uint32_t k0, uint32_t k1, uint32_t first, uint32_t*
   std::memcpy(out + 8, &b, sizeof(b));
 }
 
-// Words first .. first + count - 1 of the draw with key (key[0], key[1]).
+// Words first .. first + count - 1 of the draw with key (key[0], key[1]); the last partial
+// block of 16 is made whole and cut.
 inline void random_words(const uint32_t* key, int64_t first, int64_t count, uint32_t* out) {
-  const uint32_t k0 = key[0], k1 = key[1];
-  int64_t i = 0;
-  for (; i + 16 <= count; i += 16) {
-    threefry_block16(k0, k1, static_cast<uint32_t>(first + i), out + i);
+  const uint32_t k0 = key[0], k1 = key[1];  // locals: the stores to out cannot change them
+  uint32_t tail[16];
+  for (int64_t i = 0; i < count; i += 16) {    // one call site: the block stays inlined
+    const bool whole = i + 16 <= count;
+    threefry_block16(k0, k1, static_cast<uint32_t>(first + i), whole ? out + i : tail);
+    if (!whole) std::memcpy(out + i, tail, sizeof(uint32_t) * (count - i));
   }
-  for (; i < count; ++i) out[i] = threefry_word(k0, k1, static_cast<uint32_t>(first + i));
 }
 
 // Scratch of one thread: the three draws of a dataset.
@@ -153,7 +133,7 @@ inline void seed_dataset(const uint32_t* keys, int32_t length, int32_t num_ones,
   scratch.low.resize(kBlockRows * width);
   scratch.flag.resize(kBlockRows * width);
   uint32_t* high_words = scratch.high.data();
-  const uint32_t* low_words = scratch.low.data();
+  uint32_t* low_words = scratch.low.data();
   uint32_t* flag_words = scratch.flag.data();
   uint32_t* value = high_words;                         // in place: high -> value
   float* score = reinterpret_cast<float*>(flag_words);  // and flag -> score
@@ -166,7 +146,7 @@ inline void seed_dataset(const uint32_t* keys, int32_t length, int32_t num_ones,
   for (int64_t r0 = 0; r0 < n; r0 += kBlockRows) {
     const int64_t rows = std::min(kBlockRows, n - r0), count = rows * width;
     random_words(keys, r0 * width, count, high_words);
-    random_words(keys + 2, r0 * width, count, scratch.low.data());
+    random_words(keys + 2, r0 * width, count, low_words);
     random_words(keys + 4, r0 * width, count, flag_words);
     for (int64_t i = 0, t = 0; i < count; ++i) {
       const uint32_t offset = fastmod(
