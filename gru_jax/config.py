@@ -23,10 +23,22 @@ MAX_HIGH = 2**31 - 1
 class Config:
     """The adding-problem experiment (defaults = the seed blog's protocol).
 
-    Data: ``n_samples`` sequences of length ``seq_len`` (or a per-dataset length drawn in
-    ``[int(seq_len(1-delta)), int(seq_len(1+delta)))`` when ``delta > 0``); each step is
-    ``(value, flag)`` with integer values in ``[0, high)``; the target is the sum of the flagged
-    values. The first ``train_split`` fraction trains, the rest tests.
+    Data: ``n_samples`` sequences of length ``seq_len``; each step is ``(value, flag)`` with
+    integer values in ``[0, high)``; the target is the sum of the flagged values. The first
+    ``train_split`` fraction trains, the rest tests.
+
+    Lengths: ``delta > 0`` is the blog's per-DATASET length spread: ONE length, drawn in
+    ``[int(seq_len(1-delta)), int(seq_len(1+delta)))``, for the whole dataset (every row of a
+    seed's data has that length; seeds differ). ``per_row_lengths=(lo, hi)`` varies the length
+    per ROW: each row's real length is uniform in ``[lo, hi]`` (inclusive, ``hi <= seq_len``),
+    and the row is left-padded with zero steps (value 0, flag 0) to ``seq_len``, the padded
+    width; padded steps are skipped by the model (``h`` unchanged), row by row.
+    ``per_row_flags=(lo, hi)``: each row's flag count is uniform in ``[lo, min(hi, L)]`` for
+    its real length ``L``, the flags at a uniformly random subset of its real steps. Without
+    ``per_row_flags`` a per-row-length row has ``n_flags`` flags if set, else the seed's rule
+    drawn per row, ``randint(2, min(L - 1, 4))`` (so then every length must be ``>= 4``). Both
+    fields need ``delta = 0`` and no curriculum (:func:`gru_jax.data.jax_dataset_raw` and
+    :func:`gru_jax.data.numpy_dataset_raw` give each generator's draw order).
 
     Randomness: each seed ``s`` derives three independent streams (init, data, batch order).
     Setting ``init_seed``, ``data_seed`` or ``order_seed`` holds that stream fixed across the
@@ -59,6 +71,10 @@ class Config:
     #: stages ``((from_epoch, seq_len, n_flags), ...)``: from ``from_epoch`` on, training uses
     #: a dataset of that length and flag count (the test set stays the Config's own task)
     curriculum: Optional[tuple] = None
+    #: ``(lo, hi)``: each row's real length uniform in ``[lo, hi]``, left-padded to seq_len
+    per_row_lengths: Optional[tuple[int, int]] = None
+    #: ``(lo, hi)``: each row's flag count uniform in ``[lo, min(hi, its length)]``
+    per_row_flags: Optional[tuple[int, int]] = None
     #: the LR schedule at a curriculum stage's first epoch: ``"continue"`` it, or ``"reset"``
     #: the plateau schedule (LR back to learning_rate, best loss and patience cleared; Adam's
     #: moments are kept)
@@ -94,6 +110,8 @@ class Config:
             _check_int(self, "n_flags", 1)
             _check_int(self, "seq_len", self.n_flags, note=f"n_flags={self.n_flags} flags a "
                                                            "sequence")
+        elif self.per_row_flags is not None:
+            _check_int(self, "seq_len", 1)
         else:
             _check_int(self, "seq_len", 4,
                        note="the flag rule randint(2, min(L-1, 4)) needs L >= 4; or set n_flags")
@@ -110,6 +128,7 @@ class Config:
                 raise ValueError(
                     f"Config.delta={self.delta} with seq_len={self.seq_len} gives lengths "
                     f"[{lo}, {hi}); need the lowest length >= {shortest} and a non-empty range")
+        _check_per_row(self)
         _check_int(self, "n_samples", 2)
         if not (0.0 < self.train_split < 1.0):
             raise ValueError(f"Config.train_split must be in (0, 1), got {self.train_split!r}")
@@ -176,6 +195,30 @@ class Config:
         return int(self.seq_len * (1 - self.delta)), int(self.seq_len * (1 + self.delta))
 
     @property
+    def per_row(self) -> bool:
+        """Do the rows of one dataset differ in length (``per_row_lengths``)? Then every
+        dataset carries each row's length and the padding is masked row by row."""
+        return self.per_row_lengths is not None
+
+    @property
+    def per_row_draws(self) -> bool:
+        """Are lengths or flag counts drawn row by row (``per_row_lengths`` or
+        ``per_row_flags``)? Then the generators follow the per-row rule (no per-dataset draws)."""
+        return self.per_row_lengths is not None or self.per_row_flags is not None
+
+    @property
+    def flag_rule(self) -> tuple[int, int, int]:
+        """The per-row flag count, ``(lo, hi, slack)``: a row of real length ``L`` has a count
+        uniform in ``[lo, min(hi, L - slack)]`` (inclusive). ``per_row_flags=(a, b)``: ``(a,
+        b, 0)``; ``n_flags=k``: ``(k, k, 0)``; neither: the seed's ``randint(2, min(L - 1,
+        4))``, ``(2, 3, 2)``."""
+        if self.per_row_flags is not None:
+            return self.per_row_flags + (0,)
+        if self.n_flags is not None:
+            return self.n_flags, self.n_flags, 0
+        return 2, 3, 2
+
+    @property
     def max_len(self) -> int:
         """Padded time length: the longest sequence any dataset of this config (or a stage of
         its curriculum) can have."""
@@ -186,7 +229,8 @@ class Config:
     def variable_length(self) -> bool:
         """May a dataset be shorter than :attr:`max_len` (then padding steps are masked)?"""
         stages = [length for _, length, _ in self.curriculum or ()]
-        return self.delta > 0 or any(length != self.max_len for length in stages + [self.seq_len])
+        return (self.delta > 0 or self.per_row
+                or any(length != self.max_len for length in stages + [self.seq_len]))
 
     def stage_task(self, stage: int) -> "Config":
         """The task of curriculum stage ``stage``: this Config with that stage's ``seq_len``
@@ -233,7 +277,9 @@ class Config:
 #: One line per field: what it means (the CLI's option help).
 FIELD_HELP = {
     "seq_len": "sequence length L (>= 4)", "high": "values are integers in [0, high)",
-    "delta": "length spread: per-dataset length in [int(L(1-d)), int(L(1+d)))",
+    "delta": "per-dataset length spread: ONE length per dataset (every row), drawn in "
+             "[int(L(1-d)), int(L(1+d))); for lengths that vary row by row see "
+             "--per-row-lengths",
     "n_samples": "sequences per dataset", "train_split": "fraction used for training",
     "data_generator": "jax (fast) or numpy (the seed's exact generator)",
     "input_size": "inputs per step (value, flag)", "hidden_size": "GRU hidden units H",
@@ -254,6 +300,10 @@ FIELD_HELP = {
     "n_flags": "flags per sequence (default: the seed's rule, 2 at length 4)",
     "curriculum": "stages FROM:LEN:FLAGS,... (e.g. 0:2:2,500:3:2,1000:4:2): training data "
                   "per epoch range; the test set stays the Config's task",
+    "per_row_lengths": "LO,HI: each row's own length, uniform in [LO, HI] (HI <= seq_len), "
+                       "left-padded to seq_len; padding steps are skipped row by row",
+    "per_row_flags": "LO,HI: each row's own flag count, uniform in [LO, min(HI, row length)] "
+                     "(default with --per-row-lengths: n_flags, else the seed's rule per row)",
     "curriculum_schedule": "continue or reset (the plateau schedule restarts at each "
                            "curriculum stage)",
 }
@@ -262,7 +312,10 @@ FIELD_HELP = {
 #: What each field's annotation allows: Python and numpy scalars of that kind (bool never).
 _KINDS = {"int": (numbers.Integral, int, "an int"), "float": (numbers.Real, float, "a number"),
           "str": (str, str, "a string"), "Optional[int]": (numbers.Integral, int, "None or an int"),
-          "Optional[tuple]": ((tuple, list), lambda v: v, "None or a tuple of stages")}
+          "Optional[tuple]": ((tuple, list), lambda v: v, "None or a tuple of stages"),
+          "Optional[tuple[int, int]]": ((tuple, list), lambda v: v, "None or (lo, hi), two ints")}
+#: Fields whose value is an inclusive ``(lo, hi)`` range of ints (CLI: ``LO,HI``).
+RANGE_FIELDS = ("per_row_lengths", "per_row_flags")
 
 
 def _check_curriculum(cfg: Config) -> None:
@@ -306,6 +359,71 @@ def _check_curriculum(cfg: Config) -> None:
         raise ValueError(f"{prefix}: a curriculum's stages are drawn by the jax generator; it "
                          f"needs data_generator='jax', got {cfg.data_generator!r}")
     object.__setattr__(cfg, "curriculum", tuple(stages))
+
+
+def _check_per_row(cfg: Config) -> None:
+    """``per_row_lengths`` and ``per_row_flags``: None, or ``(lo, hi)`` ints with ``1 <= lo <=
+    hi``; lengths ``hi <= seq_len``; flags ``lo <=`` the shortest length (every row can hold
+    them), ``hi <=`` the longest, and not with ``n_flags``; without either flag field the seed's
+    rule needs every length ``>= 4``; only with ``delta = 0`` and no curriculum. Normalised to
+    a tuple of two ints (so a Config read back from JSON's lists is equal to the one written).
+    """
+    for name in ("per_row_lengths", "per_row_flags"):
+        value = getattr(cfg, name)
+        if value is None:
+            continue
+        if (len(value) != 2 or not all(isinstance(v, numbers.Integral)
+                                       and not isinstance(v, bool) for v in value)
+                or not 1 <= value[0] <= value[1]):
+            raise ValueError(f"Config.{name} must be None or (lo, hi), two ints with 1 <= lo "
+                             f"<= hi, got {value!r}")
+        object.__setattr__(cfg, name, (int(value[0]), int(value[1])))
+    lengths, flags = cfg.per_row_lengths, cfg.per_row_flags
+    if lengths is not None and lengths[1] > cfg.seq_len:
+        raise ValueError(f"Config.per_row_lengths={lengths}: hi must be <= seq_len="
+                         f"{cfg.seq_len} (the padded width); raise seq_len to {lengths[1]}")
+    shortest, longest = lengths or (cfg.seq_len, cfg.seq_len)
+    if flags is not None:
+        if cfg.n_flags is not None:
+            raise ValueError(f"Config.per_row_flags={flags} sets the flag count per row; "
+                             f"n_flags must be None, got n_flags={cfg.n_flags}")
+        if flags[0] > shortest or flags[1] > longest:
+            raise ValueError(f"Config.per_row_flags={flags} must lie in [1, {longest}] with lo "
+                             f"<= {shortest}: lo flags must fit the shortest row (length "
+                             f"{shortest}), hi at most the longest ({longest})")
+    elif lengths is not None:
+        if cfg.n_flags is not None and cfg.n_flags > shortest:
+            raise ValueError(f"Config.per_row_lengths={lengths}: n_flags={cfg.n_flags} flags "
+                             f"every row, so lo must be >= {cfg.n_flags}")
+        if cfg.n_flags is None and shortest < 4:
+            raise ValueError(f"Config.per_row_lengths={lengths}: the seed's flag rule "
+                             f"randint(2, min(L-1, 4)) needs every length >= 4; raise lo to 4 "
+                             f"or set per_row_flags (or n_flags)")
+    if lengths is None and flags is None:
+        return
+    name = "per_row_lengths" if lengths is not None else "per_row_flags"
+    if cfg.delta > 0:
+        raise ValueError(f"Config.{name}={getattr(cfg, name)} varies rows within a dataset; "
+                         f"it needs delta=0 (delta is the per-dataset spread), got "
+                         f"delta={cfg.delta}")
+    if cfg.curriculum is not None:
+        raise ValueError(f"Config.{name}={getattr(cfg, name)} cannot be combined with a "
+                         f"curriculum (Config.curriculum={cfg.curriculum!r})")
+
+
+def parse_range(text: str, name: str) -> Optional[tuple]:
+    """``"2,16"`` (the CLI's ``LO,HI``) or ``"none"`` -> the value of the range field
+    ``name`` (``per_row_lengths``, ``per_row_flags``). ValueError naming the field otherwise."""
+    if text.strip().lower() == "none":
+        return None
+    words = text.split(",")
+    try:
+        if len(words) != 2:
+            raise ValueError
+        return tuple(int(word) for word in words)
+    except ValueError:
+        raise ValueError(f"Config.{name} must be LO,HI (two ints, e.g. 2,16) or none, got "
+                         f"{text!r}") from None
 
 
 def parse_curriculum(text: str) -> Optional[tuple]:

@@ -4,7 +4,10 @@ Arrays follow the seed: ``X`` is ``(N, L, 2)`` with channel 0 the raw integer va
 ``[0, high)`` (NOT yet divided by ``high``) and channel 1 the 0/1 flag; ``Y`` is ``(N, 1)``, the
 raw sum of the flagged values (original units). The trainer pads every dataset to
 ``cfg.max_len`` steps on the LEFT and marks real steps in a ``valid`` mask, so datasets of
-different lengths (``delta > 0``) can share one program.
+different lengths (``delta > 0``) can share one program. Per-row tasks
+(``Config.per_row_lengths``) vary the length row by row: every row is left-padded to
+``seq_len`` with zero steps and the dataset carries each row's length, from which the trainer
+masks each row's padding.
 """
 from __future__ import annotations
 
@@ -29,7 +32,9 @@ class Dataset(NamedTuple):
 
     Samples lead (rows are contiguous, so gathering a batch is cheap); the trainer transposes
     each gathered batch to the cell's batch-last layout (``model.forward_columns``).
-    length:  ``()`` int32, the real sequence length (``<= T``; steps ``T - length..T-1`` are real).
+    length:  ``()`` int32, the real sequence length (``<= T``; steps ``T - length..T-1`` are
+      real); for per-row tasks (``Config.per_row_lengths``) ``(n_samples,)`` int32, each row's
+      own: the ``n_train`` training rows, then the test rows (:func:`split_lengths`).
     """
 
     x_train: jax.Array
@@ -45,11 +50,57 @@ def seed_dataset(cfg, seed: int):
     Uses (and reseeds) numpy's legacy global RNG, consuming it in the seed's order: the length
     (only if delta > 0), ``num_ones``, all values, then one ``np.random.choice`` per row.
 
+    Per-row tasks (``Config.per_row_lengths`` or ``per_row_flags``; the seed has no such rule,
+    so this one is ours): see :func:`numpy_dataset_raw`, whose ``(X, Y)`` this returns.
+
     Returns:
-      ``(X, Y)``: float64 ``(N, L, 2)`` and ``(N, 1)``, identical to the seed's arrays.
+      ``(X, Y)``: float64 ``(N, L, 2)`` and ``(N, 1)``, identical to the seed's arrays (per-row
+      tasks: ``L = seq_len``, each row left-padded with zero steps).
+    """
+    return numpy_dataset_raw(cfg, seed)[:2]
+
+
+def numpy_dataset_raw(cfg, seed: int):
+    """:func:`seed_dataset` with the rows' real lengths: ``(X, Y, length)``.
+
+    Scalar tasks: the seed's generator; ``length`` is ``X``'s length, an int. Per-row tasks,
+    after ``np.random.seed(seed)``, in this order (``N = n_samples``, ``T = seq_len``;
+    ``Config.flag_rule`` gives ``lo, hi, slack``):
+
+    1. ``lengths = np.random.randint(a, b + 1, size=N)`` for ``per_row_lengths=(a, b)`` (no
+       draw without it: every row has length ``T``);
+    2. ``counts = np.random.randint(lo, np.minimum(hi, lengths - slack) + 1)`` (no draw with
+       ``n_flags``: every row has ``n_flags``);
+    3. ``values = np.random.randint(0, high, size=(N, T))``, zeroed on padding steps;
+    4. for each row ``i``, ``np.random.choice(lengths[i], size=counts[i], replace=False)``:
+       the flagged steps among the row's real ones (the last ``lengths[i]`` of the ``T``).
+
+    Returns:
+      ``(X, Y, length)``: float64 ``(N, T, 2)`` raw values and flags, float64 ``(N, 1)`` raw
+      targets, and int64 ``(N,)`` lengths (per_row_lengths; else the int ``T``).
     """
     np.random.seed(seed)
-    return _seed_generator(cfg.n_samples, cfg.seq_len, cfg.high, cfg.delta, cfg.n_flags)
+    if not cfg.per_row_draws:
+        x, y = _seed_generator(cfg.n_samples, cfg.seq_len, cfg.high, cfg.delta, cfg.n_flags)
+        return x, y, x.shape[1]
+    n, width = cfg.n_samples, cfg.seq_len
+    if cfg.per_row_lengths is not None:
+        shortest, longest = cfg.per_row_lengths
+        lengths = np.random.randint(shortest, longest + 1, size=n)
+    else:
+        lengths = np.full(n, width)
+    lo, hi, slack = cfg.flag_rule
+    counts = (np.full(n, cfg.n_flags) if cfg.n_flags is not None
+              else np.random.randint(lo, np.minimum(hi, lengths - slack) + 1))
+    values = np.random.randint(0, cfg.high, size=(n, width))
+    first = width - lengths                                     # (N,) first real step
+    values[np.arange(width) < first[:, None]] = 0
+    flags = np.zeros((n, width))
+    for i in range(n):
+        flags[i, first[i] + np.random.choice(lengths[i], size=counts[i], replace=False)] = 1
+    x = np.stack([values.astype(np.float64), flags], axis=-1)
+    y = np.sum(values * flags, axis=1, keepdims=True)
+    return x, y, (lengths if cfg.per_row_lengths is not None else width)
 
 
 def _seed_generator(n, seq_len, high, delta, n_flags=None):
@@ -78,22 +129,27 @@ def jax_dataset_raw(cfg, key: jax.Array, width: int = None):
     are a uniformly random ``num_ones``-subset of its real steps. The sequence is left-padded to
     ``width`` (default ``cfg.max_len``) with zero rows.
 
+    Per-row tasks draw the length and ``num_ones`` per ROW instead (:func:`row_scalars`: the
+    same four keys; ``Config.per_row_lengths`` and ``Config.flag_rule`` give the ranges); the
+    values, the flags' uniforms and the flags' rule are as above, row by row.
+
     Returns:
       ``(X, Y, length)``: float32 ``(N, max_len, 2)`` raw values/flags, float32 ``(N, 1)`` raw
-      targets, int32 ``()`` real length.
+      targets, int32 ``()`` real length (``(N,)``, each row's, for ``per_row_lengths``).
     """
     return jax_dataset_from_draws(cfg, *jax_dataset_draws(cfg, key, width))
 
 
 def jax_dataset_draws(cfg, key: jax.Array, width: int = None):
     """The random draws of :func:`jax_dataset_raw`: ``(length, num_ones, values, uniforms)``,
-    int32 ``()``, int32 ``()``, int32 ``(N, width)`` in ``[0, high)`` and float32 ``(N,
+    int32 ``()``, int32 ``()`` (per-row tasks: :func:`row_scalars`), int32 ``(N, width)`` in ``[0, high)`` and float32 ``(N,
     width)`` in ``[0, 1)`` (``width``: default ``cfg.max_len``).
 
     Apart from :func:`jax_dataset_from_draws` so a caller can jit the two separately: in one
     program XLA fuses the hash that draws ``uniforms`` into each of its consumers and computes
     it twice (seen in the HLO)."""
-    length, num_ones, value_key, flag_key = dataset_scalars(cfg, key)
+    scalars = row_scalars if cfg.per_row_draws else dataset_scalars
+    length, num_ones, value_key, flag_key = scalars(cfg, key)
     width = cfg.max_len if width is None else width
     values = jax.random.randint(value_key, (cfg.n_samples, width), 0, cfg.high)
     uniforms = jax.random.uniform(flag_key, (cfg.n_samples, width))
@@ -113,14 +169,37 @@ def dataset_scalars(cfg, key: jax.Array):
             flag_key)
 
 
+def row_scalars(cfg, key: jax.Array):
+    """:func:`dataset_scalars` of a per-row task: ``(length, num_ones, value_key, flag_key)``
+    from the same four keys, with ``num_ones`` int32 ``(N,)``: each row's count uniform in
+    ``[lo, min(hi, length - slack)]`` (``Config.flag_rule``; ``n_flags``: no draw), and
+    ``length`` int32 ``(N,)`` uniform in ``Config.per_row_lengths`` (without it: ``()``, the
+    Config's ``seq_len``, no draw)."""
+    length_key, ones_key, value_key, flag_key = jax.random.split(key, 4)
+    n = cfg.n_samples
+    if cfg.per_row_lengths is not None:
+        shortest, longest = cfg.per_row_lengths
+        length = jax.random.randint(length_key, (n,), shortest, longest + 1)
+    else:
+        length = jnp.int32(cfg.seq_len)
+    lo, hi, slack = cfg.flag_rule
+    if cfg.n_flags is not None:
+        num_ones = jnp.full((n,), cfg.n_flags)
+    else:
+        most = jnp.broadcast_to(jnp.minimum(hi, length - slack), (n,))
+        num_ones = jax.random.randint(ones_key, (n,), lo, most + 1)
+    return (jnp.asarray(length, jnp.int32), jnp.asarray(num_ones, jnp.int32), value_key,
+            flag_key)
+
+
 def jax_dataset_from_draws(cfg, length, num_ones, values, uniforms):
     """:func:`jax_dataset_raw` from its draws (:func:`jax_dataset_draws`; the padded width is
-    theirs)."""
+    theirs). ``length`` and ``num_ones``: ``()`` for the dataset or ``(N,)`` per row."""
     width = values.shape[-1]
-    real = jnp.arange(width) >= width - length                       # (T,) left padding
+    real = jnp.arange(width) >= width - length[..., None]           # (T,) or (N, T): left pad
     # a uniformly random subset of the real steps: the num_ones smallest of iid uniforms
     scores = jnp.where(real, uniforms, 2.0)
-    flags = stable_ranks(scores) < num_ones
+    flags = stable_ranks(scores) < num_ones[..., None]
     values = jnp.where(real, values, 0)
     x = jnp.stack([values.astype(jnp.float32), flags.astype(jnp.float32)], axis=-1)
     y = jnp.sum(jnp.where(flags, values, 0), axis=1, keepdims=True).astype(jnp.float32)
@@ -159,7 +238,8 @@ def prepare(cfg, x, y, length=None) -> Dataset:
     Args:
       x: ``(N, L, 2)`` raw values and flags, ``L <= cfg.max_len`` (left-padded to max_len).
       y: ``(N, 1)`` raw targets.
-      length: real length if ``x`` is already padded; default ``L``.
+      length: real length if ``x`` is already padded; default ``L``. Per-row tasks
+        (``cfg.per_row_lengths``): required, ``(N,)``, each row's.
     """
     x = jnp.asarray(x, jnp.float32)
     y = jnp.asarray(y, jnp.float32)
@@ -171,6 +251,9 @@ def prepare(cfg, x, y, length=None) -> Dataset:
         raise ValueError(f"data: X has {x.shape[0]} samples, Config.n_samples is {cfg.n_samples}")
     if x.shape[1] > cfg.max_len:
         raise ValueError(f"data: X has length {x.shape[1]} > Config's longest {cfg.max_len}")
+    if cfg.per_row and np.shape(length) != (cfg.n_samples,):
+        raise ValueError(f"data: Config.per_row_lengths={cfg.per_row_lengths} needs each row's "
+                         f"length, shape ({cfg.n_samples},), got {np.shape(length)}")
     if length is None:
         length = x.shape[1]
     pad = cfg.max_len - x.shape[1]
@@ -219,8 +302,19 @@ def stage_datasets(cfg, key: jax.Array) -> Dataset:
 
 
 def valid_mask(length: jax.Array, width: int) -> jax.Array:
-    """``(T,)`` bool: True on the last ``length`` steps (the real ones)."""
-    return jnp.arange(width) >= width - length
+    """True on the last ``length`` steps (the real ones): ``(T,)`` bool for a scalar
+    ``length``, ``(T, *batch)`` (time first, as :func:`gru_jax.model.forward_columns` takes it)
+    for per-row lengths ``(*batch)``."""
+    length = jnp.asarray(length)
+    return jnp.arange(width).reshape((width,) + (1,) * length.ndim) >= width - length
+
+
+def split_lengths(cfg, length: jax.Array):
+    """A Dataset's ``length`` as ``(train, test)``: per-row lengths ``(n_samples,)`` cut at
+    ``n_train``; a scalar length is both."""
+    if not cfg.per_row:
+        return length, length
+    return length[..., :cfg.n_train], length[..., cfg.n_train:]
 
 
 # ---- batch order -----------------------------------------------------------------------------

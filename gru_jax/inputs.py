@@ -14,8 +14,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .data import (Dataset, jax_dataset_draws, jax_dataset_from_draws, prepare, seed_dataset,
-                   stage_datasets)
+from .data import (Dataset, jax_dataset_draws, jax_dataset_from_draws, numpy_dataset_raw,
+                   prepare, stage_datasets)
 from .interop import from_state_dict
 from .model import init_params
 from .native.draws import datasets_fn as native_datasets_fn
@@ -158,6 +158,10 @@ def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
     if data is not None and cfg.curriculum is not None:
         raise ValueError("train: explicit data and a curriculum cannot be combined (the "
                          "curriculum draws each stage's data)")
+    if data is not None and cfg.per_row:
+        raise ValueError(f"train: explicit data and Config.per_row_lengths="
+                         f"{cfg.per_row_lengths} cannot be combined ((X, Y) do not say where "
+                         f"each row's padding ends); use the Config's generator")
     if data is not None:
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
             raise ValueError("train: data must be a pair (X, Y) of raw arrays (N, L, 2), (N, 1)")
@@ -171,8 +175,8 @@ def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
         return prepare(cfg, x, y), True
     if cfg.data_generator == "numpy":
         if cfg.data_seed is not None:
-            return prepare(cfg, *seed_dataset(cfg, cfg.data_seed)), True
-        prepared = [prepare(cfg, *seed_dataset(cfg, s)) for s in seeds]
+            return prepare(cfg, *numpy_dataset_raw(cfg, cfg.data_seed)), True
+        prepared = [prepare(cfg, *numpy_dataset_raw(cfg, s)) for s in seeds]
         return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *prepared), False
     if cfg.data_seed is not None:
         return _dataset_fn(cfg, False)(streams.data[0]), True
@@ -207,8 +211,8 @@ def _check_raw(x: np.ndarray, y: np.ndarray) -> None:
 def _dataset_fn(cfg, per_seed: bool):
     """Jitted jax-generator dataset maker (cached per Config, so repeated calls reuse it); keys
     through :func:`gru_jax.prng.fast_key`: the same numbers, faster; per seed on CPUs by the
-    native kernel (:func:`gru_jax.native.draws.datasets_fn`), the same numbers again. A
-    curriculum's datasets (:func:`gru_jax.data.stage_datasets`) are made in one program."""
+    native kernel (:func:`gru_jax.native.draws.datasets_fn`), the same numbers again (per-row
+    tasks by jax: the kernel draws per dataset). A curriculum's datasets (:func:`gru_jax.data.stage_datasets`) are made in one program."""
     native = native_datasets_fn(cfg) if per_seed else None
     if native is not None:
         return native

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .data import Dataset, first_orders, valid_mask
+from .data import Dataset, first_orders, split_lengths, valid_mask
 from .engines import Engine
 from .model import forward_columns
 from .native.draws import first_orders_fn
@@ -145,8 +145,9 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
         return state, jnp.where(state.diverged, jnp.nan, total / cfg.n_train)
 
     def evaluate(params, data: Dataset):
-        """Test MSE in ORIGINAL units: ``mean((pred * high - y)^2)`` over the test set."""
-        valid = valid_mask(data.length, cfg.max_len) if masked else None
+        """Test MSE in ORIGINAL units: ``mean((pred * high - y)^2)`` over the test set (each
+        test row masked by its own length in per-row tasks)."""
+        valid = valid_mask(split_lengths(cfg, data.length)[1], cfg.max_len) if masked else None
         pred, _ = forward_columns(params, jnp.transpose(data.x_test, (1, 2, 0)), valid)
         return jnp.mean((pred * cfg.high - data.y_test.T) ** 2)
 

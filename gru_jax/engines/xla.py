@@ -10,14 +10,14 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from ..data import Dataset, next_order, valid_mask
+from ..data import Dataset, next_order, split_lengths, valid_mask
 from ..model import forward_columns
 from .base import Engine
 
 
 def batch_loss(params, x, y, valid):
     """MSE over a batch, scaled units. x ``(T, 2, B)`` scaled inputs, y ``(1, B)`` scaled targets,
-    valid ``(T,)`` bool or None."""
+    valid ``(T,)`` or (per-row lengths) ``(T, B)`` bool, or None."""
     pred, _ = forward_columns(params, x, valid)
     return jnp.mean((pred - y) ** 2)
 
@@ -29,6 +29,10 @@ def make(cfg) -> Engine:
     masked = cfg.variable_length
 
     def prepare(data: Dataset):
+        """Training arrays and what masks them: the ``(T,)`` valid mask, the training rows'
+        lengths ``(n_train,)`` (per-row tasks) or None."""
+        if cfg.per_row:
+            return data.x_train, data.y_train, split_lengths(cfg, data.length)[0]
         return data.x_train, data.y_train, (valid_mask(data.length, cfg.max_len) if masked
                                             else None)
 
@@ -36,6 +40,8 @@ def make(cfg) -> Engine:
         x_train, y_train, valid = prepared
         x = jnp.transpose(x_train[index], (1, 2, 0))        # (T, 2, B): batch last
         y = y_train[index].T                                  # (1, B)
+        if cfg.per_row:                                       # (T, B): each row's own steps
+            valid = valid_mask(valid[index], cfg.max_len)
         return jax.value_and_grad(batch_loss)(params, x, y, valid)
 
     identity = lambda tree: tree

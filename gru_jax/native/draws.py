@@ -47,9 +47,9 @@ def _dataset_inputs(cfg, key_data: jax.Array):
 def datasets_fn(cfg) -> Optional[Callable]:
     """Jitted ``(S, 2)`` raw data keys -> the seeds' :class:`gru_jax.data.Dataset` ``(S, ...)``,
     equal bit for bit to ``vmap(prepare(jax_dataset_raw(fast_key(k))))``; None where the
-    kernels do not apply (not :func:`available`, a curriculum, rows longer than
-    :data:`MAX_WIDTH`)."""
-    if cfg.curriculum is not None or cfg.max_len > MAX_WIDTH or not available():
+    kernels do not apply (not :func:`available`, a curriculum, a per-row task: the kernel
+    draws one length and flag count per dataset, rows longer than :data:`MAX_WIDTH`)."""
+    if cfg.curriculum is not None or cfg.per_row_draws or cfg.max_len > MAX_WIDTH or not available():
         return None
 
     def make(key_data):
