@@ -15,7 +15,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from ..data import Dataset, order_words, valid_mask
+from ..data import Dataset, order_words, split_lengths, valid_mask
 from ..model import flatten_params, hidden_size, unflatten_params
 from .base import Engine
 
@@ -35,13 +35,15 @@ def supports(cfg) -> bool:
 
 
 def row_width(steps: int) -> int:
-    """Floats per packed row at sequence length ``steps``: ``2T + 1`` rounded up to 16."""
+    """Floats per packed row at sequence length ``steps``: ``2T + 1`` rounded up to 16 (an
+    even number, so float ``2T + 1`` is always free for the row's first real step)."""
     return -(-(2 * steps + 1) // ROW_ALIGN) * ROW_ALIGN
 
 
-def pack_rows(x_train: jax.Array, y_train: jax.Array) -> jax.Array:
+def pack_rows(x_train: jax.Array, y_train: jax.Array,
+              first: Optional[jax.Array] = None) -> jax.Array:
     """One row a training sample, as the kernel reads it: ``[v_0, f_0, ..., v_{T-1}, f_{T-1},
-    y, 0...]``, padded to a multiple of 16 floats (T = 4: one 64-byte line a sample).
+    y, first, 0...]``, padded to a multiple of 16 floats (T = 4: one 64-byte line a sample).
 
     Written by the native ``gru_jax_pack_rows`` (a copy), which first asks the OS for 2 MiB
     pages over the rows: the loss kernel reads them at random, and with 4 KiB pages almost
@@ -49,30 +51,35 @@ def pack_rows(x_train: jax.Array, y_train: jax.Array) -> jax.Array:
 
     Args:
       x_train: ``(n, T, 2)`` scaled inputs. y_train: ``(n, 1)`` scaled targets.
+      first: ``(n,)`` each row's first real step ``T - length`` (per-row tasks; read by
+        ``gru_jax_loss_grad_rows``); default 0.
 
     Returns:
       ``(n, width)`` float32, ``width =`` :func:`row_width` ``(T)``.
     """
     n, steps = x_train.shape[0], x_train.shape[1]
+    first = jnp.zeros((n,), jnp.float32) if first is None else first.astype(jnp.float32)
     call = jax.ffi.ffi_call(
         "gru_jax_pack_rows", jax.ShapeDtypeStruct((1, n, row_width(steps)), jnp.float32),
         vmap_method="expand_dims")
-    return call(x_train.astype(jnp.float32)[None], y_train.astype(jnp.float32)[None])[0]
+    return call(x_train.astype(jnp.float32)[None], y_train.astype(jnp.float32)[None],
+                first[None])[0]
 
 
 def loss_and_grad_flat(flat: jax.Array, rows: jax.Array, index: jax.Array,
-                       valid: Optional[jax.Array], steps: int):
+                       valid: Optional[jax.Array], steps: int, per_row: bool = False):
     """Batch MSE (scaled units) and its gradient on flat params: ``(P,)`` in,
     ``(loss, (P,) gradient)`` out; the hidden size is read from P (:func:`n_params`).
 
     Args:
       flat: ``(P,)`` params (:func:`gru_jax.model.flatten_params`). rows: ``(n, width)`` from
         :func:`pack_rows`. index: ``(B,)`` int32 sample indices. valid: ``(T,)`` bool real
-        steps, or None (all). steps: T, the sequence length the rows hold.
+        steps, or None (all). steps: T, the sequence length the rows hold. per_row: also skip
+        each sample's steps before the ``first`` its row holds (per-row lengths).
     """
     mask = jnp.ones((steps,), jnp.float32) if valid is None else valid.astype(jnp.float32)
     call = jax.ffi.ffi_call(
-        "gru_jax_loss_grad",
+        "gru_jax_loss_grad_rows" if per_row else "gru_jax_loss_grad",
         (jax.ShapeDtypeStruct((1,), jnp.float32),
          jax.ShapeDtypeStruct((1, flat.shape[-1]), jnp.float32)),
         vmap_method="expand_dims")
@@ -81,11 +88,11 @@ def loss_and_grad_flat(flat: jax.Array, rows: jax.Array, index: jax.Array,
 
 
 def loss_and_grad(params, rows: jax.Array, index: jax.Array, valid: Optional[jax.Array],
-                  steps: int):
+                  steps: int, per_row: bool = False):
     """:func:`loss_and_grad_flat` on params in the PyTorch layout (any hidden size in
     :data:`HIDDEN_SIZES`): like ``jax.value_and_grad`` of the seed's loss on the samples
     ``index``; returns ``(loss, grads)`` with a params-shaped gradient."""
-    loss, grad = loss_and_grad_flat(flatten_params(params), rows, index, valid, steps)
+    loss, grad = loss_and_grad_flat(flatten_params(params), rows, index, valid, steps, per_row)
     return loss, unflatten_params(grad, hidden=hidden_size(params))
 
 
@@ -107,15 +114,18 @@ def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
 @functools.lru_cache(maxsize=32)
 def make(cfg) -> Engine:
     """The native engine for ``cfg`` (which :func:`supports` must accept; cached per Config)."""
-    masked = cfg.variable_length        # delta > 0, or a curriculum stage shorter than max_len
+    masked = cfg.variable_length        # delta > 0, a short curriculum stage, per-row lengths
 
     def prepare(data: Dataset):
+        if cfg.per_row:                   # each row's first real step travels in its row
+            first = cfg.max_len - split_lengths(cfg, data.length)[0]
+            return pack_rows(data.x_train, data.y_train, first), None
         rows = pack_rows(data.x_train, data.y_train)
         return rows, (valid_mask(data.length, cfg.max_len) if masked else None)
 
     def step_loss_and_grad(flat, prepared, index):
         rows, valid = prepared
-        return loss_and_grad_flat(flat, rows, index, valid, cfg.max_len)
+        return loss_and_grad_flat(flat, rows, index, valid, cfg.max_len, cfg.per_row)
 
     return Engine(name="native", pack=flatten_params,
                   unpack=lambda flat: unflatten_params(flat, hidden=cfg.hidden_size),

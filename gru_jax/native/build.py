@@ -28,7 +28,8 @@ SOURCE = Path(__file__).with_name("kernels.cc")
 SOURCES = (SOURCE, *sorted(SOURCE.parent.glob("*.h")))
 FLAGS = ("-O3", "-march=native", "-std=c++17", "-shared", "-fPIC", "-fopenmp-simd",
          "-fno-math-errno", "-fno-trapping-math")
-TARGETS = {"gru_jax_loss_grad": "GruJaxLossGrad", "gru_jax_next_order": "GruJaxNextOrder",
+TARGETS = {"gru_jax_loss_grad": "GruJaxLossGrad", "gru_jax_loss_grad_rows": "GruJaxLossGradRows",
+           "gru_jax_next_order": "GruJaxNextOrder",
            "gru_jax_pack_rows": "GruJaxPackRows", "gru_jax_dataset": "GruJaxDataset",
            "gru_jax_first_order": "GruJaxFirstOrder"}
 

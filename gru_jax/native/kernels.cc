@@ -10,6 +10,9 @@
 //     reverse; parameter gradients summed over steps and samples. H = 1: loss_grad_h1.h;
 //     H > 1: loss_grad_hidden.h (H a template parameter, one instance per size). H is read
 //     from the params' length.
+//   gru_jax_loss_grad_rows: the same for per-row lengths (Config.per_row_lengths): each packed
+//     row holds its first real step (rows.h), and a sample's earlier steps are skipped (h kept,
+//     no gradient), per sample, on top of the seed's valid mask.
 //   gru_jax_pack_rows: the training rows in the loss kernel's layout (rows.h), on 2 MiB pages.
 //   gru_jax_dataset, gru_jax_first_order: a seed's setup (setup.h), jax's numbers bit for
 //     bit: its dataset (drawn, flagged and scaled) and its first sample order.
@@ -57,22 +60,24 @@ constexpr int kMaxHidden = 16;
 using LossGradFn = bool (*)(const float*, const float*, const int32_t*, const float*,
                             const StepShape&, float*, float*);
 
-template <int H>
+template <int H, bool PerRow>
 constexpr LossGradFn loss_grad_for() {
   if constexpr (H == 1) {
-    return &seed_loss_grad_h1;
+    return &seed_loss_grad_h1<PerRow>;
   } else {
-    return &seed_loss_grad_hidden<H>;
+    return &seed_loss_grad_hidden<H, PerRow>;
   }
 }
 
-template <int... I>
+template <bool PerRow, int... I>
 constexpr std::array<LossGradFn, sizeof...(I)> loss_grad_table(std::integer_sequence<int, I...>) {
-  return {loss_grad_for<I + 1>()...};
+  return {loss_grad_for<I + 1, PerRow>()...};
 }
 
-// The kernel of each hidden size, kLossGrad[H - 1].
-constexpr auto kLossGrad = loss_grad_table(std::make_integer_sequence<int, kMaxHidden>{});
+// The kernel of each hidden size, kLossGrad<PerRow>[H - 1] (PerRow: per-row lengths).
+template <bool PerRow>
+constexpr auto kLossGrad =
+    loss_grad_table<PerRow>(std::make_integer_sequence<int, kMaxHidden>{});
 
 // The hidden size whose flat params have `count` entries (0: none compiled).
 int hidden_from_params(int64_t count) {
@@ -131,6 +136,7 @@ ffi::Error check_leading(const char* kernel, const char* name, int64_t count, in
   return ffi::Error::Success();
 }
 
+template <bool PerRow>
 ffi::Error LossGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> params,
                         ffi::Buffer<ffi::F32> rows, ffi::Buffer<ffi::S32> index,
                         ffi::Buffer<ffi::F32> valid, ffi::ResultBuffer<ffi::F32> loss,
@@ -148,7 +154,7 @@ ffi::Error LossGradImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> params,
         " params), rows (..., n, width) with width >= 2T + 1 a multiple of 8, index (..., B), "
         "valid (..., T)");
   }
-  const LossGradFn seed_loss_grad = kLossGrad[hidden - 1];
+  const LossGradFn seed_loss_grad = kLossGrad<PerRow>[hidden - 1];
   const StepShape shape{rdims[rdims.size() - 2], vdims.back(), rdims.back(), idims.back()};
   const int64_t seeds = leading(*grad, 1);
   const int64_t lp = leading(params, 1), lr = leading(rows, 2), li = leading(index, 1),
@@ -268,36 +274,44 @@ void advise_huge_pages(void* data, size_t bytes) {
 }
 
 ffi::Error PackRowsImpl(ffi::ThreadPool pool, ffi::Buffer<ffi::F32> x, ffi::Buffer<ffi::F32> y,
-                        ffi::ResultBuffer<ffi::F32> rows) {
+                        ffi::Buffer<ffi::F32> first, ffi::ResultBuffer<ffi::F32> rows) {
   auto xdims = x.dimensions();
   auto rdims = rows->dimensions();
-  if (xdims.size() < 3 || xdims.back() != 2 || rdims.size() < 2) {
+  if (xdims.size() < 3 || xdims.back() != 2 || rdims.size() < 2 ||
+      first.dimensions().size() == 0) {
     return ffi::Error::InvalidArgument(
-        "gru_jax_pack_rows: expected x (..., n, T, 2), y (..., n, 1), rows (..., n, width)");
+        "gru_jax_pack_rows: expected x (..., n, T, 2), y (..., n, 1), first (..., n), rows "
+        "(..., n, width)");
   }
   const int64_t n = xdims[xdims.size() - 3], steps = xdims[xdims.size() - 2];
   const int64_t width = rdims.back();
-  if (rdims[rdims.size() - 2] != n || width < 2 * steps + 1 ||
-      y.element_count() != leading(x, 3) * n) {
-    return ffi::Error::InvalidArgument("gru_jax_pack_rows: x, y and rows disagree on n or width");
+  if (rdims[rdims.size() - 2] != n || width < 2 * steps + 2 ||
+      y.element_count() != leading(x, 3) * n || first.dimensions().back() != n) {
+    return ffi::Error::InvalidArgument(
+        "gru_jax_pack_rows: x, y, first and rows disagree on n or width");
   }
   const int64_t seeds = leading(*rows, 2);
-  const int64_t lx = leading(x, 3);
-  ffi::Error error = check_leading("gru_jax_pack_rows", "x", lx, seeds);
-  if (error.failure()) return error;
+  const int64_t lx = leading(x, 3), lf = leading(first, 1);
+  for (auto [count, name] : {std::pair{lx, "x"}, std::pair{lf, "first"}}) {
+    ffi::Error error = check_leading("gru_jax_pack_rows", name, count, seeds);
+    if (error.failure()) return error;
+  }
   float* out = rows->typed_data();
   advise_huge_pages(out, sizeof(float) * seeds * n * width);
   const float* xd = x.typed_data();
   const float* yd = y.typed_data();
+  const float* fd = first.typed_data();
   auto body = [&](int64_t s) {
     const float* xs = xd + (lx == 1 ? 0 : s) * n * steps * 2;
     const float* ys = yd + (lx == 1 ? 0 : s) * n;
+    const float* fs = fd + (lf == 1 ? 0 : s) * n;
     float* rs = out + s * n * width;
     for (int64_t i = 0; i < n; ++i) {
       float* row = rs + i * width;
       std::memcpy(row, xs + i * steps * 2, sizeof(float) * steps * 2);
       row[2 * steps] = ys[i];
-      std::fill(row + 2 * steps + 1, row + width, 0.0f);
+      row[2 * steps + 1] = fs[i];
+      std::fill(row + 2 * steps + 2, row + width, 0.0f);
     }
   };
   parallel_for(pool, seeds, body);
@@ -404,9 +418,20 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxPackRows, PackRowsImpl,
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
                                   .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
                                   .Ret<ffi::Buffer<ffi::F32>>());
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxLossGrad, LossGradImpl,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxLossGrad, LossGradImpl<false>,
+                              ffi::Ffi::Bind()
+                                  .Ctx<ffi::ThreadPool>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Arg<ffi::Buffer<ffi::S32>>()
+                                  .Arg<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>()
+                                  .Ret<ffi::Buffer<ffi::F32>>());
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(GruJaxLossGradRows, LossGradImpl<true>,
                               ffi::Ffi::Bind()
                                   .Ctx<ffi::ThreadPool>()
                                   .Arg<ffi::Buffer<ffi::F32>>()

@@ -14,8 +14,13 @@
 namespace gru_jax_native {
 
 // Loss and gradient of one seed's step. rows: (n, width), each [v_0, f_0, ..., v_{T-1},
-// f_{T-1}, y, padding] (one 64-byte line a sample for T = 4: one cache miss, not two),
+// f_{T-1}, y, first, padding] (one 64-byte line a sample for T = 4: one cache miss, not two),
 // index: (B,), valid: (T,). Returns false if an index is out of range.
+//
+// PerRow (per-row lengths): besides valid, a sample's steps before its own `first` are
+// padding: there h is kept (h' = h) and, going back, dL/dh passes through unchanged and the
+// step adds nothing to the gradient. PerRow = false is the scalar task's kernel unchanged.
+template <bool PerRow>
 inline bool seed_loss_grad_h1(const float* p, const float* rows, const int32_t* index,
                               const float* valid, const StepShape& shape, float* loss_out,
                               float* grad_out) {
@@ -48,10 +53,15 @@ inline bool seed_loss_grad_h1(const float* p, const float* rows, const int32_t* 
     for (int64_t j = start + kAhead; j < std::min<int64_t>(start + kAhead + W, B); ++j) {
       prefetch_row(rows, index[j], width, n);
     }
-    alignas(32) float target[W], live[W];
-    if (!gather_group<W>(rows, index, start, shape, inputs.data(), target, live)) return false;
-    Vec h[U];
+    alignas(32) float target[W], live[W], first[W];
+    if (!gather_group<W, PerRow>(rows, index, start, shape, inputs.data(), target, live, first)) {
+      return false;
+    }
+    Vec h[U], first_step[U];
     for (int u = 0; u < U; ++u) h[u] = Vec{};
+    if constexpr (PerRow) {
+      for (int u = 0; u < U; ++u) first_step[u] = load(&first[u * kLanes]);
+    }
     for (int64_t t = 0; t < T; ++t) {
       if (valid[t] == 0.0f) continue;
       Vec v[U], f[U], r[U], z[U], g[U], nn[U];
@@ -79,7 +89,12 @@ inline bool seed_loss_grad_h1(const float* p, const float* rows, const int32_t* 
         c[4] = z[u];
         c[5] = nn[u];
         c[6] = g[u];
-        h[u] = (1.0f - z[u]) * nn[u] + z[u] * h[u];
+        const Vec next = (1.0f - z[u]) * nn[u] + z[u] * h[u];
+        if constexpr (PerRow) {
+          h[u] = splat(static_cast<float>(t)) >= first_step[u] ? next : h[u];
+        } else {
+          h[u] = next;
+        }
       }
     }
     Vec dh[U];
@@ -96,9 +111,13 @@ inline bool seed_loss_grad_h1(const float* p, const float* rows, const int32_t* 
       for (int u = 0; u < U; ++u) {
         const Vec* c = &cache[(t * U + u) * 7];
         const Vec v = c[0], f = c[1], hp = c[2], r = c[3], z = c[4], nn = c[5], g = c[6];
-        const Vec dan = dh[u] * (1.0f - z) * (1.0f - nn * nn);
+        Vec dh_step = dh[u];             // dL/dh' where the step is real, 0 on padding
+        if constexpr (PerRow) {
+          dh_step = splat(static_cast<float>(t)) >= first_step[u] ? dh[u] : Vec{};
+        }
+        const Vec dan = dh_step * (1.0f - z) * (1.0f - nn * nn);
         const Vec dg = dan * r;
-        const Vec daz = dh[u] * (hp - nn) * (z * (1.0f - z));
+        const Vec daz = dh_step * (hp - nn) * (z * (1.0f - z));
         const Vec dar = dan * g * (r * (1.0f - r));
         acc[0] += dar * v;
         acc[1] += dar * f;
@@ -113,7 +132,12 @@ inline bool seed_loss_grad_h1(const float* p, const float* rows, const int32_t* 
         acc[10] += daz;
         acc[11] += dan;
         acc[12] += dg;
-        dh[u] = dh[u] * z + whr * dar + whz * daz + whn * dg;
+        const Vec back = dh_step * z + whr * dar + whz * daz + whn * dg;
+        if constexpr (PerRow) {
+          dh[u] = splat(static_cast<float>(t)) >= first_step[u] ? back : dh[u];
+        } else {
+          dh[u] = back;
+        }
       }
     }
   }

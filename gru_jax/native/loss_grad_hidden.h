@@ -77,7 +77,9 @@ inline void outer_block(const Vec* left, const Vec* right, int64_t entries, int 
   }
 }
 
-template <int H>
+// PerRow: per-row lengths, as in loss_grad_h1.h (a sample's steps before its own `first` keep
+// h and add nothing to the gradient).
+template <int H, bool PerRow>
 inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32_t* index,
                                   const float* valid, const StepShape& shape, float* loss_out,
                                   float* grad_out) {
@@ -129,8 +131,10 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
     for (int64_t j = start + kAhead; j < std::min<int64_t>(start + kAhead + W, B); ++j) {
       prefetch_row(rows, index[j], width, n);
     }
-    alignas(32) float target[W], live[W];
-    if (!gather_group<W>(rows, index, start, shape, inputs.data(), target, live)) return false;
+    alignas(32) float target[W], live[W], first[W];
+    if (!gather_group<W, PerRow>(rows, index, start, shape, inputs.data(), target, live, first)) {
+      return false;
+    }
     const int blocks = static_cast<int>(
         std::min<int64_t>(NB, (B - start + kLanes - 1) / kLanes + U - 1) / U * U);
     for (int b0 = 0; b0 < blocks; b0 += U) {
@@ -169,7 +173,12 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
             act[H + i] = z;
             act[2 * H + i] = nn;
             act[3 * H + i] = hid_n[i];
-            h[u][i] = (1.0f - z) * nn + z * h[u][i];
+            const Vec next = (1.0f - z) * nn + z * h[u][i];
+            if constexpr (PerRow) {
+              h[u][i] = splat(static_cast<float>(t)) >= load(&first[b * kLanes]) ? next : h[u][i];
+            } else {
+              h[u][i] = next;
+            }
           }
         }
       }
@@ -196,20 +205,33 @@ inline bool seed_loss_grad_hidden(const float* p, const float* rows, const int32
           const Vec* act = &gates[(b * S + s) * 4 * H];
           Vec* L = &left[(b * S + s) * NL];
           Vec next[H];
+          [[maybe_unused]] Vec real_step;   // PerRow: 1 where the step is real, 0 on padding
+          if constexpr (PerRow) {
+            real_step = splat(static_cast<float>(real_steps[s])) >= load(&first[b * kLanes])
+                            ? splat(1.0f) : Vec{};
+          }
           for (int i = 0; i < H; ++i) {
             const Vec r = act[i], z = act[H + i], nn = act[2 * H + i], g = act[3 * H + i];
-            const Vec an = dh[u][i] * (1.0f - z) * (1.0f - nn * nn);
+            Vec dh_step = dh[u][i];          // dL/dh' where the step is real, 0 on padding
+            if constexpr (PerRow) dh_step = real_step != 0.0f ? dh_step : Vec{};
+            const Vec an = dh_step * (1.0f - z) * (1.0f - nn * nn);
             const Vec ag = an * r;
-            const Vec az = dh[u][i] * (R[3 + i] - nn) * (z * (1.0f - z));
+            const Vec az = dh_step * (R[3 + i] - nn) * (z * (1.0f - z));
             const Vec ar = an * g * (r * (1.0f - r));
             L[i] = ar;
             L[H + i] = az;
             L[2 * H + i] = ag;
             L[3 * H + i] = an;
-            next[i] = dh[u][i] * z;
+            next[i] = dh_step * z;
           }
           matvec<H, G, 1, H>(w_hh, L, next);
-          for (int k = 0; k < H; ++k) dh[u][k] = next[k];
+          for (int k = 0; k < H; ++k) {
+            if constexpr (PerRow) {
+              dh[u][k] = real_step != 0.0f ? next[k] : dh[u][k];
+            } else {
+              dh[u][k] = next[k];
+            }
+          }
         }
       }
     }
