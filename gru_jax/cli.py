@@ -24,7 +24,7 @@ from . import export
 from .analysis import dissect, dynamics
 from .analysis import strategies
 from .blog import SEQUENCE
-from .config import FIELD_HELP, Config, parse_curriculum
+from .config import FIELD_HELP, RANGE_FIELDS, Config, parse_curriculum, parse_range
 from .distributed import train_distributed
 from .engines import ENGINES
 from .handcrafted import accumulator
@@ -42,12 +42,24 @@ from .version import __version__
 
 
 # ---- options ---------------------------------------------------------------------------------
+def _range_option(name: str):
+    """The argparse type of a range field's ``LO,HI`` option: a bad text is argparse's error
+    (usage, one line naming the field, exit status 2)."""
+    def parse(text: str):
+        try:
+            return parse_range(text, name)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse
+
+
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("protocol (defaults = the blog's)")
     hints = typing.get_type_hints(Config)
     for field in dataclasses.fields(Config):
         kind = {int: int, float: float, str: str}.get(hints[field.name], int)  # Optional[int]
         kind = parse_curriculum if field.name == "curriculum" else kind
+        kind = _range_option(field.name) if field.name in RANGE_FIELDS else kind
         group.add_argument("--" + field.name.replace("_", "-"), type=kind, default=None,
                            dest=field.name,
                            help=f"{FIELD_HELP.get(field.name, field.name)} "
@@ -182,7 +194,7 @@ def cmd_sweep(args) -> int:
         if not args.grid:
             raise ValueError("sweep: give at least one --grid FIELD=V1,V2,...")
         kinds = {f.name: _option_kind(f.name) for f in dataclasses.fields(Config)
-                 if f.name != "curriculum"}
+                 if f.name not in ("curriculum",) + RANGE_FIELDS}
         grid = {}
         for text in args.grid:
             key, values = parse_axis(text, kinds)

@@ -196,10 +196,10 @@ def jax_dataset_from_draws(cfg, length, num_ones, values, uniforms):
     """:func:`jax_dataset_raw` from its draws (:func:`jax_dataset_draws`; the padded width is
     theirs). ``length`` and ``num_ones``: ``()`` for the dataset or ``(N,)`` per row."""
     width = values.shape[-1]
-    real = jnp.arange(width) >= width - length[..., None]           # (T,) or (N, T): left pad
+    real = valid_mask(length, width).T                     # (T,) or (N, T): left padding
     # a uniformly random subset of the real steps: the num_ones smallest of iid uniforms
     scores = jnp.where(real, uniforms, 2.0)
-    flags = stable_ranks(scores) < num_ones[..., None]
+    flags = stable_ranks(scores) < (num_ones[:, None] if num_ones.ndim else num_ones)
     values = jnp.where(real, values, 0)
     x = jnp.stack([values.astype(jnp.float32), flags.astype(jnp.float32)], axis=-1)
     y = jnp.sum(jnp.where(flags, values, 0), axis=1, keepdims=True).astype(jnp.float32)
@@ -306,7 +306,10 @@ def valid_mask(length: jax.Array, width: int) -> jax.Array:
     ``length``, ``(T, *batch)`` (time first, as :func:`gru_jax.model.forward_columns` takes it)
     for per-row lengths ``(*batch)``."""
     length = jnp.asarray(length)
-    return jnp.arange(width).reshape((width,) + (1,) * length.ndim) >= width - length
+    if length.ndim == 0:
+        return jnp.arange(width) >= width - length
+    steps = jnp.arange(width).reshape((width,) + (1,) * length.ndim)
+    return steps >= (width - length)[None]
 
 
 def split_lengths(cfg, length: jax.Array):

@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .config import Config
+from .config import RANGE_FIELDS, Config
 from .optim import program_config
 
 
@@ -127,9 +127,10 @@ def parse_axis(text: str, kinds: dict) -> tuple[str, list]:
         raise ValueError(f"--grid must be FIELD=V1,V2,..., got {text!r}")
     key, _, rest = text.partition("=")
     key = key.strip().replace("-", "_")
-    if key == "curriculum":
-        raise ValueError("--grid curriculum: sweep curricula from Python (gj.sweep) or fix one "
-                         "with --curriculum")
+    if key in ("curriculum",) + RANGE_FIELDS:
+        option = "--" + key.replace("_", "-")
+        raise ValueError(f"--grid {key}: its values hold commas; sweep it from Python (gj.sweep) "
+                         f"or fix one with {option}")
     if key not in kinds:
         raise ValueError(f"--grid {key}: not a Config field (known: {', '.join(kinds)})")
     words = [w.strip() for w in rest.split(",") if w.strip()]

@@ -46,9 +46,11 @@ def default_chunk_epochs(cfg) -> int:
 
 def bytes_per_seed(cfg, shared_data: bool = False) -> int:
     """Estimated device memory one seed needs while training (data, order, state, activations,
-    and the native engine's packed rows: 64 bytes a training sample for the blog's length)."""
+    and the native engine's packed rows: 64 bytes a training sample for the blog's length; a
+    per-row task's lengths, 4 bytes a sample, ride in the rows' spare float)."""
     copies = 1 if cfg.curriculum is None else len(cfg.curriculum) + 1     # stage datasets
-    data = 0 if shared_data else 4 * cfg.n_samples * (2 * cfg.max_len + 1) * copies
+    per_row = 1 if cfg.per_row else 0                                     # each row's length
+    data = 0 if shared_data else 4 * cfg.n_samples * (2 * cfg.max_len + 1 + per_row) * copies
     rows = 0 if shared_data else 4 * cfg.n_train * row_width(cfg.max_len)
     order = 4 * 4 * cfg.n_train                       # order, sort keys and their temporaries
     activations = 4 * cfg.batch_size * cfg.max_len * 64 * max(1, cfg.hidden_size)

@@ -3,6 +3,7 @@ import json
 import os
 
 import numpy as np
+import pytest
 
 from gru_jax import Run
 from gru_jax.cli import main
@@ -50,3 +51,24 @@ def test_engine_option_records_and_refuses(tmp_path, capsys):
                  "--out", str(tmp_path / "wide"), "--no-progress"]) == 2
     assert "hidden 1..16" in capsys.readouterr().err
     assert not (tmp_path / "wide").exists()
+
+
+def test_per_row_options_parse_and_refuse_with_status_2(tmp_path, capsys):
+    from gru_jax.cli import build_parser, config_from_args
+    args = build_parser().parse_args(["train", "--out", "x", "--seq-len", "16",
+                                      "--per-row-lengths", "2,16", "--per-row-flags", "1,5"])
+    cfg = config_from_args(args)
+    assert (cfg.per_row_lengths, cfg.per_row_flags) == ((2, 16), (1, 5))
+    out = tmp_path / "never"
+    for bad in ("2", "2,x", "2,16,3"):               # not LO,HI: argparse's usage error
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", "--per-row-lengths", bad, "--out", str(out), "--no-progress"])
+        assert exit_.value.code == 2
+        assert "per_row_lengths must be LO,HI" in capsys.readouterr().err
+    for bad, words in (("16,2", "1 <= lo <= hi"), ("2,16", "hi must be <= seq_len=4")):
+        assert main(["train", "--per-row-lengths", bad, "--out", str(out), "--no-progress"]) == 2
+        assert words in capsys.readouterr().err
+    assert main(["sweep", "--grid", "per_row_lengths=2,4", "--out", str(out),
+                 "--no-progress"]) == 2
+    assert "--per-row-lengths" in capsys.readouterr().err
+    assert not out.exists()

@@ -87,3 +87,41 @@ def test_curriculum_and_n_flags_round_trip_through_json():
 def test_bad_curricula_and_flag_counts_name_the_field(values, words):
     with pytest.raises(ValueError, match=re.escape(words)):
         gj.Config(**values)
+
+
+def test_per_row_ranges_round_trip_through_json():
+    cfg = gj.Config(seq_len=16, per_row_lengths=[2, 16], per_row_flags=[1, 5])
+    assert (cfg.per_row_lengths, cfg.per_row_flags) == ((2, 16), (1, 5))   # lists -> tuples
+    assert gj.Config.from_json(cfg.to_json()) == cfg
+    assert cfg.per_row and cfg.variable_length and cfg.max_len == 16
+    assert cfg.flag_rule == (1, 5, 0)
+    assert gj.Config(seq_len=9, per_row_lengths=(4, 9)).flag_rule == (2, 3, 2)     # seed's rule
+    assert gj.Config(seq_len=9, per_row_lengths=(3, 9), n_flags=3).flag_rule == (3, 3, 0)
+    flags_only = gj.Config(per_row_flags=(1, 4))
+    assert not flags_only.per_row and flags_only.per_row_draws and not flags_only.variable_length
+    assert gj.Config().per_row_draws is False and gj.Config().flag_rule == (2, 3, 2)
+    assert "ONE length per dataset" in gj.config.FIELD_HELP["delta"]
+    assert {"per_row_lengths", "per_row_flags"} <= set(gj.config.FIELD_HELP)
+
+
+@pytest.mark.parametrize("values, words", [
+    (dict(seq_len=16, per_row_lengths=(0, 16)), "Config.per_row_lengths must be None or (lo, hi)"),
+    (dict(seq_len=16, per_row_lengths=(9, 8)), "1 <= lo <= hi"),
+    (dict(seq_len=16, per_row_lengths=(2, 16, 3)), "per_row_lengths"),
+    (dict(seq_len=16, per_row_lengths="2,16"), "per_row_lengths"),
+    (dict(seq_len=16, per_row_lengths=(2.0, 16)), "per_row_lengths"),
+    (dict(seq_len=8, per_row_lengths=(2, 16), per_row_flags=(1, 2)), "hi must be <= seq_len=8"),
+    (dict(seq_len=16, per_row_lengths=(2, 16)), "needs every length >= 4"),
+    (dict(seq_len=16, per_row_lengths=(2, 16), n_flags=3), "lo must be >= 3"),
+    (dict(seq_len=16, per_row_lengths=(2, 16), per_row_flags=(3, 5)), "lo <= 2"),
+    (dict(seq_len=16, per_row_lengths=(2, 8), per_row_flags=(1, 9)), "[1, 8]"),
+    (dict(seq_len=16, per_row_lengths=(4, 8), per_row_flags=(1, 2), n_flags=2),
+     "n_flags must be None"),
+    (dict(per_row_flags=(0, 2)), "Config.per_row_flags must be None or (lo, hi)"),
+    (dict(seq_len=10, delta=0.5, per_row_lengths=(4, 10)), "needs delta=0"),
+    (dict(seq_len=10, delta=0.5, per_row_flags=(1, 2)), "Config.per_row_flags"),
+    (dict(seq_len=6, n_flags=2, per_row_lengths=(2, 6), curriculum=((0, 4, 2),)), "curriculum"),
+])
+def test_bad_per_row_ranges_name_the_field(values, words):
+    with pytest.raises(ValueError, match=re.escape(words)):
+        gj.Config(**values)

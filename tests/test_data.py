@@ -1,4 +1,5 @@
 """gru_jax.data: the seed's exact generator, the jax.random twin's distribution, batch orders."""
+import dataclasses
 import functools
 import itertools
 import math
@@ -168,6 +169,114 @@ def test_jax_generator_matches_numpy_generator_statistics():
     ours, theirs = y[..., 0].mean(1), np.asarray(np_targets)
     se = math.sqrt(ours.var(ddof=1) / ours.size + theirs.var(ddof=1) / theirs.size)
     assert abs(ours.mean() - theirs.mean()) <= SIGMAS * se
+
+
+# ---- per-row tasks: each row its own length and flag count --------------------------------------
+PER_ROW = gj.Config(seq_len=16, per_row_lengths=(2, 16), per_row_flags=(1, 5), n_samples=6000)
+
+
+def check_per_row_rows(cfg, x, y, lengths):
+    """The per-row rule, checked in float64 numpy against the arrays alone: lengths in
+    ``per_row_lengths`` (all of them, uniformly), zero left padding, flags only on real steps,
+    each row's count in ``[lo, min(hi, L - slack)]`` (uniform), flag positions uniform over the
+    real steps, targets the sums of the flagged values."""
+    x, y, lengths = (np.asarray(a, np.float64) for a in (x, y, lengths))
+    n, width = cfg.n_samples, cfg.seq_len
+    assert x.shape == (n, width, 2) and y.shape == (n, 1) and lengths.shape == (n,)
+    shortest, longest = cfg.per_row_lengths
+    assert_uniform(np.bincount(lengths.astype(int) - shortest, minlength=longest - shortest + 1))
+    padded = np.arange(width)[None, :] < (width - lengths)[:, None]        # (N, T)
+    assert np.all(x[padded] == 0), "padding steps must be (0, 0)"
+    values, flags = x[..., 0], x[..., 1]
+    assert set(np.unique(flags)) == {0.0, 1.0}
+    real = values[~padded]
+    assert np.all(real == np.round(real)) and real.min() == 0 and real.max() == cfg.high - 1
+    lo, hi, slack = cfg.flag_rule
+    counts = flags.sum(1)
+    most = np.minimum(hi, lengths - slack)
+    assert np.all((lo <= counts) & (counts <= most)), "flag counts outside the rule"
+    full = most == hi                                   # rows long enough for every count
+    if hi > lo:
+        assert_uniform(np.bincount(counts[full].astype(int) - lo, minlength=hi - lo + 1))
+    for length in (longest, (shortest + longest) // 2):
+        sel = lengths == length
+        assert_uniform(flags[sel][:, width - length:].sum(0))            # positions uniform
+    np.testing.assert_array_equal(y[:, 0], np.sum(values * flags, axis=1))
+
+
+def test_numpy_generator_per_row_rule():
+    x, y, lengths = gj.data.numpy_dataset_raw(PER_ROW, 11)
+    check_per_row_rows(PER_ROW, x, y, lengths)
+    X, Y = gj.seed_dataset(PER_ROW, seed=11)                 # the public pair: the same arrays
+    np.testing.assert_array_equal(X, x)
+    np.testing.assert_array_equal(Y, y)
+
+
+def test_jax_generator_per_row_rule():
+    x, y, lengths = jax.jit(lambda k: jax_dataset_raw(PER_ROW, k))(jax.random.key(5))
+    assert x.dtype == np.float32 and lengths.dtype == np.int32
+    check_per_row_rows(PER_ROW, x, y, lengths)
+
+
+@pytest.mark.parametrize("cfg", [
+    gj.Config(seq_len=9, per_row_lengths=(4, 9), n_samples=4000),                  # seed's rule
+    gj.Config(seq_len=9, per_row_lengths=(3, 9), n_flags=3, n_samples=4000),       # fixed count
+], ids=["seed-rule", "n_flags"])
+def test_per_row_lengths_flag_defaults(cfg):
+    """Without per_row_flags: each row draws the seed's randint(2, min(L - 1, 4)) (2 at
+    length 4, 2 or 3 from length 5), or has exactly n_flags."""
+    for x, y, lengths in (gj.data.numpy_dataset_raw(cfg, 3), jax_dataset_raw(cfg, jax.random.key(3))):
+        lengths, counts = np.asarray(lengths), np.asarray(x)[..., 1].sum(1)
+        if cfg.n_flags is not None:
+            np.testing.assert_array_equal(counts, cfg.n_flags)
+        else:
+            np.testing.assert_array_equal(counts[lengths == 4], 2)
+            assert_uniform(np.bincount(counts[lengths >= 5].astype(int) - 2))
+        check_per_row_rows(cfg, x, y, lengths)
+
+
+def test_numpy_per_row_draw_order():
+    """The documented order after np.random.seed(seed), written out again: lengths, counts,
+    values (padding zeroed), one choice per row."""
+    cfg = gj.Config(seq_len=7, per_row_lengths=(3, 7), per_row_flags=(2, 4), n_samples=50,
+                    high=10)
+    np.random.seed(4)
+    lengths = np.random.randint(3, 8, size=50)
+    counts = np.random.randint(2, np.minimum(4, lengths) + 1)
+    values = np.random.randint(0, 10, size=(50, 7))
+    want = np.zeros((50, 7, 2))
+    for i in range(50):
+        first = 7 - lengths[i]
+        want[i, first:, 0] = values[i, first:]
+        want[i, first + np.random.choice(lengths[i], size=counts[i], replace=False), 1] = 1
+    x, y, got_lengths = gj.data.numpy_dataset_raw(cfg, 4)
+    np.testing.assert_array_equal(got_lengths, lengths)
+    np.testing.assert_array_equal(x, want)
+    np.testing.assert_array_equal(y[:, 0], (want[..., 0] * want[..., 1]).sum(1))
+
+
+def test_per_row_flags_alone_keeps_one_length():
+    """per_row_flags without per_row_lengths: every row has length seq_len (a scalar length,
+    no per-row padding), the count varies per row."""
+    cfg = gj.Config(per_row_flags=(1, 4), n_samples=2000)
+    x, _, length = jax_dataset_raw(cfg, jax.random.key(0))
+    assert np.shape(length) == () and int(length) == 4
+    assert_uniform(np.bincount(np.asarray(x)[..., 1].sum(1).astype(int) - 1))
+    assert gj.data.numpy_dataset_raw(cfg, 0)[2] == 4
+
+
+def test_prepare_keeps_each_rows_length():
+    cfg = dataclasses.replace(PER_ROW, n_samples=100)
+    x, y, lengths = gj.data.numpy_dataset_raw(cfg, 2)
+    data = gj.data.prepare(cfg, x, y, lengths)
+    np.testing.assert_array_equal(data.length, lengths)
+    train, test = gj.data.split_lengths(cfg, data.length)
+    assert train.shape == (cfg.n_train,) and test.shape == (cfg.n_test,)
+    with pytest.raises(ValueError, match="per_row_lengths"):
+        gj.data.prepare(cfg, x, y)
+    valid = np.asarray(gj.data.valid_mask(jnp.asarray([1, 3]), 4))       # (T, rows)
+    np.testing.assert_array_equal(valid, [[False, False], [False, True], [False, True],
+                                          [True, True]])
 
 
 # ---- the batch order ---------------------------------------------------------------------------

@@ -53,16 +53,45 @@ def test_config_accepts_or_names_the_field(name, value):
         assert "Config." in str(err), err
         return
     stored = getattr(cfg, name)
-    assert type(stored) in (int, float, str, type(None)), (name, value, type(stored))
-    assert stored == value or (isinstance(value, float) and math.isnan(value))
+    if isinstance(value, list):                        # a range field: a tuple of two ints
+        assert stored == tuple(value) and all(type(v) is int for v in stored), (name, value)
+    else:
+        assert type(stored) in (int, float, str, type(None)), (name, value, type(stored))
+        assert stored == value or (isinstance(value, float) and math.isnan(value))
     assert gj.Config.from_json(cfg.to_json()) == cfg
+
+
+RANGE = st.one_of(st.none(), st.tuples(st.integers(-1, 12), st.integers(-1, 12)),
+                  st.lists(st.integers(0, 12), max_size=3))
+
+
+@FAST
+@given(st.integers(1, 12), RANGE, RANGE, st.one_of(st.none(), st.integers(0, 6)),
+       st.sampled_from([0.0, 0.3]), st.sampled_from(["jax", "numpy"]))
+def test_per_row_ranges_accept_or_name_the_field(seq_len, lengths, flags, n_flags, delta,
+                                                 generator):
+    """Any combination of the per-row ranges with the fields they interact with: a Config whose
+    rule every row can follow, or a ValueError naming a field."""
+    try:
+        cfg = gj.Config(seq_len=seq_len, per_row_lengths=lengths, per_row_flags=flags,
+                        n_flags=n_flags, delta=delta, data_generator=generator, n_samples=40)
+    except ValueError as err:
+        assert "Config." in str(err), err
+        return
+    assert gj.Config.from_json(cfg.to_json()) == cfg
+    x, y, length = gj.data.numpy_dataset_raw(cfg, 0)           # every row follows the rule
+    lo, hi, slack = cfg.flag_rule
+    counts = x[..., 1].sum(1)
+    rows = np.broadcast_to(length, counts.shape)
+    assert np.all((lo <= counts) & (counts <= np.minimum(hi, rows - slack)))
 
 
 OPTION_TEXT = st.one_of(st.integers(-5, 2**33).map(str), st.floats(allow_nan=True).map(str),
                         st.text(alphabet="0123456789-.,:eainf x", max_size=8))
 OPTIONS = ["--seeds", "--epochs", "--seq-len", "--high", "--n-samples", "--learning-rate",
            "--delta", "--train-split", "--seed-batch", "--chunk-epochs", "--loss-every",
-           "--eval-every", "--batch-size", "--data-generator", "--init-seed", "--engine"]
+           "--eval-every", "--batch-size", "--data-generator", "--init-seed", "--engine",
+           "--per-row-lengths", "--per-row-flags"]
 
 
 @pytest.fixture(scope="module")
