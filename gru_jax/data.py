@@ -142,8 +142,9 @@ def jax_dataset_raw(cfg, key: jax.Array, width: int = None):
 
 def jax_dataset_draws(cfg, key: jax.Array, width: int = None):
     """The random draws of :func:`jax_dataset_raw`: ``(length, num_ones, values, uniforms)``,
-    int32 ``()``, int32 ``()`` (per-row tasks: :func:`row_scalars`), int32 ``(N, width)`` in ``[0, high)`` and float32 ``(N,
-    width)`` in ``[0, 1)`` (``width``: default ``cfg.max_len``).
+    int32 ``()``, int32 ``()`` (per-row tasks: :func:`row_scalars`), int32 ``(N, width)`` in
+    ``[0, high)`` and float32 ``(N, width)`` in ``[0, 1)`` (``width``: default
+    ``cfg.max_len``).
 
     Apart from :func:`jax_dataset_from_draws` so a caller can jit the two separately: in one
     program XLA fuses the hash that draws ``uniforms`` into each of its consumers and computes

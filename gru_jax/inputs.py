@@ -212,7 +212,8 @@ def _dataset_fn(cfg, per_seed: bool):
     """Jitted jax-generator dataset maker (cached per Config, so repeated calls reuse it); keys
     through :func:`gru_jax.prng.fast_key`: the same numbers, faster; per seed on CPUs by the
     native kernel (:func:`gru_jax.native.draws.datasets_fn`), the same numbers again (per-row
-    tasks by jax: the kernel draws per dataset). A curriculum's datasets (:func:`gru_jax.data.stage_datasets`) are made in one program."""
+    tasks by jax: the kernel draws per dataset). A curriculum's datasets
+    (:func:`gru_jax.data.stage_datasets`) are made in one program."""
     native = native_datasets_fn(cfg) if per_seed else None
     if native is not None:
         return native

@@ -225,7 +225,8 @@ def test_jax_generator_per_row_rule():
 def test_per_row_lengths_flag_defaults(cfg):
     """Without per_row_flags: each row draws the seed's randint(2, min(L - 1, 4)) (2 at
     length 4, 2 or 3 from length 5), or has exactly n_flags."""
-    for x, y, lengths in (gj.data.numpy_dataset_raw(cfg, 3), jax_dataset_raw(cfg, jax.random.key(3))):
+    for x, y, lengths in (gj.data.numpy_dataset_raw(cfg, 3),
+                          jax_dataset_raw(cfg, jax.random.key(3))):
         lengths, counts = np.asarray(lengths), np.asarray(x)[..., 1].sum(1)
         if cfg.n_flags is not None:
             np.testing.assert_array_equal(counts, cfg.n_flags)

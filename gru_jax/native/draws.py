@@ -49,7 +49,8 @@ def datasets_fn(cfg) -> Optional[Callable]:
     equal bit for bit to ``vmap(prepare(jax_dataset_raw(fast_key(k))))``; None where the
     kernels do not apply (not :func:`available`, a curriculum, a per-row task: the kernel
     draws one length and flag count per dataset, rows longer than :data:`MAX_WIDTH`)."""
-    if cfg.curriculum is not None or cfg.per_row_draws or cfg.max_len > MAX_WIDTH or not available():
+    if (cfg.curriculum is not None or cfg.per_row_draws or cfg.max_len > MAX_WIDTH
+            or not available()):
         return None
 
     def make(key_data):
