@@ -4,14 +4,25 @@ seeds, through ONE gj.sweep (resumable), with the fraction of general seeds per 
 Tasks (a named grid axis, each a set of Config overrides):
 
 - ``blog``: the blog's protocol (length 4, 2 flags);
-- ``mixed``: mixed lengths, ``seq_len=8, delta=0.5`` (each dataset one length in [4, 12),
-  2 or 3 flags by the seed's rule);
-- ``more_flags``: length 4 with 3 flags (``n_flags=3``);
+- ``mixed``: the blog's ``delta``, ``seq_len=8, delta=0.5``: ONE length per dataset, drawn in
+  [4, 12), and one flag count (2 or 3 by the seed's rule): every seed trains on a single length
+  (the name is kept so the committed sweep resumes; it is not a mixed-length task);
+- ``more_flags``: length 4 with 3 flags in every row (``n_flags=3``);
+- ``lengths_per_row``: each ROW its own length in 4..11 (``per_row_lengths=(4, 11)``, padded to
+  11 steps) and its own flag count by the seed's rule (2 at length 4, 2 or 3 above): a batch
+  holds sequences of different lengths;
+- ``flags_per_row``: length 4, each row 1, 2 or 3 flags (``per_row_flags=(1, 3)``);
 - ``curriculum``: length 2, then 3, then 4 (2 flags), each for a third of the epochs, tested
   on the blog's task (``curriculum=((0, 2, 2), (E/3, 3, 2), (2E/3, 4, 2))``), the plateau
   schedule restarted at each stage (``curriculum_schedule="reset"``);
 - ``curriculum_continue`` (not in the default set): the same stages with one schedule through
   them all, which spends the learning rate on the easy stages (results/README.md section 6).
+
+The per-row rows (128 seeds a cell; the census and the population measures per cell come
+after training, from ``experiments/phase_measures.py``)::
+
+    python3 experiments/phase_diagram.py --seeds 128 --epochs 3000 --no-progress \\
+        --tasks lengths_per_row,flags_per_row --out results/phase_diagram_per_row
 
 The committed diagram (64 seeds a cell: about 2 hours of training on the 2-core CPU; 256 seeds,
 as the issue asks where time allows, in a new directory, about 8 hours)::
@@ -45,6 +56,8 @@ from gru_jax.provenance import collect  # noqa: E402
 
 HIDDEN_SIZES = (1, 2, 3, 4, 6, 8)
 TASKS = ("blog", "mixed", "more_flags", "curriculum")
+#: The per-row tasks (results/phase_diagram_per_row): ``--tasks lengths_per_row,flags_per_row``.
+PER_ROW_TASKS = ("lengths_per_row", "flags_per_row")
 
 
 def task_axis(epochs: int, names=TASKS) -> dict:
@@ -55,6 +68,8 @@ def task_axis(epochs: int, names=TASKS) -> dict:
         "blog": {},
         "mixed": {"seq_len": 8, "delta": 0.5},
         "more_flags": {"n_flags": 3},
+        "lengths_per_row": {"seq_len": 11, "per_row_lengths": (4, 11)},
+        "flags_per_row": {"per_row_flags": (1, 3)},
         "curriculum": {"n_flags": 2, "curriculum_schedule": "reset", "curriculum": stages},
         "curriculum_continue": {"n_flags": 2, "curriculum": stages},
     }
