@@ -22,7 +22,7 @@ import matplotlib
 
 from . import export
 from .analysis import dissect, dynamics
-from .analysis import strategies
+from .analysis.census import census as discover_census
 from .blog import SEQUENCE
 from .config import FIELD_HELP, RANGE_FIELDS, Config, parse_curriculum, parse_range
 from .distributed import train_distributed
@@ -241,9 +241,9 @@ def cmd_pipeline(args) -> int:
     if code:
         return code
     run = Run.load(args.out)
-    print("discovering the strategies (the census) ...", flush=True)
+    print("the census: families and strategies ...", flush=True)
     # an all-diverged run has nothing to cluster: the comparison refuses it with a message
-    census = None if run.diverged.all() else strategies.census(run)
+    census = None if run.diverged.all() else discover_census(run)
     print("comparing with the hand-crafted accumulators ...", flush=True)
     print(f"comparison: {run_compare(args.out, census=census)}")
     print("writing the report ...", flush=True)
@@ -364,7 +364,7 @@ def _add_sweep_parser(subparsers) -> None:
     p_sweep.add_argument("--resume", action="store_true",
                          help="continue the sweep in --out (its grid, Config and seeds)")
     p_sweep.add_argument("--census", action="store_true",
-                         help="add the discovered census to the summary (slow)")
+                         help="add the census (families per cell) to the summary (slow)")
     p_sweep.add_argument("--chunk-epochs", type=int, default=None,
                          help="epochs per compiled chunk / checkpoint (default ~epochs/20)")
     p_sweep.add_argument("--seed-batch", type=int, default=None,

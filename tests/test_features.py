@@ -2,11 +2,11 @@
 import numpy as np
 
 from gru_jax import handcrafted
-from gru_jax.analysis.census import behaviour_probe
+from gru_jax.analysis.thresholds import behaviour_probe
 from gru_jax.analysis.features import (feature_names, gates_and_route, route_shares,
                                        seed_features)
 from gru_jax.analysis.symmetry import apply_signed_permutation
-from test_strategies import BLOG, _two_unit
+from test_census import BLOG, _two_unit
 
 sigmoid = lambda a: 1.0 / (1.0 + np.exp(-a))
 
@@ -31,7 +31,7 @@ def _numpy_gru(params, x):
 
 
 def _reference(params, high=100):
-    """The seven gate/route features by the definitions in features' docstring, in numpy."""
+    """The eight gate/route features by the definitions in features' docstring, in numpy."""
     x_raw, y_raw = behaviour_probe(high=high)
     x = np.stack([x_raw[..., 0] / high, x_raw[..., 1]], -1)
     y, z, r = _numpy_gru(params, x)
@@ -48,6 +48,8 @@ def _reference(params, high=100):
         ablated["gru"]["weight_ih_l0"][rows, 1] = 0.0
         y_ablated = _numpy_gru(ablated, x)[0]
         out.append(np.sqrt(np.mean((y_ablated - y) ** 2)) / np.sqrt(np.mean((y_raw / high) ** 2)))
+    w_out = np.asarray(params["linear"]["weight"][0], np.float64)
+    out.append(float(np.sum(w_out * np.asarray(params["gru"]["weight_ih_l0"])[2 * hidden:, 1])))
     return np.array(out)
 
 
@@ -61,7 +63,7 @@ def test_accumulator_routes_the_flag_through_z_only():
     values = gates_and_route(handcrafted.accumulator())
     np.testing.assert_allclose(values[:2], [1.0, 0.0], atol=1e-6)     # holds, writes
     np.testing.assert_allclose(values[4], 0.0, atol=1e-7)              # no flag weight on r
-    np.testing.assert_allclose(route_shares(values[4:]), [0.0, 1.0, 0.0], atol=1e-6)
+    np.testing.assert_allclose(route_shares(values[4:7]), [0.0, 1.0, 0.0], atol=1e-6)
 
 
 def test_features_invariant_to_unit_relabelling_and_named():

@@ -170,7 +170,7 @@ def _random_run(cfg: Config, count: int, path: str) -> Run:
 
 
 # H = 2 end to end (75-100 s of compiles per hidden size); the analyses themselves are tested at
-# H = 3 in test_slow_points, 3 and 5 in test_symmetry, 2 in test_strategies
+# H = 3 in test_slow_points, 3 and 5 in test_symmetry, 2 in test_census
 @pytest.mark.parametrize("hidden", [2])
 def test_compare_and_report_at_larger_hidden_sizes(tmp_path, hidden):
     cfg = Config(hidden_size=hidden, n_samples=300, batch_size=64, epochs=6, eval_every=3)

@@ -10,7 +10,7 @@ import pytest
 
 import gru_jax as gj
 from gru_jax import sweeps
-from gru_jax.analysis.census import wilson_interval
+from gru_jax.analysis.stats import wilson_interval
 from gru_jax.analysis.sweep import cell_row
 from gru_jax.cli import main
 from gru_jax.handcrafted import accumulator

@@ -7,21 +7,17 @@ Any hidden size::
     aligned = ga.align(params, reference)     # each model's units matched to a reference model's
     fp = ga.fixed_points(params, x)           # x (2,) = (value / high, flag); a FixedPoints
     summary = ga.fixed_point_summary(params)  # per model: counts, leading eigenvalue, leak
-    c = ga.census(run)                        # discovered strategies: a strategies.Census
-    c.labels, c.names, c.fractions, c.ci_low, c.ci_high, c.representatives, c.features
-
-``ga.census`` is the module :mod:`gru_jax.analysis.census` (threshold classes:
-``run_census``, ``strategy_census``, ``update_gate_behaviour``, ``STRATEGIES``), made callable:
-``ga.census(run)`` runs :func:`gru_jax.analysis.strategies.census`. ``ga.Census`` is the
-discovered census's result (:class:`gru_jax.analysis.strategies.Census`).
-
+    c = ga.census(run)                        # families and strategies: a ga.Census
+    c.families, c.family_labels, c.family_names, c.family_fractions, c.k_stability
+    c.labels, c.strategy_labels, c.names, c.fractions, c.ci_low, c.ci_high, c.features
+    t = ga.run_thresholds(run)                # threshold axis: general / length-specific / failed
 """
-from . import census
+from .census import Census, census
 from .features import SeedFeatures, seed_features
 from .slow_points import FixedPoints, FixedPointSummary, fixed_point_summary, fixed_points
-from .strategies import Census
 from .symmetry import align, align_transform, canonicalize
+from .thresholds import Thresholds, run_thresholds, threshold_classes
 
-__all__ = ["Census", "FixedPoints", "FixedPointSummary", "SeedFeatures", "align",
+__all__ = ["Census", "FixedPoints", "FixedPointSummary", "SeedFeatures", "Thresholds", "align",
            "align_transform", "canonicalize", "census", "fixed_point_summary", "fixed_points",
-           "seed_features"]
+           "run_thresholds", "seed_features", "threshold_classes"]

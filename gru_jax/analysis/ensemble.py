@@ -32,7 +32,7 @@ import numpy as np
 from ..blog import MEAN_BASELINE, Z_FLAG0, Z_FLAG1
 from ..data import scale_inputs
 from ..model import forward
-from .census import wilson_interval  # one implementation, shared with the census
+from .stats import wilson_interval
 from . import symmetry
 from .canonical import CANONICAL_NAMES, canonical_vector
 from .dissect import gate_curves, param_index

@@ -17,6 +17,8 @@ with :func:`gru_jax.analysis.symmetry.align`, so unit ``u`` plays the same part 
    ``b_ig += W_ig[:, flag] / 2``) and ``flag_effect_g = RMS(y_ablated - y) / RMS(target)``
    (unitless; 0 = the flag does nothing through this gate). The route shares
    ``effect_g / sum effect`` are derived from these (:func:`route_shares`), not features.
+   ``flag_push_n = sum_u w_out[u] W_in[u, flag]``: how the flag moves the output through the
+   candidate's pre-activation (sign-flip invariant; its sign is the "(+)" / "(-)" of a name).
 4. ``fixed points`` (:func:`gru_jax.analysis.slow_points.fixed_point_summary`, value 0):
    ``leading_eigenvalue_flag0`` (unitless: the factor a stored deviation keeps per flag-0
    step, at the flag-0 fixed point nearest ``h = 0``), ``log10_leak_flag0``
@@ -42,7 +44,7 @@ import numpy as np
 from ..data import scale_inputs
 from ..model import flatten_models, forward_columns, hidden_size, map_models
 from .canonical import merge_biases
-from .census import behaviour_probe
+from .thresholds import behaviour_probe
 from .generalization import HeldOut, relative_rms_error
 from .slow_points import fixed_point_summary
 from .symmetry import align, canonical_names, canonical_vector, canonicalize, coordinates
@@ -85,7 +87,8 @@ def _readout_weights(params):
 
 def _gates_and_route(params, x_columns, target):
     """One model on the probe ``x (T, 2, N)`` scaled, ``target (N,)`` scaled ->
-    ``(7,)``: z_flag0, z_flag1, r_flag0, r_flag1, flag_effect_r, flag_effect_z, flag_effect_n."""
+    ``(8,)``: z_flag0, z_flag1, r_flag0, r_flag1, flag_effect_r, flag_effect_z, flag_effect_n,
+    flag_push_n."""
     y, _, gates = forward_columns(params, x_columns, gates=True)
     unit_weight = _readout_weights(params)[None, :, None]
     r = jnp.sum(gates[:, 0] * unit_weight, axis=1)                # (T, N)
@@ -108,7 +111,9 @@ def _gates_and_route(params, x_columns, target):
                    "linear": params["linear"]}
         y_ablated = forward_columns(ablated, x_columns)[0]
         effects.append(jnp.sqrt(jnp.mean((y_ablated - y) ** 2)) / scale)
-    return jnp.stack(behaviour + effects)
+    push = jnp.sum(params["linear"]["weight"][0]
+                   * params["gru"]["weight_ih_l0"][2 * hidden:3 * hidden, 1])
+    return jnp.stack(behaviour + effects + [push])
 
 
 def gates_and_route(params, high: int = 100, probe=None) -> np.ndarray:
@@ -119,8 +124,8 @@ def gates_and_route(params, high: int = 100, probe=None) -> np.ndarray:
       probe: raw ``(x (N, L, 2), y (N,))``; default the length-4, 2-flag behaviour probe.
 
     Returns:
-      ``lead + (7,)``: z_flag0, z_flag1, r_flag0, r_flag1, flag_effect_r, flag_effect_z,
-      flag_effect_n.
+      ``lead + (8,)``: z_flag0, z_flag1, r_flag0, r_flag1, flag_effect_r, flag_effect_z,
+      flag_effect_n, flag_push_n.
     """
     x_raw, y_raw = probe or behaviour_probe(high=high)
     x_columns = jnp.asarray(np.transpose(scale_inputs(x_raw, high), (1, 2, 0)), jnp.float32)
@@ -159,6 +164,7 @@ def feature_names(hidden: int, with_loss: bool = True) -> tuple[tuple, tuple, tu
     rows = [(n, "weight (scaled units)", "weights") for n in weights]
     rows += [(f"{g}_flag{f}", "gate value (0-1)", "gates") for g in ("z", "r") for f in (0, 1)]
     rows += [(f"flag_effect_{g}", "RMS output change / RMS target", "route") for g in ROUTES]
+    rows += [("flag_push_n", "output weight x candidate flag weight", "route")]
     rows += [("leading_eigenvalue_flag0", "factor kept per flag-0 step", "fixed points"),
              ("log10_leak_flag0", "log10 fraction lost per flag-0 step", "fixed points"),
              ("n_fixed_flag0", "count (16 = continuum)", "fixed points"),
@@ -171,7 +177,8 @@ def feature_names(hidden: int, with_loss: bool = True) -> tuple[tuple, tuple, tu
 
 
 def seed_features(params, final_train_loss=None, *, reference: Optional[dict] = None,
-                  high: int = 100, n_per_cell: int = 200) -> SeedFeatures:
+                  high: int = 100, n_per_cell: int = 200,
+                  generalization: bool = True) -> SeedFeatures:
     """The feature matrix of every model (module docstring).
 
     Args:
@@ -180,6 +187,8 @@ def seed_features(params, final_train_loss=None, *, reference: Optional[dict] = 
         column).
       reference: the model to align to (default :func:`medoid_reference` of ``params``).
       high: the value scale. n_per_cell: sequences per generalization cell.
+      generalization: False leaves the generalization columns NaN (the mechanism alone: what
+        placing snapshots in a census needs, at a fraction of the cost).
 
     Returns:
       :class:`SeedFeatures` with ``values (S, F)``.
@@ -195,7 +204,8 @@ def seed_features(params, final_train_loss=None, *, reference: Optional[dict] = 
     columns = [coordinates(aligned).reshape(count, -1).astype(np.float64),
                gates_and_route(aligned, high).reshape(count, -1).astype(np.float64),
                _fixed_point_features(aligned, high).reshape(count, -1),
-               _generalization_features(aligned, high, n_per_cell).reshape(count, -1)]
+               (_generalization_features(aligned, high, n_per_cell).reshape(count, -1)
+                if generalization else np.full((count, len(FEATURE_CELLS)), np.nan))]
     if final_train_loss is not None:
         loss = np.asarray(final_train_loss, np.float64).reshape(count, 1)
         columns.append(np.log10(np.where(loss > 0, loss, np.nan)))

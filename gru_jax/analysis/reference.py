@@ -3,7 +3,7 @@
 - distances over epochs, in canonical coordinates (each coordinate divided by its reachable cap,
   :func:`gru_jax.handcrafted.reachable_caps`, so the number is dimensionless: "how many
   protocol-lifetimes of Adam travel apart") and in behaviour (the update gate's mean at flag 0
-  and flag 1, :func:`gru_jax.analysis.census.update_gate_behaviour`);
+  and flag 1, :func:`gru_jax.analysis.thresholds.update_gate_behaviour`);
 - the training loss along the straight line from each seed to a hand-crafted set (both
   canonical, so the path does not cross the sign symmetry);
 - stability: starting points near a hand-crafted set (:func:`perturbed_copies`; the caller
@@ -24,7 +24,7 @@ from .. import handcrafted
 from ..data import scale_inputs
 from ..model import forward_columns, map_models
 from .canonical import canonical_vector, from_canonical_vector, merge_biases
-from .census import update_gate_behaviour
+from .thresholds import update_gate_behaviour
 from .symmetry import align
 from .generalization import HeldOut, cell_data
 

@@ -2,11 +2,12 @@
 
 Per cell (an ensemble of S seeds): the final training loss's quantiles (scaled units, over the
 seeds that did not diverge), the diverged count, the median last test loss (original units),
-the threshold census (:func:`gru_jax.analysis.census.strategy_census`: ``general`` = not
+the threshold axis (:func:`gru_jax.analysis.thresholds.threshold_classes`: ``general`` = not
 failed and a worst relative RMS error <= 0.1 on the probe grid of lengths 2-32 x 1-5 flags;
 ``length-specific``; ``failed``) as counts and fractions with 95% Wilson intervals, the best
-generalizer (the seed with the smallest worst-cell probe error), and optionally the discovered
-census (:func:`gru_jax.analysis.strategies.census`: each strategy's fraction with its 95%
+generalizer (the seed with the smallest worst-cell probe error), the POPULATION MEASURES that
+vary where "general" is 0 everywhere (:func:`population_measures`), and optionally the census's
+families (:func:`gru_jax.analysis.census.census`: each family's fraction with its 95%
 interval), skipped below ``min_census_seeds`` seeds.
 """
 from __future__ import annotations
@@ -15,7 +16,10 @@ from typing import Optional
 
 import numpy as np
 
-from .census import STRATEGIES, strategy_census
+from .census import census
+from .slow_points import fixed_point_summary
+from .stats import wilson_interval
+from .thresholds import CLASSES, threshold_classes
 
 LOSS_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: Below this many seeds a cell's discovered census is skipped (a mixture over a handful of
@@ -29,8 +33,9 @@ def cell_row(run, census: bool = False, min_census_seeds: int = MIN_CENSUS_SEEDS
     Returns a dict: ``n_seeds, epochs, diverged, loss_q05 .. loss_q95, test_loss_median,
     loss_tail_ratio`` (:func:`tail_ratio`);
     per threshold class ``c``: ``c`` (count), ``c_fraction, c_low, c_high``; ``best_seed,
-    best_error``; ``strategies`` (text: ``name fraction [low, high]; ...``, or why skipped;
-    empty without ``census``).
+    best_error``; :func:`population_measures`; ``families`` (text: ``label name fraction [low,
+    high]; ...``, or why skipped; empty without ``census``) and, with ``census``, per family
+    ``family_<label>_fraction, _low, _high``.
     """
     final = np.asarray(run.train_loss, np.float64)[:, -1]
     finite = final[np.isfinite(final)]
@@ -42,8 +47,8 @@ def cell_row(run, census: bool = False, min_census_seeds: int = MIN_CENSUS_SEEDS
     test = np.asarray(run.test_loss, np.float64)[:, -1]
     row["test_loss_median"] = float(np.nanmedian(test)) if np.isfinite(test).any() else np.nan
     row["loss_tail_ratio"] = tail_ratio(run)
-    threshold = strategy_census(run.params, final, high=run.config.high)
-    for name in STRATEGIES:
+    threshold = threshold_classes(run.params, final, high=run.config.high)
+    for name in CLASSES:
         row[name] = threshold.counts[name]
         row[f"{name}_fraction"] = threshold.fractions[name]
         row[f"{name}_low"], row[f"{name}_high"] = threshold.intervals[name]
@@ -51,7 +56,49 @@ def cell_row(run, census: bool = False, min_census_seeds: int = MIN_CENSUS_SEEDS
     best = int(np.argmin(candidates)) if np.isfinite(candidates).any() else None
     row["best_seed"] = None if best is None else int(run.seeds[best])
     row["best_error"] = float("nan") if best is None else float(threshold.probe_error[best])
-    row["strategies"] = discovered(run, min_census_seeds) if census else ""
+    row.update(population_measures(run.params, threshold, high=run.config.high))
+    row["families"] = ""
+    if census:
+        row.update(discovered(run, min_census_seeds))
+    return row
+
+
+#: The population measures' thresholds: a length-8 error this small "adds at length 8"; a
+#: flag-0 leading eigenvalue above this "holds a sum" (a near-line attractor).
+L8_TOLERANCE = 0.1
+EIGENVALUE_HOLD = 0.99
+
+
+def population_measures(params, threshold, high: int = 100) -> dict:
+    """What varies across cells where no seed is general: the fraction of seeds (of those not
+    failed) with relative error <= :data:`L8_TOLERANCE` on the length-8, 2-flag probe cell
+    (``l8_ok``), the fraction whose flag-0 leading eigenvalue exceeds :data:`EIGENVALUE_HOLD`
+    (``holds``), each with its 95% Wilson interval (``_low``, ``_high``), and the median
+    worst-cell probe error (``worst_error_median``) with a 95% bootstrap interval over seeds
+    (2000 resamples, ``default_rng(0)``).
+
+    ``params``: the cell's final params ``(S, ...)``; ``threshold``: their
+    :class:`gru_jax.analysis.thresholds.Thresholds`."""
+    learned = threshold.labels != "failed"
+    count = int(learned.sum())
+    l8 = threshold.cell_error(8, 2)
+    eig = np.asarray(fixed_point_summary(params, high=high).leading_eigenvalue, np.float64)
+    row = {}
+    for name, hit in (("l8_ok", learned & (l8 <= L8_TOLERANCE)),
+                      ("holds", learned & (eig > EIGENVALUE_HOLD))):
+        row[name] = int(hit.sum())
+        row[f"{name}_fraction"] = hit.sum() / count if count else float("nan")
+        row[f"{name}_low"], row[f"{name}_high"] = wilson_interval(int(hit.sum()), count)
+    worst = threshold.probe_error[learned]
+    worst = worst[np.isfinite(worst)]
+    if worst.size:
+        rng = np.random.default_rng(0)
+        boots = np.median(rng.choice(worst, (2000, worst.size)), axis=1)
+        row["worst_error_median"] = float(np.median(worst))
+        row["worst_error_low"], row["worst_error_high"] = (float(v) for v in np.percentile(
+            boots, [2.5, 97.5]))
+    else:
+        row["worst_error_median"] = row["worst_error_low"] = row["worst_error_high"] = np.nan
     return row
 
 
@@ -70,18 +117,26 @@ def tail_ratio(run, tail: float = 1 / 6) -> float:
     return float(np.median(ratio)) if ratio.size else float("nan")
 
 
-def discovered(run, min_census_seeds: int = MIN_CENSUS_SEEDS) -> str:
-    """The discovered census as ``name fraction [low, high]; ...`` (largest first), or a note
-    saying why it was skipped."""
+def discovered(run, min_census_seeds: int = MIN_CENSUS_SEEDS) -> dict:
+    """The census's families: ``families`` as text (``F1 name fraction [low, high]; ...``,
+    largest first, or a note saying why it was skipped) and per family
+    ``family_F<i>_name, _fraction, _low, _high``."""
     if run.n_seeds < min_census_seeds:
-        return f"skipped: {run.n_seeds} seeds < {min_census_seeds}"
-    from .strategies import census  # noqa: PLC0415 - sklearn import only when asked for
+        return {"families": f"skipped: {run.n_seeds} seeds < {min_census_seeds}"}
     try:
-        result = census(run, commitment_stride=0)
+        result = census(run, commitment=False)
     except (ValueError, np.linalg.LinAlgError) as err:
-        return f"census failed: {err}"
-    return "; ".join(f"{name} {fraction:.3f} [{low:.3f}, {high:.3f}]" for name, fraction, low,
-                     high in zip(result.names, result.fractions, result.ci_low, result.ci_high))
+        return {"families": f"census failed: {err}"}
+    row = {"families": "; ".join(
+        f"{label} {name} {fraction:.3f} [{low:.3f}, {high:.3f}]" for label, name, fraction, low,
+        high in zip(result.family_labels, result.family_names, result.family_fractions,
+                    result.family_ci_low, result.family_ci_high))}
+    for f, label in enumerate(result.family_labels):
+        row[f"family_{label}_name"] = result.family_names[f]
+        row[f"family_{label}_fraction"] = float(result.family_fractions[f])
+        row[f"family_{label}_low"] = float(result.family_ci_low[f])
+        row[f"family_{label}_high"] = float(result.family_ci_high[f])
+    return row
 
 
 def summary_rows(cells: list, runs: list, census: bool = False,

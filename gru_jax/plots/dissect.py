@@ -38,14 +38,14 @@ def plot_contributions(contributions: Mapping[str, tuple[Sequence[str], np.ndarr
         ax.plot(x, cumulative, "o-", color="black", markersize=4, label="cumulative sum")
         ax.axhline(0.0, color="grey", linewidth=0.8)
         ax.set_xticks(x)
-        ax.set_xticklabels(names, rotation=35, ha="right", fontsize=8)
+        ax.set_xticklabels(names, rotation=35, ha="right", fontsize=9)
         ax.set_ylabel("pre-activation (dimensionless)")
         head = GATE_TITLES.get(gate, gate)
         if activations is not None and gate in activations:
             act = "sigmoid" if gate in ("r", "z") else "tanh"
             head += f": sum {cumulative[-1]:+.3f} -> {act} = {activations[gate]:.4f}"
         ax.set_title(head, fontsize=10)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=9, loc="best")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -70,7 +70,7 @@ def plot_gate_response(values: np.ndarray, panels: Mapping[str, Mapping[str, np.
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(panel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -101,13 +101,13 @@ def plot_dynamics(h_grid: np.ndarray, maps: Mapping[str, np.ndarray],
     ax_map.set_ylabel("h_{t+1}")
     ax_map.set_title("map (dots: fixed points; filled = stable)")
     ax_map.grid(alpha=0.3)
-    ax_map.legend(fontsize=7)
+    ax_map.legend(fontsize=9)
     ax_gain.axhline(1.0, color="black", linestyle=":", label="gain 1 (perfect memory)")
     ax_gain.set_xlabel("h_t (hidden state)")
     ax_gain.set_ylabel("gain dh_{t+1}/dh_t")
     ax_gain.set_title("per-step gain")
     ax_gain.grid(alpha=0.3)
-    ax_gain.legend(fontsize=7)
+    ax_gain.legend(fontsize=9)
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -138,8 +138,8 @@ def plot_losses(train_loss: np.ndarray, eval_epochs: np.ndarray, test_loss: np.n
     ax_tr.set_ylabel("train MSE (scaled units)")
     ax_te.set_ylabel("test MSE (original units)")
     ax_te.set_xlabel("epoch")
-    ax_tr.legend(fontsize=8, loc="upper right")
-    ax_te.legend(fontsize=8, loc="upper right")
+    ax_tr.legend(fontsize=9, loc="upper right")
+    ax_te.legend(fontsize=9, loc="upper right")
     fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -158,7 +158,7 @@ def plot_weight_lines(epochs: np.ndarray, names: Sequence[str], values: np.ndarr
     ax.set_ylabel("parameter value")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, ncol=1, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.legend(fontsize=9, ncol=1, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return fig
 
@@ -172,10 +172,10 @@ def plot_weight_heatmap(epochs: np.ndarray, names: Sequence[str], values: np.nda
     image = ax.imshow(values.T, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit,
                       interpolation="nearest")
     ax.set_yticks(np.arange(len(names)))
-    ax.set_yticklabels(names, fontsize=7)
+    ax.set_yticklabels(names, fontsize=9)
     ticks = np.unique(np.linspace(0, len(epochs) - 1, min(len(epochs), 12)).astype(int))
     ax.set_xticks(ticks)
-    ax.set_xticklabels([str(int(epochs[t])) for t in ticks], fontsize=8)
+    ax.set_xticklabels([str(int(epochs[t])) for t in ticks], fontsize=9)
     ax.set_xlabel("epoch of snapshot (-1 = initial weights)")
     ax.set_title(title)
     fig.colorbar(image, ax=ax, label="parameter value")

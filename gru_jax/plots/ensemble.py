@@ -68,7 +68,7 @@ def plot_loss_bands(curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
     for (label, (x, bands)), color in zip(curves.items(), colors):
         _draw_bands(ax, x, bands, quantiles, color, label)
     _epoch_axes(ax, baseline, "--", marks, log, ylabel, title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -86,7 +86,7 @@ def plot_loss_by_strategy(x: np.ndarray, loss: np.ndarray, labels: np.ndarray,
         ax.plot(x, np.nanmedian(np.asarray(loss, np.float64), axis=0), "k--", linewidth=1.0,
                 label="all seeds: median")
     _epoch_axes(ax, baseline, ":", marks, log, ylabel, title + " (median and 25-75% per strategy)")
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False,
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False,
               ncol=2)
     fig.tight_layout()
     return fig
@@ -131,9 +131,9 @@ def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.nda
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         if p % cols == 0:
-            ax.set_ylabel(ylabel, fontsize=8)
+            ax.set_ylabel(ylabel, fontsize=9)
         if p // cols == rows - 1:
-            ax.set_xlabel("epoch (-1 = init)", fontsize=8)
+            ax.set_xlabel("epoch (-1 = init)", fontsize=9)
     for p in range(n_params, rows * cols):
         axes[p // cols][p % cols].axis("off")
     handles, labels = axes[0][0].get_legend_handles_labels()
@@ -145,7 +145,7 @@ def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.nda
     fig.suptitle(title)
     # fixed margins: tight_layout over a dozen panels costs seconds per figure
     if by_strategy is None:
-        fig.legend(handles, labels, loc="lower right", fontsize=8, ncol=2)
+        fig.legend(handles, labels, loc="lower right", fontsize=9, ncol=2)
         fig.subplots_adjust(left=0.07, right=0.98, bottom=0.1, top=0.92, wspace=0.3,
                             hspace=0.45)
     else:
@@ -153,7 +153,7 @@ def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.nda
         fig.set_size_inches(fig.get_size_inches()[0],
                             fig.get_size_inches()[1] + 0.17 * rows_of_legend)
         bottom = (0.17 * rows_of_legend + 0.5) / fig.get_size_inches()[1]
-        fig.legend(handles, labels, loc="lower center", fontsize=7, ncol=2, frameon=False)
+        fig.legend(handles, labels, loc="lower center", fontsize=9, ncol=2, frameon=False)
         fig.subplots_adjust(left=0.07, right=0.98, bottom=bottom, top=0.93, wspace=0.3,
                             hspace=0.45)
     return fig
@@ -189,9 +189,9 @@ def plot_histogram(values: np.ndarray, xlabel: str, title: str, bins: int = 40,
     for (label, x), color in zip((marks or {}).items(), colors):
         ax.axvline(x, color=color, linestyle="--", linewidth=1.4, label=label)
     if labels is not None:
-        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     elif marks:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     left_out = values.size - finite.size
     suffix = (f" ({left_out} of {values.size} seeds not shown: {note or 'undefined'})"
               if left_out else "")
@@ -231,8 +231,8 @@ def plot_gate_ranges(z_ranges: np.ndarray, boxes: Mapping[str, tuple[tuple[float
     ax.set_title(title)
     ax.grid(alpha=0.3)
     if labels is None:
-        ax.legend(fontsize=8, loc="upper left")
+        ax.legend(fontsize=9, loc="upper left")
     else:
-        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.1), frameon=False)
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.1), frameon=False)
     fig.tight_layout()
     return fig

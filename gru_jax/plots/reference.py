@@ -58,8 +58,8 @@ def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
             ax.axvline(shown, color=color, linestyle=style, label=f"{label} ({value:.3g})")
         ax.set_xlim(lo - 2 * pad, hi + 2 * pad)
         ax.set_title(names[i], fontsize=9)
-        ax.set_xlabel("value (scaled-input units)", fontsize=7)
-        ax.set_ylabel("seeds", fontsize=7)
+        ax.set_xlabel("value (scaled-input units)", fontsize=9)
+        ax.set_ylabel("seeds", fontsize=9)
         ax.legend(fontsize=5.5, loc="upper right")
     fig.suptitle("Final canonical parameters over seeds, with the hand-crafted and blog values")
     if labels is not None:
@@ -67,7 +67,7 @@ def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
                    strategy_colours(len(strategy_names))]
         fig.legend(handles, [strategy_label(k, n, int(np.sum(np.asarray(labels) == k)))
                              for k, n in enumerate(strategy_names)],
-                   loc="lower center", ncol=2, fontsize=7, frameon=False)
+                   loc="lower center", ncol=2, fontsize=9, frameon=False)
         fig.tight_layout(rect=(0, 0.03 * (len(strategy_names) + 1) / 2 + 0.02, 1, 1))
     else:
         fig.tight_layout()
@@ -120,9 +120,9 @@ def behaviour_scatter(behaviour: np.ndarray, labels: Optional[np.ndarray],
     ax.set_ylabel("mean update gate z at flag-1 steps (0 = take the candidate)")
     ax.set_title("Update-gate behaviour per seed (length-4, 2-flag probe)")
     if labels is None:
-        ax.legend(fontsize=8, loc="upper right")
+        ax.legend(fontsize=9, loc="upper right")
     else:
-        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.1), frameon=False)
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.1), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -162,9 +162,9 @@ def distance_bands(epochs: np.ndarray, distances: np.ndarray, ylabel: str, title
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     if labels is None:
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=9)
     else:
-        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -222,7 +222,7 @@ def census_bars(names: Sequence[str], fractions: Sequence[float],
     ax.set_xlabel("strategy (bars: 95% Wilson interval)")
     ax.set_ylabel("fraction of seeds")
     ax.set_title("Discovered strategies of the ensemble")
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -242,7 +242,7 @@ def interpolation_paths(alphas: np.ndarray, paths: Mapping[str, np.ndarray],
     ax.set_xlabel("interpolation alpha (0 = learned seed, 1 = hand-crafted set)")
     ax.set_ylabel("training loss, MSE (scaled units)")
     ax.set_title("Loss along the straight path from each seed to the hand-crafted set")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
 
@@ -271,7 +271,7 @@ def tradeoff_plot(rows: Sequence[Mapping], target: float = 1e-4) -> plt.Figure:
     ax.set_xlabel("largest |parameter| (readout 1/gain or 2 x sharpness)")
     ax.set_ylabel("worst-cell relative RMS error")
     ax.set_title("Accumulator: precision vs weight size (gain sets the readout 1/gain)")
-    ax.legend(fontsize=6, ncol=2)
+    ax.legend(fontsize=9, ncol=2)
     fig.tight_layout()
     return fig
 
@@ -303,8 +303,8 @@ def leading_eigenvalues(eigenvalues: np.ndarray, final_loss: np.ndarray,
     ax.set_title("How well each seed holds a sum between flags")
     ax.grid(alpha=0.3)
     if labels is None:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     else:
-        ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False)
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False)
     fig.tight_layout()
     return fig

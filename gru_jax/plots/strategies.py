@@ -1,8 +1,10 @@
-"""Figures of the discovered census: seeds coloured by strategy, the BIC curve, agreement,
-commitment epochs; and the strategy colours and legend names every ensemble figure shares.
+"""Figures of the census: seeds coloured by family or strategy, agreement, commitment epochs;
+and the group colours and legend labels every ensemble figure shares.
 
-Strategy ``k`` (0 = the largest) is drawn in ``strategy_colours(K)[k]`` in every figure and
-labelled ``S{k+1}`` + its (shortened) name, the numbering of the census table.
+Group ``k`` (0 = the largest family, or strategy) is drawn in ``strategy_colours(K)[k]`` in
+every figure and labelled by the short label the caller passes (``"F1 gate-write"``, from
+:func:`gru_jax.analysis.census.Census.legend`) with its seed count. References (the blog, the
+hand-crafted accumulators) are drawn in black and greys, which no group uses.
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def strategy_colours(count: int) -> np.ndarray:
 
 
 
-def short_name(name: str, width: int = 80) -> str:
+def short_name(name: str, width: int = 40) -> str:
     """A legend-sized strategy name: :data:`ABBREVIATIONS` applied, then cut at ``width``
     characters (ending in "...")."""
     for long, short in ABBREVIATIONS:
@@ -32,8 +34,8 @@ def short_name(name: str, width: int = 80) -> str:
 
 
 def strategy_label(k: int, name: str, count: Optional[int] = None) -> str:
-    """``"S{k+1}: short name (count)"``: strategy k's legend entry."""
-    return f"S{k + 1}: {short_name(name)}" + ("" if count is None else f" ({count})")
+    """``"short label (count)"``: group k's legend entry (``k`` kept for the callers' loops)."""
+    return short_name(name) + ("" if count is None else f" ({count})")
 
 
 def strategy_groups(labels, names: Sequence[str], n_seeds: int, colour, label: str
@@ -84,11 +86,11 @@ def plot_commitment(commitment_epoch: np.ndarray, labels: np.ndarray, names: Seq
         ax.axvline(e, color="grey", alpha=0.2, linewidth=0.6)
     ax.set_xlim(-0.02 * final_epoch, 1.02 * final_epoch)
     ax.set_ylim(0, 1.02)
-    ax.set_xlabel("epoch (grey: the snapshots assigned to strategies)")
-    ax.set_ylabel("fraction of the strategy's seeds committed")
-    ax.set_title("When seeds commit to their final strategy")
+    ax.set_xlabel("epoch (grey: the snapshots assigned)")
+    ax.set_ylabel("fraction of the group's seeds committed")
+    ax.set_title("When seeds commit to their final family")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.13), frameon=False)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.13), frameon=False)
     fig.tight_layout()
     return fig
 
@@ -105,7 +107,7 @@ def plot_strategy_scatter(x: np.ndarray, y: np.ndarray, labels: np.ndarray,
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=6.5, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False)
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False)
     fig.tight_layout()
     return fig
 

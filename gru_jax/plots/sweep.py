@@ -36,8 +36,8 @@ def phase_diagram(fraction, low, high, axes, label: str = "fraction general",
     n_panels = len(facets)
     n_columns = min(n_panels, MAX_PANEL_COLUMNS)
     n_rows = math.ceil(n_panels / n_columns)
-    width = max(3.0, 1.1 * len(cols) + 1.5)
-    height = max(2.0, 0.8 * len(rows) + 1.2)
+    width = max(3.0, 1.3 * len(cols) + 1.5)
+    height = max(2.0, 0.9 * len(rows) + 1.2)
     fig, grid = plt.subplots(n_rows, n_columns, figsize=(width * n_columns + 1, height * n_rows),
                              squeeze=False, layout="constrained")
     shape = (n_panels, len(rows), len(cols))
@@ -51,7 +51,7 @@ def phase_diagram(fraction, low, high, axes, label: str = "fraction general",
             value = fraction[panel, r, c]
             text = "n/a" if not np.isfinite(value) else (
                 f"{value:.2f}\n[{low[panel, r, c]:.2f}, {high[panel, r, c]:.2f}]")
-            ax.text(c, r, text, ha="center", va="center", fontsize=7,
+            ax.text(c, r, text, ha="center", va="center", fontsize=9,
                     color="white" if not np.isfinite(value) or value < 0.6 * top else "black")
         ax.set_xticks(range(len(cols)), [str(v) for v in cols])
         ax.set_yticks(range(len(rows)), [str(v) for v in rows])

@@ -19,13 +19,14 @@ import numpy as np
 
 from .. import handcrafted
 from ..analysis import reference as ref
-from ..analysis import strategies, symmetry
+from ..analysis import symmetry
+from ..analysis.census import census as discover_census
 from ..analysis.canonical import CANONICAL_NAMES
 from ..analysis.ensemble import final_train_loss, headline, readable_coordinates
 from ..analysis.features import gates_and_route, medoid_reference
 from ..analysis.slow_points import fixed_point_summary
 from ..analysis.symmetry import canonical_names, canonical_vector
-from ..analysis.census import update_gate_behaviour
+from ..analysis.thresholds import update_gate_behaviour
 from ..analysis.generalization import coarse_held_out, fraction_within, relative_rms_error
 from ..analysis.tradeoff import tradeoff_table
 from ..blog import SEED37_STATE_DICT
@@ -88,7 +89,7 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
     if np.all(run.diverged):
         raise ValueError(f"compare {run_dir}: all {run.n_seeds} seeds diverged (their losses "
                          "are NaN); there is nothing learned to compare")
-    census = census if census is not None else strategies.census(run)
+    census = census if census is not None else discover_census(run)
     out_dir = out_dir or os.path.join(run_dir, "compare")
     os.makedirs(out_dir, exist_ok=True)
     page = _Page(out_dir)
@@ -134,8 +135,9 @@ def _parameters(page: _Page, run: Run, census, exact, reachable) -> None:
              "reachable accumulator": canonical_vector(reachable),
              "blog seed 37": canonical_vector(from_state_dict(SEED37_STATE_DICT))}
     page.figure(plots.parameter_distributions(vectors, CANONICAL_NAMES, marks,
-                                              labels=census.labels,
-                                              strategy_names=census.names), "parameters.png")
+                                              labels=census.families,
+                                              strategy_names=census.legend("family")),
+                "parameters.png")
     q = np.nanquantile(vectors, (0.1, 0.5, 0.9), axis=0)
     page.add("## Final canonical parameters", "",
              "Median and 10-90% range over seeds; canonical form: readout weight > 0, r/z biases "
@@ -157,8 +159,8 @@ def _aligned_parameters(page: _Page, run: Run, census, exact) -> None:
     shown = readable_coordinates(names)
     page.figure(plots.parameter_distributions(vectors[:, shown], [names[i] for i in shown],
                                               {k: v[shown] for k, v in marks.items()},
-                                              labels=census.labels,
-                                              strategy_names=census.names),
+                                              labels=census.families,
+                                              strategy_names=census.legend("family")),
                 "parameters.png")
     q = np.nanquantile(vectors, (0.1, 0.5, 0.9), axis=0)
     page.add("## Final parameters, aligned", "",
@@ -178,18 +180,20 @@ def _fixed_points(page: _Page, run: Run, census, exact, out_dir: str) -> None:
     figure coloured by strategy."""
     summary = fixed_point_summary(run.params, high=run.config.high)
     hand = fixed_point_summary(exact, high=run.config.high)
-    write_text(os.path.join(out_dir, "fixed_points.csv"), "seed,strategy,threshold_class,"
+    write_text(os.path.join(out_dir, "fixed_points.csv"), "seed,family,strategy,threshold_class,"
                "n_flag0,n_flag1,leading_eigenvalue_flag0,leading_is_real,leak_per_step\n"
                + "".join(
-                   f"{seed},S{label + 1},{cls},{a},{b},{ev:.6g},{bool(real)},{leak:.6g}\n"
-                   for seed, label, cls, a, b, ev, real, leak in zip(
-                       run.seeds, census.labels, census.threshold_labels, summary.n_flag0,
+                   f"{seed},{census.family_labels[family]},{census.strategy_labels[label]},"
+                   f"{cls},{a},{b},{ev:.6g},{bool(real)},{leak:.6g}\n"
+                   for seed, family, label, cls, a, b, ev, real, leak in zip(
+                       run.seeds, census.families, census.labels, census.threshold_labels,
+                       summary.n_flag0,
                        summary.n_flag1, summary.leading_eigenvalue, summary.leading_is_real,
                        summary.leak)))
     page.figure(plots.leading_eigenvalues(summary.leading_eigenvalue, final_train_loss(run),
-                                          census.labels,
+                                          census.families,
                                           {"exact accumulator": float(hand.leading_eigenvalue)},
-                                          census.names),
+                                          census.legend("family")),
                 "fixed_points.png")
     qs = (0.05, 0.25, 0.5, 0.75, 0.95)
     rows = []
@@ -216,7 +220,7 @@ def _behaviour(page: _Page, run: Run, census, exact, reachable) -> None:
             "reachable accumulator": gates_and_route(reachable, high)[:2]}
     z = census.features[:, [census.feature_names.index("z_flag0"),
                             census.feature_names.index("z_flag1")]]
-    page.figure(plots.behaviour_scatter(z, census.labels, refs, census.names,
+    page.figure(plots.behaviour_scatter(z, census.families, refs, census.legend("family"),
                                         census.threshold_labels), "behaviour.png")
     page.add("## Update-gate behaviour", "",
              "![behaviour.png](behaviour.png)", "",
@@ -235,7 +239,7 @@ def _distances(page: _Page, run: Run, census) -> None:
         _behaviour_distances(page, run, census)
         return
     traj = ref.distance_trajectories(run)
-    by = dict(labels=census.labels, names=census.names)
+    by = dict(labels=census.families, names=census.legend("family"))
     page.figure(plots.distance_bands(
         traj.epochs, traj.canonical, "distance (canonical coords / reachable caps)",
         "Distance to the reachable accumulator in weight space", **by), "distance_canonical.png")
@@ -261,8 +265,8 @@ def _behaviour_distances(page: _Page, run: Run, census) -> None:
     distance = np.sqrt(np.sum((behaviour - np.array([1.0, 0.0])) ** 2, axis=-1))
     page.figure(plots.distance_bands(
         epochs, distance, "distance in (z at flag 0, z at flag 1)",
-        "Distance to the accumulator's gate behaviour (1, 0)", labels=census.labels,
-        names=census.names), "distance_behaviour.png")
+        "Distance to the accumulator's gate behaviour (1, 0)", labels=census.families,
+        names=census.legend("family")), "distance_behaviour.png")
     columns = sorted({0, len(epochs) // 2, len(epochs) - 1})
     page.add("## Distance to the hand-crafted set over epochs", "",
              "Behaviour: distance of (mean z at flag 0, at flag 1; averaged over units) to the "

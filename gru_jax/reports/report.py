@@ -23,7 +23,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..analysis import dissect, ensemble, events, strategies
+from ..analysis import dissect, ensemble, events
+from ..analysis.census import census as discover_census
 from ..analysis.canonical import canonical_vector
 from ..blog import EPOCHS, MEAN_BASELINE, SEED37_STATE_DICT, SEQUENCE, Z_FLAG0, Z_FLAG1
 from ..config import Config
@@ -78,7 +79,7 @@ def _ensemble_section(run: Run, summary, census, figures: Figures) -> str:
 
 def _loss_curves(run: Run, census, figures: Figures) -> str:
     cfg = run.config
-    by = dict(labels=census.labels, names=census.names)
+    by = dict(labels=census.families, names=census.legend("family"))
     parts = []
     fig = ensemble_plots.plot_loss_by_strategy(
         run.loss_epochs, run.train_loss, ylabel="train MSE (scaled units)",
@@ -115,8 +116,8 @@ def _final_losses(run: Run, summary, census, figures: Figures) -> str:
                                 "Final training loss per seed", log_x=True,
                                 marks={"blog's seed 37 (~1.0e-4)": 1.0e-4,
                                        "predict-the-mean 1/6": MEAN_BASELINE},
-                                note="not finite (diverged)", labels=census.labels,
-                                names=census.names)
+                                note="not finite (diverged)", labels=census.families,
+                                names=census.legend("family"))
     parts.append(figures.add(fig, "final_train_loss.png",
                              "Distribution of the final training loss over seeds (log scale), "
                              "stacked by strategy, with the blog's published ~1.0e-4 and the 1/6 "
@@ -132,7 +133,8 @@ def _final_losses(run: Run, summary, census, figures: Figures) -> str:
                         [["seeds that left"] + [exit_q[q] for q in qtab]]))
     fig = ensemble_plots.plot_histogram(exits, "epoch of leaving the plateau",
                                         "Plateau exit per seed", note="never left",
-                                        labels=census.labels, names=census.names)
+                                        labels=census.families,
+                                        names=census.legend("family"))
     parts.append(figures.add(fig, "plateau_exit.png",
                              "Epoch at which each seed leaves the predict-the-mean plateau for "
                              "good, stacked by strategy (seeds that never leave are counted in "
@@ -158,8 +160,8 @@ def _claims(run: Run, summary, census, figures: Figures) -> str:
                          ("[12,1] alone", 12, sq1[0.05], sq1[0.5], sq1[0.95])]))
     fig = ensemble_plots.plot_gate_ranges(summary.z_ranges, {
         "blog: [0.77, 0.83] x [0.14, 0.20]": (Z_FLAG0, Z_FLAG1),
-        "accumulator corner": ((0.95, 1.0), (0.0, 0.05))}, labels=census.labels,
-        names=census.names)
+        "accumulator corner": ((0.95, 1.0), (0.0, 0.05))}, labels=census.families,
+        names=census.legend("family"))
     parts.append(figures.add(fig, "update_gate_ranges.png",
                              "First-step update gate per seed, coloured by strategy: z for flag "
                              "0 (x) against flag 1 (y), at the midpoint of its range over values "
@@ -176,8 +178,8 @@ def _claims(run: Run, summary, census, figures: Figures) -> str:
     fig = ensemble_plots.plot_histogram(crossed,
                                         "epoch of W_iz[flag]'s first sign change (interpolated)",
                                 "When the update gate's flag weight changes sign",
-                                note="no sign change", labels=census.labels,
-                                names=census.names)
+                                note="no sign change", labels=census.families,
+                                names=census.legend("family"))
     parts.append(figures.add(fig, "flag_weight_sign_change.png",
                              "Epoch at which the update gate's flag weight W_iz[flag] first "
                              "changes sign, stacked by strategy (linear interpolation between "
@@ -207,7 +209,8 @@ def _parameter_fans(run: Run, census, figures: Figures) -> str:
     fig = ensemble_plots.plot_trajectory_fans(t_epochs, names, fan, qs, marks,
                                               title="Parameter trajectories, canonical "
                                                     "coordinates",
-                                              by_strategy=(values, census.labels, census.names))
+                                              by_strategy=(values, census.families,
+                                                           census.legend("family")))
     return figures.add(fig, "parameter_fans.png",
                        "Parameters over training in canonical coordinates (sign symmetry fixed, "
                        "r/z biases merged): per strategy the median and 25-75% band over its "
@@ -342,7 +345,7 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
     """
     start = time.perf_counter()
     run = Run.load(run_dir)
-    census = census if census is not None else strategies.census(run)
+    census = census if census is not None else discover_census(run)
     out_dir = out_dir or os.path.join(run_dir, "report")
     os.makedirs(out_dir, exist_ok=True)
     figures = Figures(out_dir)
@@ -360,7 +363,8 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
                 "## Dissections of representative seeds\n",
                 "The representative of each strategy (the seed nearest its median features).\n"]
     sections += [_seed_section(run, int(index),
-                               f"S{k + 1}: {short_name(census.names[k])}", figures, out_dir,
+                               f"{census.strategy_labels[k]}: {short_name(census.names[k])}",
+                               figures, out_dir,
                                sequence)
                  for k, index in enumerate(census.representative_index)]
     sections.append(f"\n---\nWritten by `gru_jax.reports.write_report` in "
