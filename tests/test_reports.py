@@ -13,12 +13,12 @@ from gru_jax.analysis.ensemble import blog_gate_matches
 from gru_jax.blog import SEED37_STATE_DICT as BLOG_STATE_DICT
 from gru_jax.cli import main
 from gru_jax.reports import run_compare, write_report
-from gru_jax.reports.census import CENSUS_HEADER
+from gru_jax.reports.census import FAMILY_HEADER, STRATEGY_HEADER
 from gru_jax.reports.compare import CompareOptions
 from gru_jax.reports.report import _comparison_section, pick_epochs
 from test_reference import constructed_run
 
-LEAD = "## Strategies (the discovered census)"
+LEAD = "## Families and strategies (the census)"
 
 
 def lead_section(text: str) -> str:
@@ -29,12 +29,13 @@ def lead_section(text: str) -> str:
 
 
 def assert_census_leads(text: str, run_dir: str) -> None:
-    """The census section is the first section, holds the census table and the threshold
-    axis, and states the blog-gate count of the one definition."""
+    """The census section is the first section, holds the family and strategy tables and the
+    threshold axis, and states the blog-gate count of the one definition."""
     headings = re.findall(r"^## .+$", text, flags=re.M)
     assert headings[0] == LEAD, headings[:3]
     lead = lead_section(text)
-    assert "| " + " | ".join(CENSUS_HEADER) + " |" in lead
+    assert "| " + " | ".join(FAMILY_HEADER) + " |" in lead
+    assert "| " + " | ".join(STRATEGY_HEADER) + " |" in lead
     assert "| threshold class |" in lead and "| general |" in lead
     count = int(blog_gate_matches(Run.load(run_dir).params).sum())
     assert f"**{count}** of" in lead
@@ -90,9 +91,9 @@ def test_write_report(run_dir):
     assert "57.81" in text  # the blog's seed (index 0) walks the blog's sequence as published
     assert "](../compare/compare.md)" in text
     assert_census_leads(text, run_dir)
-    # 2 seeds: no discovery, one strategy, said so; its representative is dissected
+    # 2 seeds: no discovery, one family, said so; its representative is dissected
     assert "too few seeds for a census" in text
-    assert re.search(r"^### Seed (37|2) \(S1: ", text, flags=re.M)
+    assert re.search(r"^### Seed (37|2) \(F1: ", text, flags=re.M)
     assert os.path.exists(os.path.join(run_dir, "report", "commitment.png"))
 
 
@@ -135,7 +136,7 @@ def test_run_compare_writes_markdown_and_figures(tmp_path):
                                                       tradeoff_n_per_cell=0))
     assert path == os.path.join(run_dir, "compare", "compare.md")
     text = open(path).read()
-    for name in ("parameters.png", "behaviour.png", "census.png", "distance_canonical.png",
+    for name in ("parameters.png", "behaviour.png", "families.png", "distance_canonical.png",
                  "distance_behaviour.png", "generalization.png", "interpolation.png",
                  "commitment.png"):
         assert os.path.exists(os.path.join(run_dir, "compare", name)), name
@@ -184,7 +185,7 @@ def test_compare_and_report_at_larger_hidden_sizes(tmp_path, hidden):
                     "## Generalization", "## Loss along the straight path", "Skipped"):
         assert section in text, section
     rows = open(os.path.join(run_dir, "compare", "fixed_points.csv")).read().splitlines()
-    assert len(rows) == 5 and rows[0].startswith("seed,strategy,threshold_class,n_flag0")
+    assert len(rows) == 5 and rows[0].startswith("seed,family,strategy,threshold_class,n_flag0")
     for name in ("parameters.png", "fixed_points.png", "behaviour.png", "interpolation.png"):
         assert os.path.exists(os.path.join(run_dir, "compare", name)), name
     report = open(write_report(run_dir, census=census)).read()
