@@ -431,17 +431,22 @@ def _json_safe(value):
 
 
 def check_writable(path: str) -> None:
-    """Raise OSError naming ``path`` unless a file can be created beside it (checked before
-    the slow census, so a bad ``--out`` fails at once)."""
+    """Raise OSError naming ``path`` unless a file can be created there (checked before the
+    slow census, so a bad ``--out`` fails at once); missing folders are made."""
+    if os.path.isdir(path):
+        raise OSError(f"cannot write {path}: it is a directory")
     directory = os.path.dirname(os.path.abspath(path))
+    existing = directory
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise OSError(f"cannot write {path}: {existing} is not a directory")
     try:
         os.makedirs(directory, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".explore-", suffix=".tmp"):
             pass
     except OSError as err:
         raise OSError(f"cannot write {path}: {err.strerror or err}") from None
-    if os.path.isdir(path):
-        raise OSError(f"cannot write {path}: it is a directory")
 
 
 def _is_sweep(source) -> bool:
