@@ -152,12 +152,13 @@
         P.drawn.forEach((i, row) => {
           if (P.family[i] !== g) return;
           x.push(fx(i)); y.push(fy(i)); ids.push(i); text.push(P.hover[row]);
-          opacity.push(member(P, i) ? 0.85 : 0.07);
+          if (state.highlight) opacity.push(member(P, i) ? 0.85 : 0.07);
         });
       }
       return {type: "scatter", mode: "markers", name: f.label, meta: "seeds", x: x, y: y,
               customdata: ids, text: text, hovertemplate: "%{text}<extra></extra>",
-              showlegend: false, marker: {size: 7, color: f.colour, opacity: opacity,
+              showlegend: false, marker: {size: 7, color: f.colour,
+                                          opacity: state.highlight ? opacity : 0.85,
                                           line: {width: 0}}};
     });
     P.raw.references.forEach((r, k) => {

@@ -31,7 +31,7 @@ The data contract, per population (a run, or one sweep cell) of ``S`` seeds:
   final test loss (float32, original units), behaviour ``(S, 2)`` (float16) and the
   generalization errors (the census's ``log10_error_L{L}k{k}`` columns, float16, log10 relative
   RMS error).
-- Drawn points: all seeds up to ``max_points`` (default 20,000); beyond, a sample stratified by
+- Drawn points: all seeds up to ``max_points`` (default 10,000); beyond, a sample stratified by
   family (:func:`sample_order`); their census features ``(D, F)`` float16 (the x/y menus).
 - Curves: the first ``max_curves`` (default 2,048) of the same order (all seeds of a run up to
   that size): the training loss (log10, thinned to ~300 epochs: every ``ceil(epochs / 300)``-th
@@ -65,7 +65,7 @@ from ..model import flatten_params, hidden_size, param_names
 from ..plots.strategies import strategy_colours
 from ..rundir import RunError
 
-MAX_POINTS = 20_000
+MAX_POINTS = 10_000
 MAX_CURVES = 2_048
 LOSS_POINTS = 300
 GATE_VALUES = np.linspace(0.0, 1.0, 21)
