@@ -4,7 +4,8 @@
         --out results/explore
 
 1. The committed 1024-seed run: its census (``gru_jax.analysis.census``), the page written
-   beside it (``RUN/explore.html``) and a screenshot (``RUN/explore.png``; seed 37 selected).
+   beside it (``RUN/explore.html``) and a screenshot (``RUN/explore.png``; the largest
+   strategy's representative seed opened).
 2. A synthetic ensemble of ``--synthetic`` seeds (no training): each synthetic seed is a
    seed of the run drawn at random (numpy ``default_rng(0)``), its params, snapshots and
    features jittered (1% noise) and its losses scaled by a log-normal factor; the run's
@@ -33,6 +34,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 from explorer_browser import check_page, chromium  # noqa: E402
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from gru_jax import Run  # noqa: E402
 from gru_jax.analysis import strategies  # noqa: E402
 from gru_jax.analysis.census import wilson_interval  # noqa: E402
@@ -89,7 +91,8 @@ def synthetic(run: Run, census, count: int, seed: int = 0):
 
 
 def measure(path: str, repeat: int, screenshot=None, select=None) -> dict:
-    """Cold loads of ``path`` (a fresh browser each time) and the checker's verdict."""
+    """Cold loads of ``path`` (a fresh browser each time) and the checker's verdict; the
+    first load's page is saved to ``screenshot`` with seed ``select`` opened (optional)."""
     ready, wall, problems = [], [], []
     for k in range(repeat):
         with chromium(1500, 1800) as driver:
@@ -98,9 +101,12 @@ def measure(path: str, repeat: int, screenshot=None, select=None) -> dict:
             wall.append(result.wall_s)
             problems += result.problems
             if screenshot and k == 0:
+                driver.execute_script("document.getElementById('title').scrollIntoView()")
+                ActionChains(driver).move_to_element(
+                    driver.find_element("id", "title")).perform()     # no hover label
                 if select is not None:
                     driver.execute_script("window.explorer.select(arguments[0])", select)
-                    time.sleep(1.0)
+                time.sleep(1.0)
                 driver.save_screenshot(screenshot)
     return {"page": path, "bytes": os.path.getsize(path), "ready_ms": ready, "wall_s": wall,
             "ready_ms_median": float(np.median(ready)), "wall_s_median": float(np.median(wall)),
@@ -126,7 +132,7 @@ def main() -> None:
     results["run"] = {"seeds": run.n_seeds, "census_s": census_s,
                       "write_s": time.perf_counter() - start,
                       **measure(page, args.repeat, os.path.join(args.run, "explore.png"),
-                                select=37)}
+                                select=int(census.representatives[0]))}
     print(json.dumps(results["run"], indent=1), flush=True)
     if args.synthetic:
         fake, fake_census = synthetic(run, census, args.synthetic)

@@ -7,6 +7,7 @@ selenium are absent (CI installs them: .ci/run).
 import json
 import os
 import re
+import shutil
 import types
 
 import numpy as np
@@ -244,3 +245,22 @@ def test_cli_explore(page, tmp_path, capsys, monkeypatch):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and message in err and "Traceback" not in err, err
+
+
+def test_pipeline_writes_the_explorer(page, tmp_path, capsys, monkeypatch):
+    # the pipeline's wiring (training, comparison and report are tested elsewhere)
+    from gru_jax import cli
+    out = str(tmp_path / "piped")
+
+    def trained(args):
+        shutil.copytree(page.directory, args.out)
+        os.remove(os.path.join(args.out, "explore.html"))
+        return 0
+    monkeypatch.setattr(cli, "cmd_train", trained)
+    monkeypatch.setattr(cli, "run_compare", lambda directory, census: "compare.md")
+    monkeypatch.setattr(cli, "write_report", lambda directory, run_comparison, census: "report.md")
+    monkeypatch.setattr(strategies, "census", lambda run, **_: page.census)
+    assert main(["pipeline", "--out", out]) == 0
+    page_path = os.path.join(out, "explore.html")
+    assert f"explorer: {page_path}" in capsys.readouterr().out.splitlines()
+    assert embedded(page_path)["populations"][0]["n_seeds"] == len(SEEDS)

@@ -21,6 +21,7 @@
   const DATA = JSON.parse(document.getElementById("explorer-data").textContent);
   const GREY = "#bbbbbb";
   const CONFIG = {displaylogo: false, responsive: true};
+  const PANEL_CONFIG = {displaylogo: false, responsive: true, displayModeBar: false};
 
   // ---- decoding ------------------------------------------------------------------------------
   let f16 = null;
@@ -193,7 +194,7 @@
                   uirevision: which + state.cell};
     if (which === "behaviour") {
       return Object.assign(base, {
-        title: {text: "Mean update gate z per seed (length-4, 2-flag probe)", font: {size: 13}},
+        title: {text: "Mean update gate z per seed (length-4, 2-flag probe)", x: 0.01, xanchor: "left", font: {size: 13}},
         xaxis: {title: {text: "mean z at flag-0 steps"}, range: [-0.03, 1.03]},
         yaxis: {title: {text: "mean z at flag-1 steps"}, range: [-0.03, 1.03]},
         shapes: [BLOG_BOX].concat(selectionShapes(which)),
@@ -201,7 +202,7 @@
                        text: "blog seed 37 (first step)", font: {size: 9}}]});
     }
     return Object.assign(base, {
-      title: {text: "Any two features", font: {size: 13}},
+      title: {text: "Any two features", x: 0.01, xanchor: "left", font: {size: 13}},
       xaxis: {title: {text: state.x || ""}}, yaxis: {title: {text: state.y || ""}},
       shapes: selectionShapes(which)});
   }
@@ -256,16 +257,16 @@
       {x: p.eval_epochs, y: slice(P.test_loss, row, nEval).map(pow10), name: "test / high\u00b2",
        mode: "lines+markers", marker: {size: 3}, line: {width: 1}}];
     Plotly.react("panel-loss", loss, Object.assign({}, small, {
-      title: {text: "loss (scaled units)", font: {size: 12}}, yaxis: {type: "log"},
-      xaxis: {title: {text: "epoch"}}, legend: {x: 1, xanchor: "right", y: 1}}), CONFIG);
+      title: {text: "loss (scaled units)", x: 0.01, xanchor: "left", font: {size: 12}}, yaxis: {type: "log"},
+      xaxis: {title: {text: "epoch"}}, legend: {x: 1, xanchor: "right", y: 1}}), PANEL_CONFIG);
     const names = p.param_names, epochs = p.trajectory_epochs;
     const width = names.length, steps = epochs.length, base = row * steps * width;
     const trajectory = names.map((name, k) => ({
       x: epochs, y: epochs.map((_, t) => P.trajectory[base + t * width + k]), name: name,
       mode: "lines", line: {width: 1.2}}));
     Plotly.react("panel-trajectory", trajectory, Object.assign({}, small, {
-      title: {text: "weights over training (epoch -1 = init)", font: {size: 12}},
-      xaxis: {title: {text: "epoch"}}, legend: {font: {size: 8}}}), CONFIG);
+      title: {text: "weights over training (epoch -1 = init)", x: 0.01, xanchor: "left", font: {size: 12}},
+      xaxis: {title: {text: "epoch"}}, legend: {font: {size: 8}}}), PANEL_CONFIG);
     const V = p.gate_values.length, gate = [0, 1].map(flag => ({
       x: p.gate_values, y: Array.from(P.gate.subarray((row * 2 + flag) * V, (row * 2 + flag + 1) * V)),
       name: "seed, flag " + flag, mode: "lines", line: {width: 2}}));
@@ -273,8 +274,8 @@
       x: p.gate_values, y: r.gate[flag], name: r.name.split(" ")[0] + ", flag " + flag,
       mode: "lines", line: {width: 1, dash: "dot"}})));
     Plotly.react("panel-gate", gate, Object.assign({}, small, {
-      title: {text: "first-step update gate z (h = 0), readout unit", font: {size: 12}},
-      xaxis: {title: {text: "value"}}, yaxis: {range: [-0.02, 1.02]}}), CONFIG);
+      title: {text: "first-step update gate z (h = 0), readout unit", x: 0.01, xanchor: "left", font: {size: 12}},
+      xaxis: {title: {text: "value"}}, yaxis: {range: [-0.02, 1.02]}}), PANEL_CONFIG);
   }
 
   function renderPanel(i) {
