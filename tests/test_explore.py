@@ -264,3 +264,24 @@ def test_pipeline_writes_the_explorer(page, tmp_path, capsys, monkeypatch):
     page_path = os.path.join(out, "explore.html")
     assert f"explorer: {page_path}" in capsys.readouterr().out.splitlines()
     assert embedded(page_path)["populations"][0]["n_seeds"] == len(SEEDS)
+
+
+def test_cli_explore_a_sweep_directory(tmp_path, capsys, monkeypatch):
+    from gru_jax.sweeps import _start, cell_name
+    cfg = Config(epochs=30, eval_every=9, n_samples=300)
+    grid = {"learning_rate": [1e-4, 1e-3]}
+    out = str(tmp_path / "sweep")
+    os.makedirs(out)
+    _start(out, cfg, grid, list(range(20)), [{"learning_rate": v} for v in grid["learning_rate"]],
+           resume=False)
+    for i in range(2):
+        constructed_run(cfg, range(20), key=i).save(os.path.join(out, cell_name(i)))
+    rng = np.random.default_rng(3)
+    monkeypatch.setattr(strategies, "census", lambda run, **_: two_level_census(20, rng))
+    assert main(["explore", out]) == 0
+    path = os.path.join(out, "explore.html")
+    assert capsys.readouterr().out.strip() == f"explorer written: {path}"
+    data = embedded(path)
+    assert data["kind"] == "sweep" and len(data["populations"]) == 2
+    assert [c["label"] for c in data["grid"]["cells"]] == ["learning_rate = 0.0001",
+                                                          "learning_rate = 0.001"]
