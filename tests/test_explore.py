@@ -168,15 +168,39 @@ def test_page_embeds_every_seed(page):
 needs_browser = pytest.mark.skipif(bool(browser_missing()), reason=browser_missing() or "-")
 
 
+# per seed trace of the behaviour plane: (points, marker opacity)
+TRACES = """return document.getElementById('behaviour').data.filter(t => t.meta === 'seeds')
+                .map(t => [t.x.length, t.marker.opacity]);"""
+
+
 @needs_browser
 def test_page_in_a_browser(page, tmp_path):
-    result = check_page(page.path, expected_numbers(page.run, page.census),
-                        screenshot=str(tmp_path / "explore.png"))
-    assert result.problems == []
-    assert sorted(result.seeds) == SEEDS.tolist() and result.points == len(SEEDS)
-    assert result.clicked in SEEDS.tolist()
-    assert result.requests == ["file://" + os.path.abspath(page.path)]
-    assert result.colours >= 64 and result.ready_ms is not None
+    with chromium() as driver:
+        result = check_page(page.path, expected_numbers(page.run, page.census),
+                            screenshot=str(tmp_path / "explore.png"), driver=driver)
+        assert result.problems == []
+        assert sorted(result.seeds) == SEEDS.tolist() and result.points == len(SEEDS)
+        assert result.clicked in SEEDS.tolist()
+        assert result.requests == ["file://" + os.path.abspath(page.path)]
+        assert result.colours >= 64 and result.ready_ms is not None
+        # the census table's first row highlights its family's seeds, a second click clears
+        levels = explorer.census_levels(page.census)
+        sizes = np.bincount(levels.families, minlength=len(levels.family_labels)).tolist()
+        row = driver.find_element("css selector", "#census-table tr.family")
+        row.click()
+        traces = driver.execute_script(TRACES)
+        assert [n for n, _ in traces] == sizes
+        assert all(o == [0.85] * n if k == 0 else o == [0.07] * n
+                   for k, (n, o) in enumerate(traces)), traces
+        row.click()
+        assert all(o == 0.85 for _, o in driver.execute_script(TRACES))
+        # the family filter hides the first family's points
+        driver.find_element("css selector", "#family-filter input[data-family='0']").click()
+        assert [n for n, _ in driver.execute_script(TRACES)] == [0] + sizes[1:]
+        # a seed typed in the box opens its panel
+        seed = int(SEEDS[-1])
+        driver.find_element("id", "seed-input").send_keys(str(seed) + "\n")
+        assert f"seed {seed}" in driver.find_element("id", "seed-panel").text
 
 
 @pytest.mark.parametrize("damage, symptom", [

@@ -96,7 +96,7 @@
     if (cache.has(index)) return cache.get(index);
     const p = DATA.populations[index];
     const P = {raw: p, n: p.n_seeds};
-    for (const key of ["seeds", "family", "strategy", "klass", "diverged", "final_loss",
+    for (const key of ["seeds", "family", "strategy", "threshold_class", "diverged", "final_loss",
                        "final_test_loss", "behaviour", "gen", "drawn", "features", "curves",
                        "train_loss", "test_loss", "trajectory", "gate"]) {
       P[key] = decode(p[key]);
@@ -118,10 +118,10 @@
 
   function hoverText(P, i) {
     const p = P.raw, f = p.families[P.family[i]], s = p.strategies[P.strategy[i]];
-    const klass = p.classes[P.klass[i]];
+    const thresholdClass = p.classes[P.threshold_class[i]];
     return "<b>seed " + P.seeds[i] + "</b><br>" + esc(f.label) + ": " + esc(short(f.name, 60)) +
       (P.oneLevel ? "" : "<br>" + esc(s.label) + ": " + esc(short(s.name, 60))) +
-      (klass ? "<br>class " + klass : "") + "<br>final loss " + fmt(P.final_loss[i]) +
+      (thresholdClass ? "<br>class " + thresholdClass : "") + "<br>final loss " + fmt(P.final_loss[i]) +
       "<br>z flag 0 " + fmt(P.behaviour[2 * i]) + ", flag 1 " + fmt(P.behaviour[2 * i + 1]);
   }
 
@@ -228,14 +228,14 @@
   // ---- the seed panel ------------------------------------------------------------------------
   function panelSummary(P, i) {
     const p = P.raw, f = p.families[P.family[i]], s = p.strategies[P.strategy[i]];
-    const klass = p.classes[P.klass[i]];
+    const thresholdClass = p.classes[P.threshold_class[i]];
     const gen = p.gen_names.map((name, k) => name + " " + fmt(Math.pow(10, P.gen[i * P.nGen + k])))
       .join(", ");
     return "<div class=\"summary\"><b>seed " + P.seeds[i] + "</b>" +
       (P.diverged[i] ? " (diverged)" : "") +
       " &middot; family <b>" + esc(f.label) + "</b>: " + esc(f.name) +
       (P.oneLevel ? "" : " &middot; strategy <b>" + esc(s.label) + "</b>: " + esc(s.name)) +
-      (klass ? " &middot; class " + klass : "") + "<br>" +
+      (thresholdClass ? " &middot; class " + thresholdClass : "") + "<br>" +
       "final training loss " + fmt(P.final_loss[i]) + " (scaled units) &middot; " +
       "final test loss " + fmt(P.final_test_loss[i]) + " (original units) &middot; " +
       "mean z flag 0 " + fmt(P.behaviour[2 * i]) + ", flag 1 " + fmt(P.behaviour[2 * i + 1]) +

@@ -278,6 +278,36 @@ def _references(hidden: int, high: int, feature_names: Sequence[str], reference)
     return out
 
 
+def seed_curves(run, rows) -> dict:
+    """The curves of the seeds at positions ``rows (C,)`` (the module docstring): training loss
+    (log10, thinned) and test loss (log10, scaled units) over epochs, weights at init, every
+    snapshot and the end, 8-bit per curve; the first-step update gate (float16)."""
+    log10 = lambda a: np.log10(np.where(a > 0, a, np.nan))
+    high = run.config.high
+    loss_epochs = np.asarray(run.loss_epochs)
+    columns = _loss_columns(loss_epochs, run.config.epochs)
+    eval_epochs = np.asarray(run.eval_epochs, np.int64)
+    steps = [flatten_params(_select(run.init_params, rows))[:, None],
+             flatten_params(_select(run.snapshots, rows))]
+    epochs = [-1, *eval_epochs.tolist()]
+    if not eval_epochs.size or eval_epochs[-1] != run.config.epochs - 1:
+        steps.append(flatten_params(_select(run.params, rows))[:, None])
+        epochs.append(run.config.epochs - 1)
+    gate = (_gate_response(_select(run.params, rows)) if len(rows)
+            else np.zeros((0, 2, GATE_VALUES.size)))
+    return {
+        "loss_epochs": loss_epochs[columns].tolist(),
+        "train_loss": quantise(log10(np.asarray(run.train_loss[rows], np.float64)[:, columns])),
+        "eval_epochs": eval_epochs.tolist(),
+        "test_loss": quantise(log10(np.asarray(run.test_loss[rows], np.float64) / high ** 2)),
+        "param_names": list(param_names(run.config.hidden_size)),
+        "trajectory_epochs": epochs,
+        "trajectory": quantise(np.concatenate(steps, axis=1)),
+        "gate_values": (GATE_VALUES * high).tolist(),
+        "gate": encode(gate, "f2"),
+    }
+
+
 def population(run, census, *, title: str = "", max_points: int = MAX_POINTS,
                max_curves: int = MAX_CURVES, references: bool = True) -> dict:
     """The page's data for one run and its census (the module docstring's contract)."""
@@ -307,21 +337,6 @@ def population(run, census, *, title: str = "", max_points: int = MAX_POINTS,
     if extra:
         features = np.concatenate([features, np.stack([v[drawn] for v in extra.values()], 1)], 1)
     menu = feature_names + list(extra)
-    # curves
-    loss_epochs = np.asarray(run.loss_epochs)
-    columns = _loss_columns(loss_epochs, run.config.epochs)
-    train_rows = np.asarray(run.train_loss[curves], np.float64)[:, columns]
-    test_rows = np.asarray(run.test_loss[curves], np.float64) / float(high) ** 2
-    eval_epochs = np.asarray(run.eval_epochs, np.int64)
-    steps = [flatten_params(_select(run.init_params, curves))[:, None],
-             flatten_params(_select(run.snapshots, curves))]
-    epochs = [-1, *eval_epochs.tolist()]
-    if not eval_epochs.size or eval_epochs[-1] != run.config.epochs - 1:
-        steps.append(flatten_params(_select(run.params, curves))[:, None])
-        epochs.append(run.config.epochs - 1)
-    trajectory = np.concatenate(steps, axis=1)
-    gate = _gate_response(_select(run.params, curves)) if curves.size else np.zeros((0, 2, 21))
-    log10 = lambda a: np.log10(np.where(a > 0, a, np.nan))
     colours = strategy_colours(max(len(levels.family_labels), 1))
     class_index = {c: i for i, c in enumerate(STRATEGIES)}
     sampled = drawn.size < count or curves.size < count
@@ -351,7 +366,7 @@ def population(run, census, *, title: str = "", max_points: int = MAX_POINTS,
         "seeds": encode(run.seeds, "u4"),
         "family": encode(levels.families, "u1"),
         "strategy": encode(levels.strategies, "u1"),
-        "klass": encode([class_index.get(c, 255) for c in classes], "u1"),
+        "threshold_class": encode([class_index.get(c, 255) for c in classes], "u1"),
         "diverged": encode(np.asarray(run.diverged, bool), "u1"),
         "final_loss": encode(final, "f4"),
         "final_test_loss": encode(test_final, "f4"),
@@ -362,15 +377,7 @@ def population(run, census, *, title: str = "", max_points: int = MAX_POINTS,
         "feature_names": menu,
         "features": encode(features, "f2"),
         "curves": encode(curves, "i4"),
-        "loss_epochs": loss_epochs[columns].tolist(),
-        "train_loss": quantise(log10(train_rows)),
-        "eval_epochs": eval_epochs.tolist(),
-        "test_loss": quantise(log10(test_rows)),
-        "param_names": list(param_names(hidden)),
-        "trajectory_epochs": epochs,
-        "trajectory": quantise(trajectory),
-        "gate_values": (GATE_VALUES * high).tolist(),
-        "gate": encode(gate, "f2"),
+        **seed_curves(run, curves),
         "references": (_references(hidden, high, menu, getattr(census, "reference", None))
                        if references else []),
     }
