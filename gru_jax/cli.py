@@ -5,6 +5,7 @@
     gru-jax info runs/blog                                      # summary table
     gru-jax pipeline --out runs/quick                           # train -> compare -> report
     gru-jax compare RUN_DIR | report RUN_DIR | dissect RUN_DIR --seed S --epoch E
+    gru-jax explore RUN_DIR [--out FILE]                        # one interactive HTML page
 
 Bad input (a ValueError, a missing file or run, a file that cannot be written, a run directory
 another process is writing) ends with one line on stderr and exit status 2;
@@ -33,9 +34,10 @@ from .model import hidden_size
 from .provenance import collect
 from .grid import parse_axis
 from .reports import CompareOptions, run_compare, write_dissection, write_report
+from .reports.explorer import write_explorer
 from .run import Run, RunError, summary_table
 from .rundir import read_config, read_meta
-from .sweeps import read_sweep, sweep
+from .sweeps import Sweep, read_sweep, sweep
 from .train import train
 from .version import __version__
 
@@ -248,6 +250,18 @@ def cmd_pipeline(args) -> int:
     print(f"comparison: {run_compare(args.out, census=census)}")
     print("writing the report ...", flush=True)
     print(f"report: {write_report(args.out, run_comparison=False, census=census)}")
+    print("writing the explorer page ...", flush=True)
+    print(f"explorer: {write_explorer(args.out, census=census)}" if census is not None
+          else "explorer: skipped (every seed diverged: nothing to explore)")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    """The explorer page of a run or a sweep directory (a sweep holds sweep.json)."""
+    source = args.run_dir
+    if os.path.isfile(os.path.join(source, "sweep.json")):
+        source = Sweep.load(source)
+    print(f"explorer written: {write_explorer(source, args.out)}")
     return 0
 
 
@@ -345,6 +359,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_compare.set_defaults(func=cmd_compare)
     _add_report_parsers(sub)
     _add_sweep_parser(sub)
+    p_explore = sub.add_parser(
+        "explore", help="one self-contained interactive HTML page of every seed",
+        description="Write an HTML page (no server, no network) with every seed in the "
+                    "behaviour plane and any two census features, coloured by family, the "
+                    "census table, and each seed's curves on a click; for a sweep directory, "
+                    "the cells as a grid first.")
+    p_explore.add_argument("run_dir", help="a run directory, or a sweep directory")
+    p_explore.add_argument("--out", default=None, help="the HTML file (default RUN/explore.html)")
+    p_explore.set_defaults(func=cmd_explore)
     return parser
 
 
