@@ -15,7 +15,7 @@ import pytest
 
 from explorer_browser import browser_missing, check_page, chromium
 from gru_jax import Config, Run, init_params
-from gru_jax.analysis import strategies
+from gru_jax import analysis as ga
 from gru_jax.cli import main
 from gru_jax.reports import explorer
 from gru_jax.sweeps import Sweep
@@ -53,7 +53,7 @@ def page(tmp_path_factory):
     run = constructed_run(Config(epochs=60, eval_every=9, n_samples=300), SEEDS)
     run.save(directory)
     run = Run.load(directory)
-    census = strategies.census(run)
+    census = ga.census(run)
     path = explorer.write_explorer(directory, census=census)
     return types.SimpleNamespace(run=run, census=census, path=path, directory=directory)
 
@@ -76,7 +76,7 @@ def expected_numbers(run: Run, census) -> dict:
 
 def two_level_census(count: int, rng) -> types.SimpleNamespace:
     """A census with the two-level attributes (families with strategies nested), as the
-    rewritten census will give, over ``count`` seeds: 2 families, 3 strategies."""
+    census gives, over ``count`` seeds: 2 families, 3 strategies."""
     labels = rng.permutation(np.arange(count) % 3)
     families = np.where(labels == 2, 1, 0)
     fractions = np.bincount(labels, minlength=3) / count
@@ -97,19 +97,12 @@ def two_level_census(count: int, rng) -> types.SimpleNamespace:
 
 
 # ---- the data ------------------------------------------------------------------------------
-def test_census_levels_reads_the_current_and_the_two_level_census():
+def test_census_levels_reads_the_two_level_census():
     rng = np.random.default_rng(0)
     new = explorer.census_levels(two_level_census(30, rng))
     assert new.family_labels == ["F1", "F2"] and new.strategy_labels == ["F1a", "F1b", "F2a"]
     assert new.strategy_family.tolist() == [0, 0, 1]
     assert new.family_counts.sum() == 30 and new.strategy_counts.sum() == 30
-    old = types.SimpleNamespace(labels=np.array([0, 0, 1, 2, 1]), names=["a", "b", "c"],
-                                fractions=np.array([0.4, 0.4, 0.2]), ci_low=np.zeros(3),
-                                ci_high=np.ones(3))
-    levels = explorer.census_levels(old)
-    assert levels.families.tolist() == [0, 0, 1, 2, 1]          # families = strategies
-    assert levels.family_labels == levels.strategy_labels == ["S1", "S2", "S3"]
-    assert levels.family_names == ["a", "b", "c"] and levels.family_counts.tolist() == [2, 2, 1]
 
 
 def test_encodings_round_trip():
@@ -255,7 +248,7 @@ def test_sweep_page_opens_each_cell(tmp_path):
 # ---- the command line --------------------------------------------------------------------------
 def test_cli_explore(page, tmp_path, capsys, monkeypatch):
     out = str(tmp_path / "deep" / "page.html")
-    monkeypatch.setattr(strategies, "census", lambda run, **_: page.census)   # 20 s saved
+    monkeypatch.setattr(explorer, "discover_census", lambda run, **_: page.census)  # 20 s saved
     assert main(["explore", page.directory, "--out", out]) == 0
     assert capsys.readouterr().out.strip() == f"explorer written: {out}"
     assert embedded(out)["populations"][0]["n_seeds"] == len(SEEDS)
@@ -283,7 +276,7 @@ def test_pipeline_writes_the_explorer(page, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "cmd_train", trained)
     monkeypatch.setattr(cli, "run_compare", lambda directory, census: "compare.md")
     monkeypatch.setattr(cli, "write_report", lambda directory, run_comparison, census: "report.md")
-    monkeypatch.setattr(strategies, "census", lambda run, **_: page.census)
+    monkeypatch.setattr(cli, "discover_census", lambda run, **_: page.census)
     assert main(["pipeline", "--out", out]) == 0
     page_path = os.path.join(out, "explore.html")
     assert f"explorer: {page_path}" in capsys.readouterr().out.splitlines()
@@ -301,7 +294,7 @@ def test_cli_explore_a_sweep_directory(tmp_path, capsys, monkeypatch):
     for i in range(2):
         constructed_run(cfg, range(20), key=i).save(os.path.join(out, cell_name(i)))
     rng = np.random.default_rng(3)
-    monkeypatch.setattr(strategies, "census", lambda run, **_: two_level_census(20, rng))
+    monkeypatch.setattr(explorer, "discover_census", lambda run, **_: two_level_census(20, rng))
     assert main(["explore", out]) == 0
     path = os.path.join(out, "explore.html")
     assert capsys.readouterr().out.strip() == f"explorer written: {path}"

@@ -57,13 +57,18 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 
 from .. import handcrafted
-from ..analysis.census import STRATEGIES, wilson_interval
+from ..analysis.census import census as discover_census
+from ..analysis.stats import wilson_interval
+from ..analysis.thresholds import CLASSES
 from ..analysis.ensemble import final_train_loss, first_step_update_gate, readout_unit
 from ..analysis.features import gates_and_route, seed_features
 from ..files import write_text
 from ..model import flatten_params, hidden_size, param_names
 from ..plots.strategies import strategy_colours
+from ..analysis.sweep import cell_text
+from ..run import Run
 from ..rundir import RunError
+from .sweep import axes_of
 
 MAX_POINTS = 10_000
 MAX_CURVES = 2_048
@@ -104,40 +109,25 @@ class Levels(NamedTuple):
 
 
 def census_levels(census) -> Levels:
-    """Families and strategies of a census, the ONE place that reads them.
-
-    A two-level census (``census.families``, ``family_labels``, ``family_names``,
-    ``family_fractions``, ``family_ci_low``, ``family_ci_high``, ``strategy_labels``) is read
-    as it is; a one-level one (:class:`gru_jax.analysis.strategies.Census`: ``labels``,
-    ``names``, ``fractions``, ``ci_low``, ``ci_high``) becomes one family per strategy, both
-    labelled "S1", "S2", ... (the label of every other figure).
-    """
+    """Families and strategies of a :class:`gru_jax.analysis.census.Census` (or any object with
+    its attributes), the ONE place the page reads them."""
     strategies = np.asarray(census.labels, np.int64)
     names = list(census.names)
-    count = strategies.size
-    strategy_counts = np.bincount(strategies, minlength=len(names))[:len(names)]
-    if getattr(census, "families", None) is not None:
-        families = np.asarray(census.families, np.int64)
-        family_labels, family_names = list(census.family_labels), list(census.family_names)
-        family_counts = np.bincount(families, minlength=len(family_labels))[:len(family_labels)]
-        family_fractions = np.asarray(census.family_fractions, np.float64)
-        family_low = np.asarray(census.family_ci_low, np.float64)
-        family_high = np.asarray(census.family_ci_high, np.float64)
-        strategy_labels = list(census.strategy_labels)
-    else:
-        families = strategies
-        family_labels = strategy_labels = [f"S{k + 1}" for k in range(len(names))]
-        family_names, family_counts = names, strategy_counts
-        family_fractions = np.asarray(census.fractions, np.float64)
-        family_low = np.asarray(census.ci_low, np.float64)
-        family_high = np.asarray(census.ci_high, np.float64)
-    strategy_family = np.array([np.bincount(families[strategies == k]).argmax()
-                                if np.any(strategies == k) else -1 for k in range(len(names))],
-                               np.int64)
-    return Levels(families, family_labels, family_names, family_counts, family_fractions,
-                  family_low, family_high, strategies, list(strategy_labels), names,
-                  strategy_family, strategy_counts,
-                  np.asarray(census.fractions, np.float64) if count else strategy_counts * 0.0,
+    families = np.asarray(census.families, np.int64)
+    family_labels = list(census.family_labels)
+    strategy_family = (np.asarray(census.strategy_family, np.int64)
+                       if getattr(census, "strategy_family", None) is not None else
+                       np.array([np.bincount(families[strategies == k]).argmax()
+                                 if np.any(strategies == k) else -1
+                                 for k in range(len(names))], np.int64))
+    return Levels(families, family_labels, list(census.family_names),
+                  np.bincount(families, minlength=len(family_labels))[:len(family_labels)],
+                  np.asarray(census.family_fractions, np.float64),
+                  np.asarray(census.family_ci_low, np.float64),
+                  np.asarray(census.family_ci_high, np.float64), strategies,
+                  list(census.strategy_labels), names, strategy_family,
+                  np.bincount(strategies, minlength=len(names))[:len(names)],
+                  np.asarray(census.fractions, np.float64),
                   np.asarray(census.ci_low, np.float64), np.asarray(census.ci_high, np.float64))
 
 
@@ -338,7 +328,7 @@ def population(run, census, *, title: str = "", max_points: int = MAX_POINTS,
         features = np.concatenate([features, np.stack([v[drawn] for v in extra.values()], 1)], 1)
     menu = feature_names + list(extra)
     colours = strategy_colours(max(len(levels.family_labels), 1))
-    class_index = {c: i for i, c in enumerate(STRATEGIES)}
+    class_index = {c: i for i, c in enumerate(CLASSES)}
     sampled = drawn.size < count or curves.size < count
     return {
         "title": title, "n_seeds": count, "epochs": run.config.epochs, "hidden_size": hidden,
@@ -350,7 +340,7 @@ def population(run, census, *, title: str = "", max_points: int = MAX_POINTS,
                  f"default_rng({SAMPLE_SEED})); every seed's summary numbers are embedded, so "
                  f"any seed opens by its number."),
         "census_note": str(getattr(census, "note", "") or ""),
-        "classes": list(STRATEGIES),
+        "classes": list(CLASSES),
         "families": [{"label": lab, "name": name, "count": int(n), "fraction": float(f),
                       "low": float(lo), "high": float(hi), "colour": _hex(colours[g])}
                      for g, (lab, name, n, f, lo, hi) in enumerate(zip(
@@ -476,8 +466,6 @@ def write_explorer(source, path: Optional[str] = None, census=None, *,
         max_curves: seeds whose curves are embedded at most (the first of the same sample).
         Every seed's summary numbers are embedded either way.
     """
-    from ..analysis.strategies import census as discover  # noqa: PLC0415 - sklearn only here
-    from ..run import Run  # noqa: PLC0415
     directory = source if isinstance(source, str) else getattr(source, "out", None)
     if path is None:
         if directory is None:
@@ -493,11 +481,9 @@ def write_explorer(source, path: Optional[str] = None, census=None, *,
     if _is_sweep(source):
         sweep = source
         censuses = census if census is not None else [None] * len(sweep.runs)
-        from .sweep import axes_of  # noqa: PLC0415
-        from ..analysis.sweep import cell_text  # noqa: PLC0415
         populations, summaries = [], []
         for index, (cell, run, found) in enumerate(zip(sweep.cells, sweep.runs, censuses)):
-            found = found if found is not None else discover(run)
+            found = found if found is not None else discover_census(run)
             label = ", ".join(f"{k} = {cell_text(v)}" for k, v in cell.items())
             populations.append(population(run, found, title=f"cell {index}: {label}", **options))
             summaries.append({"label": label, "values": [cell_text(v) for v in cell.values()],
@@ -508,7 +494,7 @@ def write_explorer(source, path: Optional[str] = None, census=None, *,
                             "cells": summaries}}
     else:
         run = Run.load(source) if isinstance(source, str) else source
-        found = census if census is not None else discover(run)
+        found = census if census is not None else discover_census(run)
         title = f"gru-jax explore: {directory or 'run'} ({run.n_seeds} seeds)"
         payload = {"kind": "run", "title": title,
                    "populations": [population(run, found, title=title, **options)],
