@@ -28,11 +28,12 @@ inits would otherwise fit clumps of near-copies), at most :data:`FIT_SAMPLE` row
 uniformly without replacement by ``numpy.random.default_rng(random_state)``; every seed is then
 assigned (the group with the largest summed posterior).
 
-Stability, reported with every census: the number of families chosen on ``n_bootstrap``
-subsamples of the fitted rows (80% each) under each of :data:`N_STATES` random
-states (``k_stability``), the adjusted Rand index of each resample's families against the
-census's (``family_ari``), and the number of families at other dip ratios
-(``dip_sensitivity``). Names cut the memory where the leak's own distribution dips
+The number of families is a consensus (:func:`_family_partition`): the partition is fitted on
+all rows under each of :data:`N_STATES` random states and on ``n_bootstrap`` subsamples (80% of
+the rows each) under each state; the number chosen most often over all these fits is the
+census's, and ``k_stability`` reports how often each number was chosen. Reported with it: the
+adjusted Rand index of each subsample's families against the census's (``family_ari``) and
+the number of families at other dip ratios (``dip_sensitivity``). Names cut the memory where the leak's own distribution dips
 (:attr:`Census.leak_dips`), not at fixed constants.
 
 Commitment: every snapshot of every seed is assigned to a family and a strategy (-1 where the
@@ -260,23 +261,35 @@ def _fit_rows(count: int, init_groups, fit_sample: int, random_state: int) -> np
     return np.sort(rows)
 
 
-def _stability(z, labels, random_state: int, n_bootstrap: int, min_group: int):
-    """Families on ``n_bootstrap`` subsamples (each row kept with probability
-    :data:`SUBSAMPLE`, as Ben-Hur et al. 2002; a bootstrap's repeated rows would form tight
-    clumps that a density method reads as modes) under each of N_STATES random states:
-    ``({n families: fraction}, (R,) ARI against labels)``."""
-    counts, ari = {}, []
+def _family_partition(z, random_state: int, n_bootstrap: int):
+    """The families by consensus over random states and subsamples.
+
+    Fits the partition on all rows under each of :data:`N_STATES` random states
+    (``random_state, random_state + 1, ...``) and on ``n_bootstrap`` subsamples under each
+    (each row kept with probability :data:`SUBSAMPLE`, as Ben-Hur et al. 2002; a bootstrap's
+    repeated rows would form tight clumps that a density method reads as modes). The number of
+    families is the one chosen most often over all these fits (ties: the smaller); the
+    partition is the full-data fit with that number and the lowest BIC (else the lowest-BIC
+    full fit). Returns ``(partition, {n families: fraction of fits}, subsample fits)``."""
     n = len(z)
+    max_k = max(1, n // MIN_SEEDS)
+    full, subsamples = [], []
     for state in range(random_state, random_state + N_STATES):
+        full.append(mixture.partition(z, max_k=max_k, random_state=state, min_group=MIN_SEEDS))
         rng = np.random.default_rng(10_000 + state)
         for _ in range(n_bootstrap):
             weight = (rng.random(n) < SUBSAMPLE).astype(np.float64)
-            part = mixture.partition(z, max_k=max(1, n // MIN_SEEDS), random_state=state,
-                                     min_group=min_group, point_weight=weight)
-            counts[part.n_groups] = counts.get(part.n_groups, 0) + 1
-            ari.append(adjusted_rand_score(labels, part.assign(z)))
+            subsamples.append(mixture.partition(z, max_k=max_k, random_state=state,
+                                                min_group=MIN_SEEDS, point_weight=weight))
+    counts: dict = {}
+    for part in full + subsamples:
+        counts[part.n_groups] = counts.get(part.n_groups, 0) + 1
+    modal = min(counts, key=lambda k: (-counts[k], k))
+    bic = lambda part: part.mixture.bic()
+    matching = [p for p in full if p.n_groups == modal]
+    chosen = min(matching or full, key=bic)
     total = sum(counts.values())
-    return {k: counts[k] / total for k in sorted(counts)}, np.asarray(ari)
+    return chosen, {k: counts[k] / total for k in sorted(counts)}, subsamples
 
 
 def family_name(median: dict) -> str:
@@ -351,8 +364,11 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
         f"too few seeds for a census: {len(rows)} distinct seeds (discovering families needs "
         f"at least {2 * MIN_SEEDS}, {MIN_SEEDS} a family); all seeds are shown as one family "
         "and one strategy")
-    family_level = _fit_level(values, family_cols, rows, random_state,
-                              0 if note else len(rows) // MIN_SEEDS)
+    family_level = _fit_level(values, family_cols, rows, random_state, 0)
+    subsamples, k_stability = [], {1: 1.0}
+    if not note:
+        family_level.partition, k_stability, subsamples = _family_partition(
+            family_level.standardise(values[rows]), random_state, n_bootstrap)
     families = family_level.assign(values)
     n_families = int(families.max()) + 1
     leak_dips = (np.zeros(0) if note else
@@ -398,12 +414,11 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
                           for k, f in enumerate(strategy_family)])
     # stability
     if family_level.partition is None:
-        k_stability, ari, dips = {1: 1.0}, np.zeros(0), {r: 1 for r in DIP_SENSITIVITY}
-        typical = -np.inf
+        ari, dips, typical = np.zeros(0), {r: 1 for r in DIP_SENSITIVITY}, -np.inf
     else:
         z_fit = family_level.standardise(values[rows])
-        k_stability, ari = _stability(z_fit, families[rows], random_state, n_bootstrap,
-                                      MIN_SEEDS)
+        ari = np.array([adjusted_rand_score(families[rows], sub.assign(z_fit))
+                        for sub in subsamples])
         part = family_level.partition
         sizes = np.bincount(np.argmax(part.mixture.component_log_density(z_fit), axis=1),
                             minlength=part.mixture.k)
