@@ -269,8 +269,8 @@ def _family_partition(z, random_state: int, n_bootstrap: int):
     (each row kept with probability :data:`SUBSAMPLE`, as Ben-Hur et al. 2002; a bootstrap's
     repeated rows would form tight clumps that a density method reads as modes). The number of
     families is the one chosen most often over all these fits (ties: the smaller); the
-    partition is the full-data fit with that number and the lowest BIC (else the lowest-BIC
-    full fit). Returns ``(partition, {n families: fraction of fits}, subsample fits)``."""
+    partition is the fit with that number whose mixture has the lowest BIC on ALL rows.
+    Returns ``(partition, {n families: fraction of fits}, subsample fits)``."""
     n = len(z)
     max_k = max(1, n // MIN_SEEDS)
     full, subsamples = [], []
@@ -285,11 +285,16 @@ def _family_partition(z, random_state: int, n_bootstrap: int):
     for part in full + subsamples:
         counts[part.n_groups] = counts.get(part.n_groups, 0) + 1
     modal = min(counts, key=lambda k: (-counts[k], k))
-    bic = lambda part: part.mixture.bic()
-    matching = [p for p in full if p.n_groups == modal]
-    chosen = min(matching or full, key=bic)
+    chosen = min((p for p in full + subsamples if p.n_groups == modal),
+                 key=lambda part: _bic_on(part.mixture, z))
     total = sum(counts.values())
     return chosen, {k: counts[k] / total for k in sorted(counts)}, subsamples
+
+
+def _bic_on(fitted: mixture.Mixture, z) -> float:
+    """The BIC of a fitted mixture evaluated on the rows ``z`` (wherever it was fitted)."""
+    log_density = np.log(np.maximum(fitted.density(z), 1e-300))
+    return float(-2.0 * log_density.sum() + fitted.n_parameters * np.log(len(z)))
 
 
 def family_name(median: dict) -> str:
