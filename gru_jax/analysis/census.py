@@ -249,6 +249,23 @@ def _fit_level(values, columns, rows, random_state: int, max_groups: int) -> Lev
     return level
 
 
+def _renumber(level: Level, values) -> np.ndarray:
+    """Number a level's groups by how many of ``values``' rows they hold (largest first; ties:
+    by the median of the level's first feature), in place; returns the rows' groups."""
+    labels = level.assign(values)
+    if level.partition is None:
+        return labels
+    count = np.bincount(labels, minlength=level.partition.n_groups)
+    first = level.standardise(values)[:, 0]
+    middle = np.array([np.median(first[labels == g]) if count[g] else np.inf
+                       for g in range(len(count))])
+    new = np.argsort(np.lexsort((middle, -count)))
+    part = level.partition
+    level.partition = part._replace(labels=new[part.labels],
+                                    component_group=new[part.component_group])
+    return new[labels]
+
+
 def _fit_rows(count: int, init_groups, fit_sample: int, random_state: int) -> np.ndarray:
     """One row per init group (the first), at most ``fit_sample`` of them, drawn uniformly by
     ``default_rng(random_state)``; sorted."""
@@ -374,7 +391,7 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
     if not note:
         family_level.partition, k_stability, subsamples = _family_partition(
             family_level.standardise(values[rows]), random_state, n_bootstrap)
-    families = family_level.assign(values)
+    families = _renumber(family_level, values)
     n_families = int(families.max()) + 1
     leak_dips = (np.zeros(0) if note else
                  _leak_dips(values, rows, names.index("log10_leak_flag0"), random_state))
@@ -385,7 +402,7 @@ def cluster(values, names, units, *, seeds=None, threshold_labels=None, referenc
         level = _fit_level(values, strategy_cols, family_rows, random_state,
                            0 if note else len(family_rows) // MIN_SEEDS)
         members = np.flatnonzero(families == f)
-        local = level.assign(values[members])
+        local = _renumber(level, values[members])
         present = np.unique(local)
         labels[members] = len(strategy_family) + np.searchsorted(present, local)
         strategy_family += [f] * len(present)
