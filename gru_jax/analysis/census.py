@@ -33,8 +33,8 @@ all rows under each of :data:`N_STATES` random states and on ``n_bootstrap`` sub
 the rows each) under each state; the number chosen most often over all these fits is the
 census's, and ``k_stability`` reports how often each number was chosen. Reported with it: the
 adjusted Rand index of each subsample's families against the census's (``family_ari``) and
-the number of families at other dip ratios (``dip_sensitivity``). Names cut the memory where the leak's own distribution dips
-(:attr:`Census.leak_dips`), not at fixed constants.
+the number of families at other dip ratios (``dip_sensitivity``). Names cut the memory where
+the leak's own distribution dips (:attr:`Census.leak_dips`), not at fixed constants.
 
 Commitment: every snapshot of every seed is assigned to a family and a strategy (-1 where the
 family mixture's density is below the 1st percentile of the fitted seeds': a model in no family
