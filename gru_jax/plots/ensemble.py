@@ -12,7 +12,7 @@ from typing import Mapping, Optional, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .strategies import (draw_strategy_bands, strategy_colours, strategy_groups,
+from .strategies import (REFERENCE_STYLES, draw_strategy_bands, strategy_colours, strategy_groups,
                          strategy_label)
 
 
@@ -112,7 +112,7 @@ def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.nda
     rows = int(np.ceil(n_params / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.4 * rows), squeeze=False,
                              sharex=True)
-    mark_styles = ("tab:red", "tab:green", "tab:purple")
+    mark_styles = tuple(colour for colour, _ in REFERENCE_STYLES)
     for p, name in enumerate(names):
         ax = axes[p // cols][p % cols]
         if by_strategy is None:
@@ -128,7 +128,7 @@ def plot_trajectory_fans(epochs: np.ndarray, names: Sequence[str], bands: np.nda
                 ax.axhline(values[name], color=color, linestyle="--", linewidth=1.0, label=label)
         ax.axhline(0.0, color="black", linewidth=0.5)
         ax.set_title(name, fontsize=9)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=9)
         ax.grid(alpha=0.3)
         if p % cols == 0:
             ax.set_ylabel(ylabel, fontsize=9)
@@ -185,9 +185,8 @@ def plot_histogram(values: np.ndarray, xlabel: str, title: str, bins: int = 40,
                            enumerate(zip(names, groups))])
     if log_x:
         ax.set_xscale("log")
-    colors = ("tab:red", "tab:green", "tab:purple", "tab:orange")
-    for (label, x), color in zip((marks or {}).items(), colors):
-        ax.axvline(x, color=color, linestyle="--", linewidth=1.4, label=label)
+    for (label, x), (color, style) in zip((marks or {}).items(), REFERENCE_STYLES):
+        ax.axvline(x, color=color, linestyle=style, linewidth=1.4, label=label)
     if labels is not None:
         ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
     elif marks:
@@ -221,9 +220,9 @@ def plot_gate_ranges(z_ranges: np.ndarray, boxes: Mapping[str, tuple[tuple[float
             ax.errorbar(mid[pick, 0], mid[pick, 1], xerr=half[pick, 0], yerr=half[pick, 1],
                         fmt="o", markersize=2, alpha=0.35, elinewidth=0.5, color=colour,
                         label=label)
-    for (label, ((x0, x1), (y0, y1))), color in zip(boxes.items(), ("tab:red", "tab:green")):
+    for (label, ((x0, x1), (y0, y1))), (color, style) in zip(boxes.items(), REFERENCE_STYLES):
         ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor=color,
-                                   linewidth=1.6, label=label))
+                                   linestyle=style, linewidth=1.6, label=label))
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("z for flag 0 (first step, h = 0)")

@@ -9,11 +9,11 @@ from matplotlib.colors import LogNorm
 import numpy as np
 
 from ..blog import MEAN_BASELINE
-from .strategies import (draw_strategy_bands, strategy_colours, strategy_groups,
+from .strategies import (REFERENCE_STYLES, draw_strategy_bands, strategy_colours, strategy_groups,
                          strategy_label)
 
 CLASS_MARKERS = {"length-specific": "o", "general": "^", "failed": "x"}
-MARK_STYLES = (("tab:red", "-"), ("black", "--"), ("tab:purple", ":"))
+MARK_STYLES = REFERENCE_STYLES
 
 
 def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
@@ -25,8 +25,9 @@ def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
     Args:
       vectors: ``(S, P)`` canonical coordinates. names: ``P`` coordinate names.
       marks: label -> ``(P,)`` values drawn as vertical lines. The panel spans the seeds and
-        every mark with ``|value| <= clip_marks``; larger marks (the exact accumulator's readout
-        2000) are drawn at the edge, their value in the legend.
+        every mark with ``|value| <= clip_marks``; a larger mark (the exact accumulator's
+        readout 2000) is drawn as an arrow at the edge with its value, never as a line inside
+        the range, and its legend entry says "off the axis".
       labels, strategy_names: optional strategy per seed ``(S,)`` int and the names: the
         histograms are stacked by strategy (colours and names in the figure's legend).
     """
@@ -54,13 +55,20 @@ def parameter_distributions(vectors: np.ndarray, names: Sequence[str],
         pad = 0.05 * (hi - lo) + 1e-3
         for (label, mark), (color, style) in zip(marks.items(), MARK_STYLES):
             value = float(np.asarray(mark)[i])
-            shown = float(np.clip(value, lo - pad, hi + pad))
-            ax.axvline(shown, color=color, linestyle=style, label=f"{label} ({value:.3g})")
+            if lo - pad <= value <= hi + pad:
+                ax.axvline(value, color=color, linestyle=style, label=f"{label} ({value:.3g})")
+            else:                     # off the axis: an arrow at the edge, never a line in range
+                edge = hi + 2 * pad if value > hi else lo - 2 * pad
+                ax.annotate(f"{value:.3g}", xy=(edge, 0.9), xycoords=("data", "axes fraction"),
+                            ha="right" if value > hi else "left", fontsize=9, color=color,
+                            arrowprops=dict(arrowstyle="->", color=color))
+                ax.plot([], [], color=color, linestyle=style,
+                        label=f"{label} ({value:.3g}, off the axis)")
         ax.set_xlim(lo - 2 * pad, hi + 2 * pad)
         ax.set_title(names[i], fontsize=9)
         ax.set_xlabel("value (scaled-input units)", fontsize=9)
         ax.set_ylabel("seeds", fontsize=9)
-        ax.legend(fontsize=5.5, loc="upper right")
+        ax.legend(fontsize=9, loc="upper right")
     fig.suptitle("Final canonical parameters over seeds, with the hand-crafted and blog values")
     if labels is not None:
         handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in
@@ -265,7 +273,7 @@ def tradeoff_plot(rows: Sequence[Mapping], target: float = 1e-4) -> plt.Figure:
                     label=f"sharpness {sharp:g}: measured")
         ax.plot(weight, [r["bound"] for r in sel], "--", color=color, alpha=0.6,
                 label=f"sharpness {sharp:g}: bound")
-    ax.axhline(target, color="red", linestyle=":", label=f"target {target:g}")
+    ax.axhline(target, color="black", linestyle=":", label=f"target {target:g}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("largest |parameter| (readout 1/gain or 2 x sharpness)")

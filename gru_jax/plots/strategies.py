@@ -19,6 +19,11 @@ ABBREVIATIONS = (("update-gate", "z"), ("reset-gate", "r"), ("candidate", "cand"
                  ("multistable ", "multi "), ("non-learner: ", "FAILS: "))
 
 
+#: (colour, line style) of reference marks (the blog, the accumulators, targets): black in three
+#: styles, so that no reference shares a family's or a strategy's colour.
+REFERENCE_STYLES = (("black", "-"), ("black", "--"), ("black", ":"), ("black", "-."))
+
+
 def strategy_colours(count: int) -> np.ndarray:
     """``(count, 4)`` RGBA: strategy k's colour in every figure (tab10; tab20 beyond 10)."""
     return plt.get_cmap("tab10" if count <= 10 else "tab20")(np.arange(count) % 20)
