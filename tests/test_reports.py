@@ -71,6 +71,26 @@ def run_dir(tmp_path_factory):
     return path
 
 
+def _images_exist(text: str, directory: str) -> list:
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
+    for image in images:
+        assert os.path.exists(os.path.join(directory, image)), image
+    return images
+
+
+def assert_first_page(text: str) -> None:
+    """The report's one page: at most ~150 lines, the families, the blog's questions, four
+    figures, and links to every appendix."""
+    assert len(text.splitlines()) <= 150, len(text.splitlines())
+    for section in ("## Families and strategies", "## The blog's questions", "## Figures",
+                    "## Configuration", "## More"):
+        assert section in text, section
+    assert "| " + " | ".join(FAMILY_HEADER) + " |" in text
+    for link in ("(census.md)", "(ensemble.md)", "(dissections.md)"):
+        assert link in text, link
+    assert len(re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)) == 4
+
+
 def test_write_report(run_dir):
     # an existing comparison is linked (running one trains stability runs: too slow here)
     os.makedirs(os.path.join(run_dir, "compare"))
@@ -78,23 +98,26 @@ def test_write_report(run_dir):
         handle.write("# comparison\n")
     path = write_report(run_dir)
     assert path == os.path.join(run_dir, "report", "report.md")
+    out = os.path.join(run_dir, "report")
     text = open(path).read()
-    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", text)
-    assert len(images) >= 10
-    for image in images:
-        assert os.path.exists(os.path.join(run_dir, "report", image)), image
-    captions = re.findall(r"^\*Figure \d+\. .+\*$", text, flags=re.M)
-    assert len(captions) == len(images)
-    for section in ("## Configuration", "## The ensemble", "## Learned versus designed",
-                    "### The blog's claims", "## Dissections of representative seeds"):
-        assert section in text
-    assert "57.81" in text  # the blog's seed (index 0) walks the blog's sequence as published
+    assert_first_page(text)
     assert "](../compare/compare.md)" in text
-    assert_census_leads(text, run_dir)
+    # the configuration shows only what differs from the blog's protocol
+    assert "| `epochs` | 150 | 3000 |" in text and "`batch_size`" not in text
+    appendix = "".join(open(os.path.join(out, name)).read() for name in
+                       ("census.md", "ensemble.md", "dissections.md"))
+    images = _images_exist(text + appendix, out)
+    captions = re.findall(r"^\*Figure \d+\. .+\*$", text + appendix, flags=re.M)
+    assert len(captions) == len(images) >= 10
+    ensemble_md = open(os.path.join(out, "ensemble.md")).read()
+    assert "### The blog's claims" in ensemble_md
+    dissections = open(os.path.join(out, "dissections.md")).read()
+    assert "57.81" in dissections  # the blog's seed walks the blog's sequence as published
+    assert_census_leads(open(os.path.join(out, "census.md")).read(), run_dir)
     # 2 seeds: no discovery, one family, said so; its representative is dissected
     assert "too few seeds for a census" in text
-    assert re.search(r"^### Seed (37|2) \(F1: ", text, flags=re.M)
-    assert os.path.exists(os.path.join(run_dir, "report", "commitment.png"))
+    assert re.search(r"^### Seed (37|2) \(F1: ", dissections, flags=re.M)
+    assert os.path.exists(os.path.join(out, "commitment.png"))
 
 
 def test_missing_comparison_is_a_note_when_not_run(tmp_path):
@@ -135,7 +158,11 @@ def test_run_compare_writes_markdown_and_figures(tmp_path):
     path = run_compare(run_dir, options=CompareOptions(stability_epochs=0, n_per_cell=20,
                                                       tradeoff_n_per_cell=0))
     assert path == os.path.join(run_dir, "compare", "compare.md")
-    text = open(path).read()
+    first = open(path).read()
+    assert len(first.splitlines()) <= 150 and "(details.md)" in first
+    assert "| question | over the ensemble |" in first
+    assert len(_images_exist(first, os.path.join(run_dir, "compare"))) == 4
+    text = open(os.path.join(run_dir, "compare", "details.md")).read()
     for name in ("parameters.png", "behaviour.png", "families.png", "distance_canonical.png",
                  "distance_behaviour.png", "generalization.png", "interpolation.png",
                  "commitment.png"):
@@ -180,7 +207,7 @@ def test_compare_and_report_at_larger_hidden_sizes(tmp_path, hidden):
     census = ga.census(Run.load(run_dir))          # once for both writers, as the pipeline
     path = run_compare(run_dir, options=CompareOptions(stability_epochs=5, n_per_cell=10,
                                                        tradeoff_n_per_cell=0), census=census)
-    text = open(path).read()
+    text = open(os.path.join(run_dir, "compare", "details.md")).read()
     for section in ("## Final parameters, aligned", "## Fixed points", LEAD,
                     "## Generalization", "## Loss along the straight path", "Skipped"):
         assert section in text, section
@@ -188,14 +215,18 @@ def test_compare_and_report_at_larger_hidden_sizes(tmp_path, hidden):
     assert len(rows) == 5 and rows[0].startswith("seed,family,strategy,threshold_class,n_flag0")
     for name in ("parameters.png", "fixed_points.png", "behaviour.png", "interpolation.png"):
         assert os.path.exists(os.path.join(run_dir, "compare", name)), name
-    report = open(write_report(run_dir, census=census)).read()
+    first = open(write_report(run_dir, census=census)).read()
+    assert_first_page(first)
+    assert f"with {hidden} hidden unit(s)" in first
+    out = os.path.join(run_dir, "report")
+    report = open(os.path.join(out, "census.md")).read()
     assert_census_leads(text, run_dir)
     assert_census_leads(report, run_dir)
     assert "**The run.** 4 seeds, 1 diverged" in report        # seed 3's last loss is NaN
     # the report and the comparison state the same census, word for word (figures follow)
     assert lead_section(report).split("![")[0] == lead_section(text).split("![")[0]
-    assert f"with {hidden} hidden unit(s)" in report
-    assert "Fixed points of h_t -> h_(t+1) at constant inputs" in report
-    assert "the readout unit" in report
-    images = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", report)
-    assert images and all(os.path.exists(os.path.join(run_dir, "report", i)) for i in images)
+    dissections = open(os.path.join(out, "dissections.md")).read()
+    assert "Fixed points of h_t -> h_(t+1) at constant inputs" in dissections
+    assert "the readout unit" in dissections
+    images = _images_exist(first + report + dissections, out)
+    assert images

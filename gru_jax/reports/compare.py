@@ -61,7 +61,11 @@ class _Page:
     """The Markdown lines and the figures of the comparison, saved into ``out_dir``."""
 
     def __init__(self, out_dir: str):
-        self.out_dir, self.md, self.figures = out_dir, [], []
+        self.out_dir, self.md, self.figures, self.keys = out_dir, [], [], []
+
+    def key(self, question: str, answer: str) -> None:
+        """A row of the first page's table of key numbers."""
+        self.keys.append((question, answer))
 
     def figure(self, fig, name: str) -> None:
         save_figure(fig, os.path.join(self.out_dir, name))
@@ -93,7 +97,8 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
     out_dir = out_dir or os.path.join(run_dir, "compare")
     os.makedirs(out_dir, exist_ok=True)
     page = _Page(out_dir)
-    page.add(f"# Learned versus designed: `{run_dir}`", "",
+    page.add(f"# Learned versus designed, in detail: `{run_dir}`", "",
+             "[back to the comparison's first page](compare.md)", "",
              f"{run.n_seeds} seeds, {run.config.epochs} epochs, seq_len {run.config.seq_len}, "
              f"lr {run.config.learning_rate:g}.", "")
     lead_md = []
@@ -104,10 +109,7 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
     hidden = run.config.hidden_size
     exact = handcrafted.accumulator(hidden_size=hidden)
     reachable = handcrafted.reachable_accumulator()        # one unit: the protocol's reach
-    if hidden == 1:
-        _parameters(page, run, census, exact, reachable)
-    else:
-        _aligned_parameters(page, run, census, exact)
+    _parameters(page, run, census)
     _behaviour(page, run, census, exact, reachable)
     _fixed_points(page, run, census, exact, out_dir)
     _distances(page, run, census)
@@ -126,52 +128,98 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
                  "sequences a cell)", "", dict_table(rows), "")
     page.add("## Figures", "", *[f"![{f}]({f})" for f in page.figures], "",
              f"Computed in {time.perf_counter() - t0:.0f} s.")
-    return write_text(os.path.join(out_dir, "compare.md"), "\n".join(page.md) + "\n")
+    write_text(os.path.join(out_dir, DETAILS), "\n".join(page.md) + "\n")
+    return write_text(os.path.join(out_dir, "compare.md"), _first_page(run, run_dir, census,
+                                                                       page))
 
 
-def _parameters(page: _Page, run: Run, census, exact, reachable) -> None:
-    vectors = canonical_vector(run.params)
-    marks = {"exact accumulator": canonical_vector(exact),
-             "reachable accumulator": canonical_vector(reachable),
-             "blog seed 37": canonical_vector(from_state_dict(SEED37_STATE_DICT))}
-    page.figure(plots.parameter_distributions(vectors, CANONICAL_NAMES, marks,
-                                              labels=census.families,
-                                              strategy_names=census.legend("family")),
-                "parameters.png")
-    q = np.nanquantile(vectors, (0.1, 0.5, 0.9), axis=0)
-    page.add("## Final canonical parameters", "",
-             "Median and 10-90% range over seeds; canonical form: readout weight > 0, r/z biases "
-             "merged (b_ih + b_hh).", "",
-             table(["parameter", "seeds 10%", "median", "seeds 90%", "exact", "reachable",
-                    "blog 37"],
-                   [(n, q[0, i], q[1, i], q[2, i], *(float(m[i]) for m in marks.values()))
-                    for i, n in enumerate(CANONICAL_NAMES)]))
+#: The comparison's appendix: every section, the census lead first.
+DETAILS = "details.md"
+#: The first page's figures: (file, caption).
+FIRST_PAGE_FIGURES = (
+    ("behaviour.png", "Every seed in the behaviour plane by family; stars: the accumulators."),
+    ("parameters.png", "Final parameters stacked by family, with the accumulators' values."),
+    ("generalization.png", "Relative error over lengths x flag counts: the exact accumulator, "
+                           "the median and the best seed, and the share of seeds within 5%."),
+    ("interpolation.png", "The training loss along the straight path from each seed to the "
+                          "accumulators: the barrier between learned and designed."))
 
 
-def _aligned_parameters(page: _Page, run: Run, census, exact) -> None:
-    """H > 1: every seed aligned (signed permutation of units) to the ensemble's medoid in
-    canonical coordinates; beyond 40 coordinates only unit u0's are drawn."""
+def _first_page(run: Run, run_dir: str, census, page: _Page) -> str:
+    """``compare.md``: one page of key numbers and four figures; the rest in details.md."""
+    legend = census.legend("family")
+    figures = [f"![{name}]({name})\n\n*{caption}*\n" for name, caption in FIRST_PAGE_FIGURES
+               if name in page.figures]
+    return "\n".join([
+        f"# Learned versus designed: `{run_dir}`\n",
+        f"{run.n_seeds} seeds (families: " + "; ".join(
+            f"{legend[f]} {census.family_fractions[f]:.0%}" for f in range(census.n_families))
+        + ") against the hand-crafted accumulators: the exact one (`handcrafted.accumulator`, "
+        "any length and flag count) and the reachable one (finite weights the protocol can "
+        "hold).\n",
+        table(["question", "over the ensemble"], page.keys), *figures,
+        f"Everything else (the census in full, every table and figure): [{DETAILS}]({DETAILS}).",
+        ""])
+
+
+def weights(run: Run):
+    """The seeds' final parameters beside the accumulators': ``(vectors (S, P), names, marks
+    {label: (P,)}, shown (indices drawn), aligned)``. Hidden size 1: canonical coordinates, with
+    the exact and reachable accumulators and the blog's seed 37; H > 1: every seed aligned
+    (signed permutation of units) to the ensemble's medoid, with the exact accumulator aligned
+    the same way; beyond 40 coordinates only unit u0's are drawn."""
+    hidden = run.config.hidden_size
+    exact = handcrafted.accumulator(hidden_size=hidden)
+    if hidden == 1:
+        marks = {"exact accumulator": canonical_vector(exact),
+                 "reachable accumulator": canonical_vector(handcrafted.reachable_accumulator()),
+                 "blog seed 37": canonical_vector(from_state_dict(SEED37_STATE_DICT))}
+        names = list(CANONICAL_NAMES)
+        return canonical_vector(run.params), names, marks, list(range(len(names))), False
     reference = medoid_reference(run.params)
-    names = canonical_names(run.config.hidden_size)
+    names = canonical_names(hidden)
     vectors = symmetry.coordinates(symmetry.align(run.params, reference))
     marks = {"exact accumulator (aligned)": symmetry.coordinates(
         symmetry.align(exact, reference))}
-    shown = readable_coordinates(names)
-    page.figure(plots.parameter_distributions(vectors[:, shown], [names[i] for i in shown],
-                                              {k: v[shown] for k, v in marks.items()},
-                                              labels=census.families,
-                                              strategy_names=census.legend("family")),
-                "parameters.png")
+    return vectors, names, marks, readable_coordinates(names), True
+
+
+def weights_figure(run: Run, census):
+    """The histogram of every final parameter, stacked by family, with the references."""
+    vectors, names, marks, shown, _ = weights(run)
+    return plots.parameter_distributions(vectors[:, shown], [names[i] for i in shown],
+                                         {k: np.asarray(v)[shown] for k, v in marks.items()},
+                                         labels=census.families,
+                                         strategy_names=census.legend("family"))
+
+
+def _parameters(page: _Page, run: Run, census) -> None:
+    vectors, names, marks, shown, aligned = weights(run)
+    page.figure(weights_figure(run, census), "parameters.png")
     q = np.nanquantile(vectors, (0.1, 0.5, 0.9), axis=0)
-    page.add("## Final parameters, aligned", "",
-             f"Hidden size {run.config.hidden_size}: each seed's units are matched (a signed "
-             "permutation, by linear assignment: `gru_jax.analysis.align`) to those of the "
-             "ensemble's medoid in canonical form (unit u0: its largest readout weight); r/z "
-             "biases merged. Median and 10-90% range over seeds"
-             + ("; the figure shows unit u0 and b_out only." if len(shown) < len(names) else "."),
-             "", table(["coordinate", "seeds 10%", "median", "seeds 90%", "exact (aligned)"],
-                       [(n, q[0, i], q[1, i], q[2, i], float(marks[
-                           "exact accumulator (aligned)"][i])) for i, n in enumerate(names)]))
+    if not aligned:
+        page.add("## Final canonical parameters", "",
+                 "Median and 10-90% range over seeds; canonical form: readout weight > 0, r/z "
+                 "biases merged (b_ih + b_hh).", "")
+    else:
+        page.add("## Final parameters, aligned", "",
+                 f"Hidden size {run.config.hidden_size}: each seed's units are matched (a signed "
+                 "permutation, by linear assignment: `gru_jax.analysis.align`) to those of the "
+                 "ensemble's medoid in canonical form (unit u0: its largest readout weight); r/z "
+                 "biases merged. Median and 10-90% range over seeds"
+                 + ("; the figure shows unit u0 and b_out only." if len(shown) < len(names)
+                    else "."), "")
+    page.add(table(["parameter", "seeds 10%", "median", "seeds 90%", *marks],
+                   [(n, q[0, i], q[1, i], q[2, i], *(float(m[i]) for m in marks.values()))
+                    for i, n in enumerate(names)]))
+
+
+def accumulator_behaviour(high: int, hidden: int = 1) -> dict:
+    """The accumulators' place in the behaviour plane: ``{label: (z flag 0, z flag 1)}``."""
+    return {"exact accumulator": gates_and_route(handcrafted.accumulator(hidden_size=hidden),
+                                                 high)[:2],
+            "reachable accumulator": gates_and_route(handcrafted.reachable_accumulator(),
+                                                     high)[:2]}
 
 
 def _fixed_points(page: _Page, run: Run, census, exact, out_dir: str) -> None:
@@ -203,6 +251,12 @@ def _fixed_points(page: _Page, run: Run, census, exact, out_dir: str) -> None:
                           ("fixed points at flag 1", summary.n_flag1.astype(float))):
         finite = values[np.isfinite(values)]
         rows.append((label, *(np.quantile(finite, qs) if finite.size else [np.nan] * 5)))
+    eig = np.asarray(summary.leading_eigenvalue, np.float64)
+    page.key("How well do seeds hold a sum?",
+             f"flag-0 leading eigenvalue median {np.nanmedian(eig):.3f} (5-95% "
+             f"{np.nanquantile(eig, 0.05):.3f}-{np.nanquantile(eig, 0.95):.3f}); above 0.99 in "
+             f"{int(np.sum(eig > 0.99))} of {len(eig)}; the exact accumulator: "
+             f"{float(hand.leading_eigenvalue):.4f}")
     page.add("## Fixed points: how a seed holds a sum", "",
              "For a constant input (value 0, flag 0 or 1) the step h -> h' has fixed points; at "
              "the flag-0 point nearest h = 0 the Jacobian's leading eigenvalue says how much of "
@@ -215,13 +269,15 @@ def _fixed_points(page: _Page, run: Run, census, exact, out_dir: str) -> None:
 def _behaviour(page: _Page, run: Run, census, exact, reachable) -> None:
     """The update gate's mean at flag-0 and flag-1 steps per seed (the census's ``z_flag0``,
     ``z_flag1`` features: at H > 1 weighted by |readout|), coloured by strategy."""
-    high = run.config.high
-    refs = {"exact accumulator": gates_and_route(exact, high)[:2],
-            "reachable accumulator": gates_and_route(reachable, high)[:2]}
+    refs = accumulator_behaviour(run.config.high, run.config.hidden_size)
     z = census.features[:, [census.feature_names.index("z_flag0"),
                             census.feature_names.index("z_flag1")]]
     page.figure(plots.behaviour_scatter(z, census.families, refs, census.legend("family"),
                                         census.threshold_labels), "behaviour.png")
+    page.key("Where do seeds sit in the behaviour plane?",
+             f"mean update gate, median over seeds: {np.nanmedian(z[:, 0]):.3f} at unflagged and "
+             f"{np.nanmedian(z[:, 1]):.3f} at flagged steps; the exact accumulator: "
+             f"{refs['exact accumulator'][0]:.3f} / {refs['exact accumulator'][1]:.3f}")
     page.add("## Update-gate behaviour", "",
              "![behaviour.png](behaviour.png)", "",
              "*Mean update gate per seed at flag-0 steps (x) and flag-1 steps (y) on the "
@@ -308,6 +364,12 @@ def _generalization(page: _Page, run: Run, exact, reachable, n_per_cell: int) ->
     models = (("exact accumulator", hand),
               ("reachable accumulator", reachable_errors),
               (f"best seed {best}", errors[best]), (f"median seed {median}", errors[median]))
+    page.key("How far from adding are they?",
+             f"median cell error: median seed {float(np.nanmedian(errors[median])):.3g}, best "
+             f"seed {float(np.nanmedian(errors[best])):.3g} (worst cell "
+             f"{float(np.nanmax(errors[best])):.3g}), the reachable accumulator "
+             f"{float(np.nanmedian(reachable_errors)):.3g}, the exact one "
+             f"{float(np.nanmedian(hand)):.2g}")
     page.add(f"## Generalization (coarse grid: {len(grid.lengths)} lengths x "
              f"{len(grid.flag_counts)} flag counts, {n_per_cell} sequences a cell)", "",
              table(["model", "median cell error", "worst cell error", "length 4 / 2 flags error"],
@@ -329,6 +391,11 @@ def _interpolation(page: _Page, run: Run, exact, reachable) -> None:
     page.figure(plots.interpolation_paths(alphas, paths), "interpolation.png")
     coords = ("canonical coordinates" if run.config.hidden_size == 1 else
               "aligned coordinates: each seed's units matched to the accumulator's")
+    for label, losses in paths.items():
+        barrier = ref.barrier_height(losses)
+        page.key(f"Is the accumulator downhill ({label})?",
+                 f"median barrier {float(np.median(barrier)):.3g} (scaled loss); a barrier "
+                 f"above 0.01 in {float(np.mean(barrier > 0.01)):.0%} of seeds")
     page.add(f"## Loss along the straight path seed -> hand-crafted ({coords})", "",
              "Barrier: max loss on the path minus the larger end loss (scaled units).", "",
              table(["path", "median barrier", "fraction with barrier > 0.01",

@@ -1,18 +1,20 @@
 """The Markdown report of a run: ``write_report(run_dir)`` -> ``RUN_DIR/report/report.md``.
 
-Sections, each a function of the Run and its discovered census (and the figures saved beside
-the Markdown):
+``report.md`` is ONE page (:func:`first_page`): the run in two sentences, the families and
+strategies with fractions and 95% intervals (short labels), the blog's questions answered in
+one table, four figures (the seeds in the behaviour plane by family with the accumulators
+marked; loss bands by family; family fractions; learned weights against the accumulators'),
+and the configuration where it differs from the blog's protocol. The rest are appendices
+beside it, linked from the first page:
 
-1. the strategies: the census table, the threshold axis, the commitment epochs
-   (:func:`gru_jax.reports.census.census_lead`, the same section that leads the comparison);
-2. the run's Config (differences from the blog's protocol marked) and a summary;
-3. the ensemble, seeds coloured by strategy: losses, final losses, plateau exits, the blog's
-   claims tested per seed, parameter fans (canonical coordinates at hidden size 1);
-4. a link to the comparison with the hand-crafted accumulator (:mod:`gru_jax.reports.compare`);
-5. a dissection of the representative seed of each strategy: losses and events, weights over
-   epochs, the blog's walkthrough at chosen epochs, gate terms, gate responses, dynamics.
-
-Everything is vectorised over seeds; 1024 seeds x 62 snapshots take well under a minute.
+- ``census.md``: the census in full (mechanism per family, how it was decided and how stable,
+  the threshold axis, commitment; :func:`gru_jax.reports.census.census_lead`, the section
+  that also leads the comparison's appendix);
+- ``ensemble.md``: losses, final losses, plateau exits, the blog's claims per seed, parameter
+  fans, every figure coloured by family;
+- ``dissections.md``: the representative seed of each strategy: losses and events, weights
+  over epochs, the blog's walkthrough, gate terms, gate responses, dynamics;
+- the comparison with the hand-crafted accumulators (``../compare/compare.md``).
 """
 from __future__ import annotations
 
@@ -25,6 +27,8 @@ import numpy as np
 
 from ..analysis import dissect, ensemble, events
 from ..analysis.census import census as discover_census
+from ..analysis.features import seed_features
+from ..analysis.stats import wilson_interval
 from ..analysis.canonical import canonical_vector
 from ..blog import EPOCHS, MEAN_BASELINE, SEED37_STATE_DICT, SEQUENCE, Z_FLAG0, Z_FLAG1
 from ..config import Config
@@ -35,10 +39,11 @@ from ..plots import ensemble as ensemble_plots
 from ..model import select_model
 from ..run import Run
 from ..plots.strategies import short_name
-from .census import census_lead, lead_figures
-from .compare import run_compare
+from ..plots.reference import behaviour_scatter, census_bars
+from .census import census_lead, family_rows, lead_figures, strategy_rows
+from .compare import accumulator_behaviour, run_compare, weights_figure
 from .dissection import dissect_network
-from .markdown import Figures, fmt, seed_span, table
+from .markdown import Figures, fmt, table
 
 
 def pick_epochs(eval_epochs: Sequence[int], wanted: Sequence[int] = EPOCHS,
@@ -53,25 +58,155 @@ def pick_epochs(eval_epochs: Sequence[int], wanted: Sequence[int] = EPOCHS,
     return [eval_epochs[i] for i in idx]
 
 
-# ---- the report ------------------------------------------------------------------------------
-def _config_section(run: Run) -> str:
+# ---- the first page --------------------------------------------------------------------------
+def config_differences(cfg) -> list[tuple]:
+    """``(field, this run, blog's protocol)`` for every Config field that differs from the
+    blog's protocol (:class:`gru_jax.Config`'s defaults)."""
     default = Config()
-    rows = []
-    for field in dataclasses.fields(Config):
-        value = getattr(run.config, field.name)
-        mark = "" if value == getattr(default, field.name) else " **(changed)**"
-        rows.append((f"`{field.name}`", f"{value}{mark}", getattr(default, field.name)))
-    head = (f"{run.n_seeds} seeds (seeds {seed_span(run.seeds)}) x {run.config.epochs} epochs, "
-            f"{len(run.eval_epochs)} snapshots (eval every {run.config.eval_every} epochs); "
-            f"training wall time {run.wall_s:.1f} s.\n")
-    return "## Configuration\n\n" + head + "\n" + table(("field", "this run", "blog's protocol"),
-                                                         rows)
+    return [(f"`{f.name}`", getattr(cfg, f.name), getattr(default, f.name))
+            for f in dataclasses.fields(Config) if getattr(cfg, f.name) != getattr(default,
+                                                                                   f.name)]
+
+
+def task_text(cfg) -> str:
+    """The task in words: lengths and flag counts, per row or per dataset."""
+    if getattr(cfg, "per_row_lengths", None):
+        lengths = f"each row its own length in {cfg.per_row_lengths[0]}..{cfg.per_row_lengths[1]}"
+    elif cfg.delta > 0:
+        lo, hi = cfg.length_range
+        lengths = f"one length per dataset in {lo}..{hi - 1}"
+    else:
+        lengths = f"length {cfg.seq_len}"
+    if getattr(cfg, "per_row_flags", None):
+        flags = f"each row {cfg.per_row_flags[0]}-{cfg.per_row_flags[1]} flags"
+    elif cfg.n_flags is not None:
+        flags = f"{cfg.n_flags} flags"
+    else:
+        flags = "the seed's flag rule (2 at length 4)"
+    extra = " with a curriculum" if cfg.curriculum else ""
+    return f"sequences of {lengths}, {flags}{extra}"
+
+
+def _ci(count: int, total: int) -> str:
+    low, high = wilson_interval(count, total)
+    return f"{count} of {total} ({count / total:.1%}; 95% CI {low:.1%}-{high:.1%})"
+
+
+def blog_family(census, high: int) -> str:
+    """The family the blog's own net (seed 37) falls in, at hidden size 1 ("" otherwise)."""
+    blog = from_state_dict(SEED37_STATE_DICT)
+    if census.reference is None or np.shape(census.reference["gru"]["weight_hh_l0"])[-1] != 1:
+        return ""
+    stacked = {m: {k: np.asarray(v)[None] for k, v in sub.items()} for m, sub in blog.items()}
+    feats = seed_features(stacked, np.array([1e-4]), reference=census.reference, high=high)
+    family = int(census.assign(feats.values)[0][0])
+    return f"{census.family_labels[family]} ({census.legend('family')[family].split(' ', 1)[1]})"
+
+
+def blog_questions(run: Run, census, summary) -> list[tuple]:
+    """The blog's questions, each answered over the ensemble: ``(question, answer)``."""
+    total = run.n_seeds
+    classes = census.threshold_labels
+    learned = int(np.sum(classes != "failed"))
+    general = int(np.sum(classes == "general"))
+    q = ensemble.quantile_table(ensemble.final_train_loss(run), (0.05, 0.5, 0.95))
+    claims = {c.name: c for c in summary.claims}
+    eig = census.column("leading_eigenvalue_flag0")
+    holds = int(np.sum(eig > 0.99))
+    rows = [("Does every seed learn the task?",
+             f"{_ci(learned, total)} reach a final loss below half the predict-the-mean loss; "
+             f"median final loss {fmt(q[0.5], 3)} (5-95% {fmt(q[0.05], 3)}-{fmt(q[0.95], 3)}; "
+             "the blog: ~1.0e-4, scaled units)."),
+            ("Does any seed learn to add at other lengths and flag counts?",
+             f"{_ci(general, total)} are general (worst relative error <= 0.1 on lengths 2-32 x "
+             "1-5 flags); the hand-crafted accumulator is."),
+            ("Does a seed keep a sum over unflagged steps (a line attractor)?",
+             f"{_ci(holds, total)} have a flag-0 leading eigenvalue above 0.99 (median "
+             f"{np.nanmedian(eig):.3f}; the accumulator: 1)."),
+            ("Is the blog's net typical?",
+             f"{_ci(claims['update gate as the blog' + chr(39) + 's'].count, total)} have its "
+             "first-step gate ranges" + (f"; its own weights fall in {family}" if (
+                 family := blog_family(census, run.config.high)) else "") + ".")]
+    if "fails a single-element input" in claims:
+        rows.append(("Does a seed fail a single-element input as the blog's net does?",
+                     _ci(claims["fails a single-element input"].count, total) + "."))
+    if "W_iz[flag] changes sign" in claims:
+        rows.append(("Does the update gate's flag weight change sign during training?",
+                     _ci(claims["W_iz[flag] changes sign"].count, total) + "."))
+    return rows
+
+
+def first_page(run: Run, run_dir: str, census, summary, figures: Figures,
+               compare_link: str) -> str:
+    """``report.md``: the one page (module docstring)."""
+    cfg = run.config
+    legend = census.legend("family")
+    families = "; ".join(f"{legend[f]} {census.family_fractions[f]:.0%}"
+                         for f in range(census.n_families))
+    learned = int(np.sum(census.threshold_labels != "failed"))
+    general = int(np.sum(census.threshold_labels == "general"))
+    z = np.stack([census.column("z_flag0"), census.column("z_flag1")], 1)
+    behaviour = figures.add(
+        behaviour_scatter(z, census.families, accumulator_behaviour(cfg.high, cfg.hidden_size),
+                          legend, census.threshold_labels), "behaviour.png",
+        "Every seed in the behaviour plane (mean update gate at unflagged vs flagged steps), "
+        "coloured by family; stars: the hand-crafted accumulators; dashed box: the blog's "
+        "first-step ranges (for orientation).")
+    losses = figures.add(
+        ensemble_plots.plot_loss_by_strategy(np.asarray(run.loss_epochs),
+                                             np.asarray(run.train_loss), census.families,
+                                             legend, ylabel="training loss (scaled units)",
+                                             title="Training loss by family",
+                                             baseline=MEAN_BASELINE),
+        "loss_by_family.png", "Training loss per family: the median and 25-75% band.")
+    fractions = figures.add(
+        census_bars(legend, census.family_fractions,
+                    list(zip(census.family_ci_low, census.family_ci_high)),
+                    census.family_counts.tolist()),
+        "families.png", "Fraction of seeds in each family, with 95% Wilson intervals.")
+    weights = figures.add(weights_figure(run, census), "weights.png",
+                          "Final parameters (canonical coordinates) stacked by family, with "
+                          "the accumulators' and the blog's values (black).")
+    differences = config_differences(cfg)
+    note = f"**Note: {census.note}.**\n" if census.note else ""
+    return "\n".join([
+        f"# Report: {os.path.basename(os.path.abspath(run_dir))}\n",
+        f"{run.n_seeds} seeds of a GRU with {cfg.hidden_size} hidden unit(s), each trained "
+        f"for {cfg.epochs} epochs on the adding problem ({task_text(cfg)}). {learned} learned "
+        f"the task and {general} learned to add at every length; the seeds fall into "
+        f"{census.n_families} famil{'y' if census.n_families == 1 else 'ies'}: {families}.\n",
+        note + "## Families and strategies\n",
+        "A family is how the flag reaches the memory (the update gate at unflagged and flagged "
+        "steps); a strategy, within it, how the memory leaks and how the flag pushes the "
+        "candidate. Loss and errors are outcomes, not clustered on. How this was decided and "
+        "how stable it is: [census.md](census.md).\n",
+        table(["family", "how the flag reaches the memory", "seeds", "fraction (95% CI)",
+               "median final loss", "median error L8 k2", "commits (median epoch)",
+               "general / length-specific / failed"], family_rows(census), 3),
+        table(["strategy", "memory and candidate push", "seeds", "fraction (95% CI)",
+               "median final loss", "median error L8 k2", "representative seed"],
+              strategy_rows(census), 3),
+        "## The blog's questions\n",
+        table(["question", "over the ensemble"], blog_questions(run, census, summary)),
+        "## Figures\n", behaviour, losses, fractions, weights,
+        "## Configuration\n",
+        (table(("field", "this run", "blog's protocol"), differences) if differences else
+         "The blog's protocol, every field at its default.\n")
+        + f"\nTraining took {run.wall_s:.1f} s ({run.provenance.get('device_kind', '?')}).\n",
+        "## More\n",
+        "- [census.md](census.md): the census in full (mechanism per family, stability, the "
+        "threshold axis, commitment epochs).",
+        "- [ensemble.md](ensemble.md): losses, final losses, plateau exits, the blog's claims "
+        "seed by seed, parameter trajectories.",
+        "- [dissections.md](dissections.md): the representative seed of each strategy, "
+        "dissected.",
+        f"- {compare_link}", ""])
 
 
 def _ensemble_section(run: Run, summary, census, figures: Figures) -> str:
     """Losses, final losses, plateau exits, the blog's claims per seed, parameter fans; seeds
     coloured by strategy."""
-    return "\n".join(["## The ensemble\n", _loss_curves(run, census, figures),
+    return "\n".join([_loss_curves(run, census, figures),
                       _final_losses(run, summary, census, figures),
                       _claims(run, summary, census, figures),
                       _parameter_fans(run, census, figures)])
@@ -218,22 +353,18 @@ def _parameter_fans(run: Run, census, figures: Figures) -> str:
 
 
 def _comparison_section(run_dir: str, out_dir: str, census, run_comparison: bool) -> str:
-    """A link to ``RUN_DIR/compare/compare.md``, running the comparison first if it is missing
-    and ``run_comparison``."""
-    parts = ["## Learned versus designed\n"]
+    """The link to ``RUN_DIR/compare/compare.md`` (one Markdown list item), running the
+    comparison first if it is missing and ``run_comparison``."""
     compare_dir = os.path.join(run_dir, "compare")
     path = os.path.join(compare_dir, "compare.md")
     if not os.path.exists(path):
         if not run_comparison:
-            return "\n".join(parts + [f"(No comparison in {compare_dir}: run `gru-jax compare "
-                                      f"{run_dir}` first, or write the report without "
-                                      "`--no-compare`.)\n"])
+            return (f"No comparison in {compare_dir}: run `gru-jax compare {run_dir}` first, or "
+                    "write the report without `--no-compare`.")
         path = run_compare(run_dir, census=census)
     rel = os.path.relpath(path, out_dir)
-    parts.append(f"The comparison with the hand-crafted accumulator (per-parameter distributions, "
-                 f"behaviour scatter, distances over training, generalization heatmaps, "
-                 f"interpolation and stability) is in [{rel}]({rel}).\n")
-    return "\n".join(parts)
+    return (f"[{rel}]({rel}): learned versus designed (parameters, behaviour, fixed points, "
+            "distances over training, generalization, the loss along straight paths).")
 
 
 def _seed_section(run: Run, index: int, label: str, figures: Figures, out_dir: str,
@@ -330,18 +461,17 @@ def _seed_walkthrough(run: Run, index: int, sequence) -> str:
 
 def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
                  run_comparison: bool = True, census=None) -> str:
-    """Write the Markdown report of the run in ``run_dir``; returns the path of report.md.
+    """Write the report of the run in ``run_dir`` (module docstring); returns the path of
+    report.md.
 
     Args:
       run_dir: a complete run directory (:meth:`gru_jax.Run.load`).
-      out_dir: where report.md and its PNGs go (default ``RUN_DIR/report``).
+      out_dir: where report.md, its appendices and PNGs go (default ``RUN_DIR/report``).
       sequence: the walkthrough input, original units (default the blog's example).
       run_comparison: when ``RUN_DIR/compare`` is missing, run
-        :func:`gru_jax.reports.compare.run_compare` first (it trains short stability runs:
-        minutes); False links an existing one only.
-      census: the run's discovered census (:func:`gru_jax.analysis.census`, a
-        :class:`gru_jax.analysis.strategies.Census`), if already computed (the pipeline
-        computes it once for the comparison and the report).
+        :func:`gru_jax.reports.compare.run_compare` first; False links an existing one only.
+      census: the run's census (:func:`gru_jax.analysis.census`), if already computed (the
+        pipeline computes it once for the comparison and the report).
     """
     start = time.perf_counter()
     run = Run.load(run_dir)
@@ -353,20 +483,23 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
     lead = census_lead(census, ensemble.headline(run), "\n".join(
         figures.add(fig, name, caption)
         for fig, name, caption in lead_figures(census, run.config.epochs - 1)))
-    sections = [f"# Report: {os.path.basename(os.path.abspath(run_dir))}\n",
-                "The adding problem (sum the flagged values of a sequence) learned by a GRU "
-                f"with {run.config.hidden_size} hidden unit(s), trained under the blog's protocol "
-                "as an ensemble of seeds. Losses: training in scaled units (targets / high), test "
-                "in original units.\n", lead,
-                _config_section(run), _ensemble_section(run, summary, census, figures),
-                _comparison_section(run_dir, out_dir, census, run_comparison),
-                "## Dissections of representative seeds\n",
-                "The representative of each strategy (the seed nearest its median features).\n"]
+    name = os.path.basename(os.path.abspath(run_dir))
+    write_text(os.path.join(out_dir, "census.md"),
+               f"# Census: {name}\n\n[back to the report](report.md)\n\n{lead}")
+    write_text(os.path.join(out_dir, "ensemble.md"), "\n".join([
+        f"# The ensemble: {name}\n", "[back to the report](report.md)\n",
+        "Losses: training in scaled units (targets / high), test in original units; figures "
+        "coloured by family.\n", _ensemble_section(run, summary, census, figures)]))
+    sections = [f"# Dissections: {name}\n", "[back to the report](report.md)\n",
+                "The representative of each strategy (the seed nearest its median "
+                "features).\n"]
     sections += [_seed_section(run, int(index),
                                f"{census.strategy_labels[k]}: {short_name(census.names[k])}",
-                               figures, out_dir,
-                               sequence)
+                               figures, out_dir, sequence)
                  for k, index in enumerate(census.representative_index)]
-    sections.append(f"\n---\nWritten by `gru_jax.reports.write_report` in "
-                    f"{time.perf_counter() - start:.1f} s.\n")
-    return write_text(os.path.join(out_dir, "report.md"), "\n".join(sections))
+    write_text(os.path.join(out_dir, "dissections.md"), "\n".join(sections))
+    compare_link = _comparison_section(run_dir, out_dir, census, run_comparison)
+    page = first_page(run, run_dir, census, summary, figures, compare_link)
+    page += (f"\n---\nWritten by `gru_jax.reports.write_report` in "
+             f"{time.perf_counter() - start:.1f} s.\n")
+    return write_text(os.path.join(out_dir, "report.md"), page)
