@@ -18,47 +18,46 @@ import os
 import sys
 import typing
 
-import matplotlib
-
-from . import export
-from .analysis import dissect, dynamics
-from .analysis import strategies
+import gru_jax as gj
 from .blog import SEQUENCE
-from .config import FIELD_HELP, Config, parse_curriculum
-from .distributed import train_distributed
-from .engines import ENGINES
-from .handcrafted import accumulator
-from .interop import load_weights
-from .model import hidden_size
-from .provenance import collect
-from .grid import parse_axis
-from .reports import CompareOptions, run_compare, write_dissection, write_report
-from .run import Run, RunError, summary_table
-from .rundir import read_config, read_meta
-from .sweeps import read_sweep, sweep
-from .train import train
+from .config import (ENGINES, FIELD_CHOICES, FIELD_HELP, FIXED_FIELDS, Config,
+                     parse_curriculum)
+from .rundir import RunError, read_config, read_meta
 from .version import __version__
 
+# Only the modules above load with the command line (no JAX: `gru-jax --version` and every
+# `--help` answer at once). A command reaches the rest through the package, `gj.<module>`,
+# which imports each module on its first use (gru_jax/__init__.py): `train` loads the trainer,
+# `report` the plots and reports as well.
 
 
 # ---- options ---------------------------------------------------------------------------------
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per Config field (not the fixed input and output sizes), with its choices
+    where the field is an enumeration; the help gives the default once."""
     group = parser.add_argument_group("protocol (defaults = the blog's)")
     hints = typing.get_type_hints(Config)
     for field in dataclasses.fields(Config):
+        if field.name in FIXED_FIELDS:
+            continue
         kind = {int: int, float: float, str: str}.get(hints[field.name], int)  # Optional[int]
         kind = parse_curriculum if field.name == "curriculum" else kind
+        text = FIELD_HELP.get(field.name, field.name)
+        if "default" not in text and field.default is not None:
+            text += f" (default {field.default})"
         group.add_argument("--" + field.name.replace("_", "-"), type=kind, default=None,
-                           dest=field.name,
-                           help=f"{FIELD_HELP.get(field.name, field.name)} "
-                                f"(default {field.default})")
+                           dest=field.name, choices=FIELD_CHOICES.get(field.name), help=text)
+
+
+def _given_fields(args) -> dict:
+    """The Config fields given on the command line."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+            if getattr(args, f.name, None) is not None}
 
 
 def config_from_args(args) -> Config:
     """Config from the parsed options (unset options keep the protocol's defaults)."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-              if getattr(args, f.name, None) is not None}
-    return Config(**values)
+    return Config(**_given_fields(args))
 
 
 def _parse_seeds(text: str):
@@ -123,21 +122,22 @@ def cmd_train(args) -> int:
                    progress=not args.no_progress, seed_batch=args.seed_batch,
                    loss_every=args.loss_every)
     if _distributed(args):
-        run = train_distributed(cfg, seeds, args.out, coordinator=args.coordinator,
+        run = gj.distributed.train_distributed(cfg, seeds, args.out, coordinator=args.coordinator,
                                 num_processes=args.num_processes, process_id=args.process_id,
                                 command=" ".join(sys.argv), **options)
         if run is None:                   # not process 0: its share is in the joined run
             print(f"process {args.process_id}: share trained -> {args.out}")
             return 0
     else:
-        run = train(cfg, seeds, out=args.out, provenance=collect(" ".join(sys.argv)), **options)
+        provenance = gj.provenance.collect(" ".join(sys.argv))
+        run = gj.train(cfg, seeds, out=args.out, provenance=provenance, **options)
     if complete:
         print(f"{args.out} is already complete ({run.n_seeds} seeds x {cfg.epochs} epochs): "
               "nothing trained")
     else:
         print(f"trained {run.n_seeds} seeds x {cfg.epochs} epochs in {run.wall_s:.1f} s "
               f"({run.engine or 'unknown'} engine) -> {args.out}")
-    print(summary_table(run))
+    print(gj.run.summary_table(run))
     return 0
 
 
@@ -151,9 +151,7 @@ def _resume_target(args):
         raise ValueError(f"--resume: {args.out} was interrupted before training started "
                          "(config.json but no run.json); start it again without --resume")
     stored, meta = read_config(args.out), read_meta(args.out)
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-             if getattr(args, f.name, None) is not None}
-    cfg = dataclasses.replace(stored, **given)
+    cfg = dataclasses.replace(stored, **_given_fields(args))
     seeds = meta.get("seeds") if args.seeds is None else _parse_seeds(args.seeds)
     if seeds is None:
         raise RunError(f"{args.out}/run.json records no seeds; give --seeds")
@@ -172,10 +170,9 @@ def _distributed(args) -> bool:
 
 def cmd_sweep(args) -> int:
     """Expand --grid over the fixed options, train every cell, write the summary."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-             if getattr(args, f.name, None) is not None}
+    given = _given_fields(args)
     if args.resume and not args.grid:
-        stored, grid, seeds = read_sweep(args.out)
+        stored, grid, seeds = gj.sweeps.read_sweep(args.out)
         cfg = dataclasses.replace(stored, **given)
         seeds = seeds if args.seeds is None else list(_parse_seeds(args.seeds))
     else:
@@ -185,7 +182,7 @@ def cmd_sweep(args) -> int:
                  if f.name != "curriculum"}
         grid = {}
         for text in args.grid:
-            key, values = parse_axis(text, kinds)
+            key, values = gj.grid.parse_axis(text, kinds)
             if key in grid:
                 raise ValueError(f"--grid {key} is given twice")
             if key in given:
@@ -194,10 +191,10 @@ def cmd_sweep(args) -> int:
             grid[key] = values
         cfg = config_from_args(args)
         seeds = list(_parse_seeds(args.seeds or "8"))
-    result = sweep(cfg, grid, seeds, args.out, resume=args.resume, progress=not args.no_progress,
+    result = gj.sweep(cfg, grid, seeds, args.out, resume=args.resume, progress=not args.no_progress,
                    engine=args.engine, chunk_epochs=args.chunk_epochs, seed_batch=args.seed_batch,
                    loss_every=args.loss_every, census=args.census,
-                   provenance=collect(" ".join(sys.argv)))
+                   provenance=gj.provenance.collect(" ".join(sys.argv)))
     print(f"swept {len(result.cells)} cells x {len(seeds)} seeds -> {args.out}")
     print(f"summary: {os.path.join(args.out, 'summary.md')}")
     return 0
@@ -210,15 +207,15 @@ def _option_kind(name: str):
 
 
 def cmd_export(args) -> int:
-    run = Run.load(args.run_dir)
+    run = gj.Run.load(args.run_dir)
     out = args.out or os.path.join(args.run_dir, "tables")
-    for path in export.write(run, out, format=args.format, overwrite=args.overwrite):
+    for path in gj.export.write(run, out, format=args.format, overwrite=args.overwrite):
         print(path)
     return 0
 
 
 def cmd_info(args) -> int:
-    print(summary_table(Run.load(args.run_dir)))
+    print(gj.run.summary_table(gj.Run.load(args.run_dir)))
     return 0
 
 
@@ -228,28 +225,28 @@ def cmd_pipeline(args) -> int:
     code = cmd_train(args)
     if code:
         return code
-    run = Run.load(args.out)
+    run = gj.Run.load(args.out)
     print("discovering the strategies (the census) ...", flush=True)
     # an all-diverged run has nothing to cluster: the comparison refuses it with a message
-    census = None if run.diverged.all() else strategies.census(run)
+    census = None if run.diverged.all() else gj.analysis.strategies.census(run)
     print("comparing with the hand-crafted accumulators ...", flush=True)
-    print(f"comparison: {run_compare(args.out, census=census)}")
+    print(f"comparison: {gj.reports.run_compare(args.out, census=census)}")
     print("writing the report ...", flush=True)
-    print(f"report: {write_report(args.out, run_comparison=False, census=census)}")
+    print(f"report: {gj.reports.write_report(args.out, run_comparison=False, census=census)}")
     return 0
 
 
 def cmd_compare(args) -> int:
     if args.stability_runs < 1:
         raise ValueError(f"--stability-runs must be >= 1, got {args.stability_runs}")
-    options = CompareOptions(stability_epochs=args.stability_epochs,
+    options = gj.reports.CompareOptions(stability_epochs=args.stability_epochs,
                              stability_runs=args.stability_runs, n_per_cell=args.n_per_cell)
-    print(run_compare(args.run_dir, args.out, options))
+    print(gj.reports.run_compare(args.run_dir, args.out, options))
     return 0
 
 
 def cmd_report(args) -> int:
-    path = write_report(args.run_dir, args.out, run_comparison=not args.no_compare)
+    path = gj.reports.write_report(args.run_dir, args.out, run_comparison=not args.no_compare)
     print(f"report written: {path}")
     return 0
 
@@ -258,28 +255,30 @@ def cmd_dissect(args) -> int:
     sources = sum(x is not None for x in (args.run_dir, args.weights)) + bool(args.handcrafted)
     if sources != 1:
         raise ValueError("dissect: give exactly one of RUN_DIR, --weights FILE or --handcrafted")
-    sequence = dissect.parse_sequence(args.sequence)
+    sequence = gj.analysis.dissect.parse_sequence(args.sequence)
     high = args.high
     if args.run_dir:
-        run = Run.load(args.run_dir)
+        run = gj.Run.load(args.run_dir)
         params, seed, epoch = run.network(args.seed, args.epoch)
         high = high or run.config.high
         out = args.out or os.path.join(args.run_dir, "dissect", f"seed{seed}_epoch{epoch}")
         label = f"Seed {seed}, epoch {epoch}"
     elif args.weights:
-        params = load_weights(args.weights, args.epoch)
+        params = gj.interop.load_weights(args.weights, args.epoch)
         label = os.path.splitext(os.path.basename(args.weights))[0]
         out = args.out or os.path.join("dissect", label)
     else:
-        params = accumulator()
+        params = gj.handcrafted.accumulator()
         out = args.out or os.path.join("dissect", "handcrafted")
         label = "Hand-crafted accumulator"
     high = float(high or 100)
-    path = write_dissection(params, sequence, out, high, label=label)
+    path = gj.reports.write_dissection(params, sequence, out, high, label=label)
     print(f"{label}\n")
-    print(dissect.walkthrough_markdown(dissect.walkthrough(params, sequence, high)))
-    if hidden_size(params) == 1:
+    walkthrough = gj.analysis.dissect.walkthrough(params, sequence, high)
+    print(gj.analysis.dissect.walkthrough_markdown(walkthrough))
+    if gj.model.hidden_size(params) == 1:
         print("\nFixed points of h_t -> h_(t+1):\n")
+        dynamics = gj.analysis.dynamics
         print(dynamics.fixed_points_markdown(dynamics.dynamics(params, high=high)))
     print(f"\nfigures and {os.path.basename(path)} written to {out}")
     return 0
@@ -400,20 +399,30 @@ def _add_report_parsers(subparsers) -> None:
     p_dissect.set_defaults(func=cmd_dissect)
 
 
+def _use_agg() -> None:
+    """The CLI writes files: matplotlib's Agg backend (no window), whatever the environment,
+    set before matplotlib loads (it loads with the commands that draw)."""
+    os.environ["MPLBACKEND"] = "Agg"
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (2 for bad input, with one line on
     stderr; ``GRU_JAX_DEBUG=1`` re-raises instead)."""
-    matplotlib.use("Agg")      # the CLI writes files; no window, whatever the environment
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)      # --version and --help exit here, before any import
+    _use_agg()
     try:
+        gj.compilation_cache.enable()   # before the command compiles anything
         return int(args.func(args) or 0)
     except (ValueError, OSError, ImportError, MemoryError) as err:
         # OSError: a file that cannot be read or written (missing, full disk, permissions, a
         # path under a file), a run directory another writer holds; all named in the message
         if os.environ.get("GRU_JAX_DEBUG") == "1":
             raise
-        text = " ".join(str(err).split("\n")) or type(err).__name__
+        text = err.for_command_line() if hasattr(err, "for_command_line") else str(err)
+        text = " ".join(text.split("\n")) or type(err).__name__
         if isinstance(err, MemoryError):
             text = f"out of memory ({text}); train fewer seeds at once (--seed-batch)"
         print(f"error: {text}", file=sys.stderr)

@@ -32,7 +32,13 @@ import os
 
 import numpy as np
 
-from .files import write_atomic, write_text
+try:
+    import pandas as pd
+except ImportError as err:  # the export extra
+    raise ImportError("gru_jax.export needs pandas (and pyarrow for Parquet): "
+                      "pip install 'gru_jax[export]'") from err
+
+from .files import OptionRequiredError, write_atomic, write_text
 from .model import flatten_params, param_names
 from .run import Run
 
@@ -41,22 +47,12 @@ FORMATS = ("parquet", "csv")
 STAGES = ("init", "snapshot", "final")
 
 
-def _pandas():
-    try:
-        import pandas
-    except ImportError as err:
-        raise ImportError("gru_jax.export needs pandas (and pyarrow for Parquet): "
-                          "pip install 'gru_jax[export]'") from err
-    return pandas
-
-
 def tables(run: Run) -> dict:
     """The run's tidy tables ``{"seeds", "losses", "evals", "params": pandas.DataFrame}``.
 
     Columns, units and the parameter names are in the module docstring. Rows are grouped by
     seed in the run's seed order, then by epoch (``params``: stage, epoch, parameter).
     """
-    pd = _pandas()
     seeds = np.asarray(run.seeds, np.int64)
     n_seeds = len(seeds)
     loss_epochs = np.asarray(run.loss_epochs, np.int64)
@@ -110,8 +106,8 @@ def write(run: Run, directory: str, format: str = "parquet", overwrite: bool = F
     paths = [os.path.join(directory, f"{name}.{format}") for name in TABLES]
     existing = [p for p in paths if os.path.exists(p)]
     if existing and not overwrite:
-        raise FileExistsError(f"export.write: refusing to overwrite {existing}; pass "
-                              "overwrite=True")
+        raise OptionRequiredError(f"export.write: refusing to overwrite {existing}; "
+                                  "{option} to replace them", "overwrite")
     frames = tables(run)
     for name, path in zip(TABLES, paths):
         frame = frames[name]

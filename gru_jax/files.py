@@ -73,8 +73,9 @@ def remove_temporaries(directory: str) -> list[str]:
 def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
     """``with atomic_open(path, "w") as handle: ...``: a handle ("w" text, "wb" binary) whose
     contents replace ``path`` atomically when the block ends without an error. Creates the
-    parent directory if needed; the file and the directory get the umask's modes. An ``OSError`` raised on the way (by the block's writes too)
-    becomes a :class:`WriteError` naming ``path``."""
+    parent directory if needed; the file and the directory get the umask's modes. An
+    ``OSError`` raised on the way (by the block's writes too) becomes a :class:`WriteError`
+    naming ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
@@ -122,3 +123,24 @@ def write_npy(path: str, array) -> str:
 def write_npz(path: str, arrays: dict) -> str:
     """Arrays (name -> array) as an uncompressed ``.npz``, atomically."""
     return write_atomic(path, lambda handle: np.savez(handle, **arrays))
+
+
+class OptionRequiredError(FileExistsError):
+    """Something is already on disk, and one option would let the call go on: ``resume`` (continue
+    the run or sweep there) or ``overwrite`` (replace the files).
+
+    The message names the option as the caller spells it: the library's keyword argument
+    (``pass resume=True``) in ``str(err)``, the command line's flag (``add --resume``) in
+    :meth:`for_command_line`. ``template`` holds ``{option}`` where that goes.
+    """
+
+    def __init__(self, template: str, option: str):
+        self.template, self.option = template, option
+        super().__init__(self._spell(f"pass {option}=True"))
+
+    def _spell(self, option: str) -> str:
+        return self.template.replace("{option}", option)
+
+    def for_command_line(self) -> str:
+        """The message with the flag: ``... add --resume to continue it``."""
+        return self._spell(f"add --{self.option.replace('_', '-')}")

@@ -127,4 +127,4 @@ def test_unknown_format_is_named(tmp_path):
 def test_blog_files_refuse_a_thinned_run(tmp_path):
     run = run_with(1, epochs=10).thin_losses(4)
     with pytest.raises(ValueError, match="loss_every"):
-        gj.export_blog_files(run, 0, str(tmp_path))
+        gj.export_blog_files(run, str(tmp_path), seed_index=0)

@@ -16,6 +16,8 @@ Any hidden size::
 discovered census's result (:class:`gru_jax.analysis.strategies.Census`).
 
 """
+import importlib
+
 from . import census
 from .features import SeedFeatures, seed_features
 from .slow_points import FixedPoints, FixedPointSummary, fixed_point_summary, fixed_points
@@ -25,3 +27,13 @@ from .symmetry import align, align_transform, canonicalize
 __all__ = ["Census", "FixedPoints", "FixedPointSummary", "SeedFeatures", "align",
            "align_transform", "canonicalize", "census", "fixed_point_summary", "fixed_points",
            "seed_features"]
+
+
+def __getattr__(name: str):
+    """The other analysis modules (``ga.dissect``, ``ga.dynamics``, ...), imported on first use."""
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

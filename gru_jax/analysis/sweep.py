@@ -16,6 +16,7 @@ from typing import Optional
 import numpy as np
 
 from .census import STRATEGIES, strategy_census
+from . import strategies
 
 LOSS_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 #: Below this many seeds a cell's discovered census is skipped (a mixture over a handful of
@@ -75,9 +76,8 @@ def discovered(run, min_census_seeds: int = MIN_CENSUS_SEEDS) -> str:
     saying why it was skipped."""
     if run.n_seeds < min_census_seeds:
         return f"skipped: {run.n_seeds} seeds < {min_census_seeds}"
-    from .strategies import census  # noqa: PLC0415 - sklearn import only when asked for
     try:
-        result = census(run, commitment_stride=0)
+        result = strategies.census(run, commitment_stride=0)
     except (ValueError, np.linalg.LinAlgError) as err:
         return f"census failed: {err}"
     return "; ".join(f"{name} {fraction:.3f} [{low:.3f}, {high:.3f}]" for name, fraction, low,
