@@ -33,7 +33,7 @@ _EXPORTS = {
     "to_state_dict": "interop", "from_state_dict": "interop",
     "export_blog_files": "interop", "load_blog_weights": "interop",
     "train": "train", "sweep": "sweeps", "Sweep": "sweeps", "Run": "run", "RunError": "run",
-    "to_torch": "bridges",
+    "to_torch": "bridges.torch_module",
 }
 #: Submodules reachable as attributes (``gj.analysis.census(run)``), imported on first use.
 _SUBMODULES = (
@@ -49,7 +49,7 @@ __all__ = ["__version__", "blog", "Config", "seed_dataset", "init_params", "forw
 
 if TYPE_CHECKING:  # what the names are, for type checkers and editors; nothing runs here
     from . import blog
-    from .bridges import to_torch
+    from .bridges.torch_module import to_torch
     from .config import Config
     from .data import seed_dataset
     from .interop import export_blog_files, from_state_dict, load_blog_weights, to_state_dict

@@ -207,8 +207,13 @@ def _option_kind(name: str):
 
 
 def cmd_export(args) -> int:
-    run = gj.Run.load(args.run_dir)
     out = args.out or os.path.join(args.run_dir, "tables")
+    if os.path.exists(os.path.join(args.run_dir, gj.sweeps.SWEEP_FILE)):    # a sweep directory
+        sweep = gj.Sweep.load(args.run_dir)
+        print(gj.export.write_sweep(sweep, out, format=args.format, overwrite=args.overwrite,
+                                    census=args.census))
+        return 0
+    run = gj.Run.load(args.run_dir)
     for path in gj.export.write(run, out, format=args.format, overwrite=args.overwrite):
         print(path)
     return 0
@@ -311,12 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Write the run's tidy tables (seeds, losses per epoch, "
                                           "test loss and lr per eval epoch, every parameter per "
                                           "snapshot) for pandas and friends.")
-    p_export.add_argument("run_dir", help="a run directory (written by gru-jax train)")
+    p_export.add_argument("run_dir", help="a run directory (gru-jax train), or a sweep "
+                                          "directory (gru-jax sweep): its strategies table, one "
+                                          "row per cell and strategy")
     p_export.add_argument("--format", choices=("parquet", "csv"), default="parquet",
                           help="file format (parquet needs the export extra: pandas, pyarrow)")
     p_export.add_argument("--out", default=None, help="directory (default RUN_DIR/tables)")
     p_export.add_argument("--overwrite", action="store_true",
                           help="replace table files already there")
+    p_export.add_argument("--census", action="store_true",
+                          help="a sweep's table: add the discovered strategies (slow)")
     p_export.set_defaults(func=cmd_export)
 
     p_compare = sub.add_parser("compare", help="learned seeds vs the hand-crafted "

@@ -38,6 +38,7 @@ except ImportError as err:  # the export extra
     raise ImportError("gru_jax.export needs pandas (and pyarrow for Parquet): "
                       "pip install 'gru_jax[export]'") from err
 
+from .analysis.sweep import MIN_CENSUS_SEEDS, strategy_rows
 from .files import OptionRequiredError, write_atomic, write_text
 from .model import flatten_params, param_names
 from .run import Run
@@ -88,6 +89,47 @@ def tables(run: Run) -> dict:
     return out
 
 
+def sweep_table(sweep, census: bool = False, min_census_seeds: int = MIN_CENSUS_SEEDS):
+    """A sweep's tidy table, one row per cell and strategy (a ``pandas.DataFrame``; columns in
+    :func:`gru_jax.analysis.sweep.strategy_rows`): the threshold census of every cell, and with
+    ``census`` the discovered strategies of every cell of at least ``min_census_seeds`` seeds.
+
+    Args:
+      sweep: a :class:`gru_jax.Sweep` (``gj.sweep(...)`` or ``gj.Sweep.load(dir)``).
+    """
+    frame = pd.DataFrame(strategy_rows(sweep.cells, sweep.runs, census, min_census_seeds))
+    for column in ("census", "strategy"):
+        frame[column] = frame[column].astype("category")
+    return frame
+
+
+def write_sweep(sweep, directory: str, format: str = "parquet", overwrite: bool = False,
+                census: bool = False) -> str:
+    """Write :func:`sweep_table` as ``directory/strategies.<format>`` atomically; returns the
+    path (``FileExistsError`` naming it if it exists and not ``overwrite``)."""
+    path = _paths(directory, ("strategies",), format, overwrite)[0]
+    _write_frame(sweep_table(sweep, census), path, format)
+    return path
+
+
+def _paths(directory: str, names, format: str, overwrite: bool) -> list[str]:
+    if format not in FORMATS:
+        raise ValueError(f"export.write: format must be one of {FORMATS}, got {format!r}")
+    paths = [os.path.join(directory, f"{name}.{format}") for name in names]
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not overwrite:
+        raise OptionRequiredError(f"export.write: refusing to overwrite {existing}; "
+                                  "{option} to replace them", "overwrite")
+    return paths
+
+
+def _write_frame(frame, path: str, format: str) -> None:
+    if format == "parquet":
+        write_atomic(path, lambda handle: frame.to_parquet(handle, index=False))
+    else:
+        write_text(path, frame.to_csv(index=False))
+
+
 def write(run: Run, directory: str, format: str = "parquet", overwrite: bool = False) -> list[str]:
     """Write :func:`tables` as ``directory/<table>.parquet`` (or ``.csv``), each atomically.
 
@@ -101,18 +143,8 @@ def write(run: Run, directory: str, format: str = "parquet", overwrite: bool = F
     Returns:
       the written paths, in :data:`TABLES` order.
     """
-    if format not in FORMATS:
-        raise ValueError(f"export.write: format must be one of {FORMATS}, got {format!r}")
-    paths = [os.path.join(directory, f"{name}.{format}") for name in TABLES]
-    existing = [p for p in paths if os.path.exists(p)]
-    if existing and not overwrite:
-        raise OptionRequiredError(f"export.write: refusing to overwrite {existing}; "
-                                  "{option} to replace them", "overwrite")
+    paths = _paths(directory, TABLES, format, overwrite)
     frames = tables(run)
     for name, path in zip(TABLES, paths):
-        frame = frames[name]
-        if format == "parquet":
-            write_atomic(path, lambda handle, frame=frame: frame.to_parquet(handle, index=False))
-        else:
-            write_text(path, frame.to_csv(index=False))
+        _write_frame(frames[name], path, format)
     return paths

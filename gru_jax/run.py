@@ -35,6 +35,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import bridges  # a lazy package: xarray loads with to_xarray / from_xarray
 from .config import Config
 from .files import OptionRequiredError, write_json, write_npy
 from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
@@ -203,6 +204,18 @@ class Run:
                              f"{self.loss_every} epochs; choose a multiple of {self.loss_every}")
         return dataclasses.replace(self, train_loss=self.train_loss[:, position],
                                    loss_every=int(loss_every))
+
+    # ---- other libraries ------------------------------------------------------------------------
+    def to_xarray(self):
+        """The run as an ``xarray.Dataset`` with dims ``seed, epoch, eval_epoch, parameter``
+        (:mod:`gru_jax.bridges.xarray_run`; needs the ``xarray`` extra). Every number
+        round-trips through :meth:`from_xarray`."""
+        return bridges.xarray_run.to_dataset(self)
+
+    @classmethod
+    def from_xarray(cls, dataset) -> "Run":
+        """The Run of :meth:`to_xarray`'s Dataset (also one read back from netCDF)."""
+        return cls(**bridges.xarray_run.run_fields(dataset))
 
     # ---- disk ---------------------------------------------------------------------------------
     def save(self, path: str, overwrite: bool = False, loss_every: Optional[int] = None) -> None:

@@ -74,14 +74,53 @@ def tail_ratio(run, tail: float = 1 / 6) -> float:
 def discovered(run, min_census_seeds: int = MIN_CENSUS_SEEDS) -> str:
     """The discovered census as ``name fraction [low, high]; ...`` (largest first), or a note
     saying why it was skipped."""
+    found = discovered_strategies(run, min_census_seeds)
+    if isinstance(found, str):
+        return found
+    return "; ".join(f"{s['strategy']} {s['fraction']:.3f} [{s['low']:.3f}, {s['high']:.3f}]"
+                     for s in found)
+
+
+def discovered_strategies(run, min_census_seeds: int = MIN_CENSUS_SEEDS):
+    """The discovered census (:func:`gru_jax.analysis.strategies.census`, without commitment
+    epochs) as ``[{"strategy", "count", "fraction", "low", "high"}, ...]``, largest first; or
+    a str saying why it was skipped (too few seeds) or failed."""
     if run.n_seeds < min_census_seeds:
         return f"skipped: {run.n_seeds} seeds < {min_census_seeds}"
     try:
         result = strategies.census(run, commitment_stride=0)
     except (ValueError, np.linalg.LinAlgError) as err:
         return f"census failed: {err}"
-    return "; ".join(f"{name} {fraction:.3f} [{low:.3f}, {high:.3f}]" for name, fraction, low,
-                     high in zip(result.names, result.fractions, result.ci_low, result.ci_high))
+    return [{"strategy": name, "count": int(count), "fraction": float(fraction),
+             "low": float(low), "high": float(high)}
+            for name, count, fraction, low, high in zip(
+                result.names, result.counts, result.fractions, result.ci_low, result.ci_high)]
+
+
+def strategy_rows(cells: list, runs: list, census: bool = False,
+                  min_census_seeds: int = MIN_CENSUS_SEEDS) -> list[dict]:
+    """A sweep's tidy table: one row per cell and strategy.
+
+    Columns: ``cell`` (index), the grid's keys (the cell's values as text), ``n_seeds``,
+    ``epochs``, ``census`` (``"threshold"``: general / length-specific / failed, for every
+    cell; ``"discovered"``: the Gaussian-mixture strategies, with ``census=True`` and at least
+    ``min_census_seeds`` seeds), ``strategy``, ``count``, ``fraction``, ``low``, ``high`` (95%
+    Wilson interval). The threshold rows are :func:`cell_row`'s numbers (``summary.csv``'s
+    ``general``, ``general_fraction``, ... columns) in long form.
+    """
+    rows = []
+    for index, (cell, run) in enumerate(zip(cells, runs)):
+        numbers = cell_row(run)
+        head = {"cell": index, **{key: cell_text(value) for key, value in cell.items()},
+                "n_seeds": numbers["n_seeds"], "epochs": numbers["epochs"]}
+        for name in STRATEGIES:
+            rows.append({**head, "census": "threshold", "strategy": name,
+                         "count": numbers[name], "fraction": numbers[f"{name}_fraction"],
+                         "low": numbers[f"{name}_low"], "high": numbers[f"{name}_high"]})
+        found = discovered_strategies(run, min_census_seeds) if census else []
+        for strategy in ([] if isinstance(found, str) else found):
+            rows.append({**head, "census": "discovered", **strategy})
+    return rows
 
 
 def summary_rows(cells: list, runs: list, census: bool = False,
