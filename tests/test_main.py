@@ -78,3 +78,26 @@ def test_modules_import_alone_without_cycles():
     for module in ("gru_jax.analysis.sweep", "gru_jax.reports", "gru_jax.sweeps",
                    "gru_jax.export", "gru_jax.bridges", "gru_jax.cli"):
         assert _fresh(f"import {module}; print('ok')") == "ok", module
+
+
+def test_citation_and_project_metadata():
+    """CITATION.cff and pyproject.toml agree on the version and license; the project has
+    keywords and classifiers (no license classifier: PEP 639's license expression says it);
+    the extras give the GPU install and keep torch pinned to its CPU wheel."""
+    import yaml
+    with open(os.path.join(ROOT, "CITATION.cff")) as handle:
+        citation = yaml.safe_load(handle)
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
+        project = tomllib.load(handle)["project"]
+    assert citation["cff-version"] == "1.2.0" and citation["type"] == "software"
+    assert str(citation["version"]) == gru_jax.__version__
+    assert citation["license"] == project["license"] == "MIT"
+    assert citation["authors"] and citation["title"].startswith("gru_jax")
+    assert "jax" in project["keywords"] and len(citation["keywords"]) >= 5
+    classifiers = project["classifiers"]
+    assert "Programming Language :: Python :: 3.11" in classifiers
+    assert not [c for c in classifiers if c.startswith("License ::")]
+    extras = project["optional-dependencies"]
+    assert extras["torch"] == ["torch==2.13.0"]
+    assert any(r.startswith("jax[cuda12]") for r in extras["gpu"])
+    assert {"xarray", "equinox", "export", "test"} <= set(extras)
