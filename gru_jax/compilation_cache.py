@@ -30,8 +30,9 @@ ENVIRONMENT = "GRU_JAX_COMPILATION_CACHE"
 OFF = ("0", "off", "false", "no")
 #: The cache's bound (bytes); least recently used entries are dropped beyond it.
 MAX_BYTES = 1 << 30
-#: Programs that compile faster than this are not written (the many tiny helper programs).
-MIN_COMPILE_SECONDS = 0.2
+#: Every program is written, however fast it compiled: a start-up compiles some twenty, many
+#: under 0.2 s each, and together they are seconds.
+MIN_COMPILE_SECONDS = 0.0
 
 
 def default_directory() -> str:
