@@ -81,6 +81,15 @@ def _parse_seeds(text: str):
     return range(count)
 
 
+def _check_counts(args, *names: str) -> None:
+    """Options that count (``--seed-batch``, ``--chunk-epochs``, ``--loss-every``): an int
+    >= 1 where given; the error names the flag (the library's would name the argument)."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be an int >= 1, got {value}")
+
+
 def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> None:
     parser.add_argument("--seeds", default=None,
                         help=f"N (seeds 0..N-1), A:B (a range) or a comma list "
@@ -112,6 +121,7 @@ def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> N
 
 # ---- commands --------------------------------------------------------------------------------
 def cmd_train(args) -> int:
+    _check_counts(args, "seed_batch", "chunk_epochs", "loss_every", "num_processes")
     if args.resume:
         cfg, seeds, complete = _resume_target(args)
     else:
@@ -162,14 +172,13 @@ def _distributed(args) -> bool:
     """A multi-process job: any of the three options given, or a SLURM job of several tasks."""
     given = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in given):
-        if args.num_processes is not None and args.num_processes < 1:
-            raise ValueError(f"--num-processes must be >= 1, got {args.num_processes}")
         return True
     return int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
 
 
 def cmd_sweep(args) -> int:
     """Expand --grid over the fixed options, train every cell, write the summary."""
+    _check_counts(args, "seed_batch", "chunk_epochs", "loss_every")
     given = _given_fields(args)
     if args.resume and not args.grid:
         stored, grid, seeds = gj.sweeps.read_sweep(args.out)
@@ -242,8 +251,7 @@ def cmd_pipeline(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    if args.stability_runs < 1:
-        raise ValueError(f"--stability-runs must be >= 1, got {args.stability_runs}")
+    _check_counts(args, "stability_runs", "n_per_cell")
     options = gj.reports.CompareOptions(stability_epochs=args.stability_epochs,
                              stability_runs=args.stability_runs, n_per_cell=args.n_per_cell)
     print(gj.reports.run_compare(args.run_dir, args.out, options))
