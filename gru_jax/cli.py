@@ -132,9 +132,10 @@ def cmd_train(args) -> int:
                    progress=not args.no_progress, seed_batch=args.seed_batch,
                    loss_every=args.loss_every)
     if _distributed(args):
-        run = gj.distributed.train_distributed(cfg, seeds, args.out, coordinator=args.coordinator,
-                                num_processes=args.num_processes, process_id=args.process_id,
-                                command=" ".join(sys.argv), **options)
+        run = gj.distributed.train_distributed(
+            cfg, seeds, args.out, coordinator=args.coordinator,
+            num_processes=args.num_processes, process_id=args.process_id,
+            command=" ".join(sys.argv), **options)
         if run is None:                   # not process 0: its share is in the joined run
             print(f"process {args.process_id}: share trained -> {args.out}")
             return 0
@@ -200,10 +201,11 @@ def cmd_sweep(args) -> int:
             grid[key] = values
         cfg = config_from_args(args)
         seeds = list(_parse_seeds(args.seeds or "8"))
-    result = gj.sweep(cfg, grid, seeds, args.out, resume=args.resume, progress=not args.no_progress,
-                   engine=args.engine, chunk_epochs=args.chunk_epochs, seed_batch=args.seed_batch,
-                   loss_every=args.loss_every, census=args.census,
-                   provenance=gj.provenance.collect(" ".join(sys.argv)))
+    result = gj.sweep(cfg, grid, seeds, args.out, resume=args.resume,
+                      progress=not args.no_progress, engine=args.engine,
+                      chunk_epochs=args.chunk_epochs, seed_batch=args.seed_batch,
+                      loss_every=args.loss_every, census=args.census,
+                      provenance=gj.provenance.collect(" ".join(sys.argv)))
     print(f"swept {len(result.cells)} cells x {len(seeds)} seeds -> {args.out}")
     print(f"summary: {os.path.join(args.out, 'summary.md')}")
     return 0
@@ -253,7 +255,8 @@ def cmd_pipeline(args) -> int:
 def cmd_compare(args) -> int:
     _check_counts(args, "stability_runs", "n_per_cell")
     options = gj.reports.CompareOptions(stability_epochs=args.stability_epochs,
-                             stability_runs=args.stability_runs, n_per_cell=args.n_per_cell)
+                                        stability_runs=args.stability_runs,
+                                        n_per_cell=args.n_per_cell)
     print(gj.reports.run_compare(args.run_dir, args.out, options))
     return 0
 
