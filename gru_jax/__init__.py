@@ -10,7 +10,7 @@ Public API::
     run = train(cfg, seeds=range(256))      # -> Run
     sw = sweep(cfg, {"learning_rate": [1e-4, 1e-3]}, seeds=range(64), out="runs/sw")  # Sweep
     run.save(path); Run.load(path)
-    gru, linear = to_torch(run, seed=37)    # the seed's network as torch.nn modules
+    module = to_torch(run, seed=37)         # torch.nn.Module: .gru (nn.GRU), .linear
 
 Importing the package is cheap: it loads nothing but this file and :mod:`gru_jax.version`.
 Each public name is imported from its module on first use (PEP 562's module ``__getattr__``),

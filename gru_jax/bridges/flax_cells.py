@@ -23,6 +23,8 @@ network, not the same numbers in the state dict. All arrays float32.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -102,9 +104,9 @@ def to_nnx(params, rngs: nnx.Rngs | None = None) -> tuple[nnx.GRUCell, nnx.Linea
 def from_nnx(cell: nnx.GRUCell, readout: nnx.Linear) -> dict:
     """gru_jax params from an ``nnx.GRUCell`` (a stock one: hidden biases 0) and its
     ``nnx.Linear`` readout."""
-    hidden = cell.hidden_features
-    bias_h = (np.zeros(3 * hidden, np.float32) if cell.dense_h.bias is None
-              else _array(cell.dense_h.bias))
+    bias_h = _array(cell.dense_h.bias)
+    if bias_h is None:                                   # a stock cell: no hidden biases
+        bias_h = np.zeros(3 * cell.hidden_features, np.float32)
     return from_state_dict({
         "gru.weight_ih_l0": _array(cell.dense_i.kernel).T,
         "gru.weight_hh_l0": _array(cell.dense_h.kernel).T,
@@ -112,9 +114,15 @@ def from_nnx(cell: nnx.GRUCell, readout: nnx.Linear) -> dict:
         "linear.weight": _array(readout.kernel).T, "linear.bias": _array(readout.bias)})
 
 
-def _array(variable: nnx.Variable) -> np.ndarray:
-    """An nnx parameter's value, float32 numpy."""
-    return np.asarray(variable[...], np.float32)
+def _array(variable: Optional[nnx.Variable]) -> Optional[np.ndarray]:
+    """An nnx parameter's value as float32 numpy; None for a missing one (a bias-less Linear
+    holds None in newer Flax, a Param of None in older ones)."""
+    if variable is None:
+        return None
+    try:
+        return np.asarray(variable[...], np.float32)
+    except TypeError:                                    # Param(None)[...]
+        return None
 
 
 def _float32(tree):
