@@ -16,6 +16,10 @@ params    ``seed``, ``stage``, ``epoch``, ``name``, ``value`` (float32) -- per s
           and parameter
 ========  ==========================================================================
 
+A sweep's tidy table (:func:`sweep_table`, :func:`write_sweep`; ``gru-jax export SWEEP_DIR``)
+has one row per cell and strategy: the cell's grid values, ``census`` (``threshold`` or
+``discovered``), ``strategy``, ``count``, ``fraction`` and its 95% interval ``low, high``.
+
 ``params`` stages, in this order for each seed: ``"init"`` (``epoch = -1``: before the first
 epoch), ``"snapshot"`` (``epoch`` = an eval epoch: the params after that epoch's training),
 ``"final"`` (``epoch = epochs - 1``: the params the run ended with; equal to the last snapshot
