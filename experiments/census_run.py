@@ -1,4 +1,4 @@
-"""The discovered strategy census of a run, written to ``<run>/census/``.
+"""The census (families and strategies) of a run, written to ``<run>/census/``.
 
 Usage::
 
@@ -9,9 +9,9 @@ Usage::
 census (as ``gru-jax pipeline`` does; ``gru-jax compare`` and ``gru-jax report`` alone each
 compute it again).
 
-Writes ``census.json`` (per strategy and per seed, the criterion, BIC table, bootstrap ARI, the
-command and wall time), ``census.md`` (the census table), ``strategies_z.png`` (seeds by update
-gate, coloured by strategy), ``bic.png`` and ``commitment.png``.
+Writes ``census.json`` (per family, strategy and seed; how they were decided and their
+stability; the command and wall time), ``census.md``, ``families_z.png`` (seeds in the
+behaviour plane by family), ``families.png`` and ``commitment.png``.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from gru_jax import Run  # noqa: E402
-from gru_jax.analysis.strategies import census  # noqa: E402
+from gru_jax.analysis.census import census  # noqa: E402
 from gru_jax.reports import run_compare, write_report  # noqa: E402
 from gru_jax.reports.census import write_census  # noqa: E402
 
@@ -31,14 +31,14 @@ from gru_jax.reports.census import write_census  # noqa: E402
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run")
-    parser.add_argument("--n-bootstrap", type=int, default=20)
-    parser.add_argument("--commitment-stride", type=int, default=6)
+    parser.add_argument("--n-bootstrap", type=int, default=10)
+    parser.add_argument("--random-state", type=int, default=0)
     parser.add_argument("--compare", action="store_true", help="also write <run>/compare/")
     parser.add_argument("--report", action="store_true", help="also write <run>/report/")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     run = Run.load(args.run)
-    result = census(run, commitment_stride=args.commitment_stride, n_bootstrap=args.n_bootstrap)
+    result = census(run, n_bootstrap=args.n_bootstrap, random_state=args.random_state)
     wall = time.perf_counter() - start
     command = "PYTHONPATH=. python3 " + " ".join(sys.argv)
     for path in write_census(result, os.path.join(args.run, "census"),

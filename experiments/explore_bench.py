@@ -8,9 +8,8 @@
    strategy's representative seed opened).
 2. A synthetic ensemble of ``--synthetic`` seeds (no training): each synthetic seed is a
    seed of the run drawn at random (numpy ``default_rng(0)``), its params, snapshots and
-   features jittered (1% noise) and its losses scaled by a log-normal factor; the run's
-   strategies are grouped into three families (a two-level census, as the rewritten census
-   will give). Written to ``OUT/synthetic_<N>.html`` (not committed: see the size below).
+   features jittered (1% noise) and its losses scaled by a log-normal factor, its family and
+   strategy those of the seed it was drawn from. Written to ``OUT/synthetic_<N>.html`` (not committed: see the size below).
 
 Each page is opened ``--repeat`` times, each time in a FRESH headless Chromium (cold: no code
 cache), from disk with the network off (tests/explorer_browser.py, which also checks the page);
@@ -36,16 +35,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 from explorer_browser import check_page, chromium  # noqa: E402
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from gru_jax import Run  # noqa: E402
-from gru_jax.analysis import strategies  # noqa: E402
-from gru_jax.analysis.census import wilson_interval  # noqa: E402
+from gru_jax import analysis as ga  # noqa: E402
+from gru_jax.analysis.stats import wilson_intervals  # noqa: E402
 from gru_jax.reports import explorer  # noqa: E402
-
-#: the blog1024 census's six strategies grouped into families by their update-gate behaviour
-FAMILIES = ({"label": "F1", "name": "mostly holds / writes (fast leak)", "strategies": (0, 2)},
-            {"label": "F2", "name": "holds / barely writes (slow leak or integrator)",
-             "strategies": (1, 3)},
-            {"label": "F3", "name": "overwrites at flag 0", "strategies": (4, 5)})
-
 
 def synthetic(run: Run, census, count: int, seed: int = 0):
     """``(Run, census namespace)`` of ``count`` synthetic seeds (module docstring)."""
@@ -64,29 +56,21 @@ def synthetic(run: Run, census, count: int, seed: int = 0):
                lr=np.asarray(run.lr)[pick], diverged=np.asarray(run.diverged)[pick],
                loss_every=10)
     labels = np.asarray(census.labels)[pick]
-    family_of = np.zeros(len(census.names), np.int64)
-    for g, family in enumerate(FAMILIES):
-        family_of[list(family["strategies"])] = g
-    order = [k for family in FAMILIES for k in family["strategies"]]   # nested numbering
-    relabel = np.argsort(order)[labels]
-    families = family_of[labels]
-    count_k = np.bincount(relabel, minlength=len(order))
-    count_g = np.bincount(families, minlength=len(FAMILIES))
-    ci = lambda counts: np.array([wilson_interval(int(c), count) for c in counts])
-    letters = "abcdefgh"
-    strategy_labels = [f"{FAMILIES[family_of[k]]['label']}{letters[j]}" for g in
-                       range(len(FAMILIES)) for j, k in enumerate(FAMILIES[g]["strategies"])]
+    families = np.asarray(census.families)[pick]
+    count_k = np.bincount(labels, minlength=census.n_strategies)
+    count_g = np.bincount(families, minlength=census.n_families)
+    intervals = lambda counts: wilson_intervals(counts, count)
     features = np.asarray(census.features)[pick]
     features = features + 0.01 * np.nanstd(features, 0) * rng.standard_normal(features.shape)
     return fake, types.SimpleNamespace(
-        labels=relabel, names=[census.names[k] for k in order], counts=count_k,
-        fractions=count_k / count, ci_low=ci(count_k)[:, 0], ci_high=ci(count_k)[:, 1],
-        families=families, family_labels=[f["label"] for f in FAMILIES],
-        family_names=[f["name"] for f in FAMILIES], family_fractions=count_g / count,
-        family_ci_low=ci(count_g)[:, 0], family_ci_high=ci(count_g)[:, 1],
-        strategy_labels=strategy_labels, features=features,
-        feature_names=census.feature_names, threshold_labels=census.threshold_labels[pick],
-        reference=census.reference,
+        labels=labels, names=list(census.names), counts=count_k, fractions=count_k / count,
+        ci_low=intervals(count_k)[:, 0], ci_high=intervals(count_k)[:, 1],
+        families=families, family_labels=list(census.family_labels),
+        family_names=list(census.family_names), family_fractions=count_g / count,
+        family_ci_low=intervals(count_g)[:, 0], family_ci_high=intervals(count_g)[:, 1],
+        strategy_labels=list(census.strategy_labels), strategy_family=census.strategy_family,
+        features=features, feature_names=census.feature_names,
+        threshold_labels=census.threshold_labels[pick], reference=census.reference,
         note=f"synthetic: {count} seeds resampled from {run.n_seeds} with 1% jitter")
 
 
@@ -123,7 +107,7 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     run = Run.load(args.run)
     start = time.perf_counter()
-    census = strategies.census(run)
+    census = ga.census(run)
     census_s = time.perf_counter() - start
     start = time.perf_counter()
     page = explorer.write_explorer(args.run, census=census)

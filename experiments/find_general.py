@@ -1,5 +1,5 @@
 """Can training find the general accumulator? Ensembles under the variations the blog's part 3
-suggests, each classified by :func:`gru_jax.analysis.census.strategy_census`.
+suggests, each classified by :func:`gru_jax.analysis.thresholds.threshold_classes`.
 
 Variations (each a ``dataclasses.replace`` of the base protocol):
 
@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from gru_jax import Config, train  # noqa: E402
-from gru_jax.analysis.census import strategy_census  # noqa: E402
+from gru_jax.analysis.thresholds import threshold_classes  # noqa: E402
 
 
 def variations(base: Config) -> dict[str, Config]:
@@ -52,7 +52,7 @@ def run_variation(cfg: Config, seeds) -> dict:
     run = train(cfg, seeds=seeds, progress=False)
     wall = time.perf_counter() - t0
     final_loss = np.asarray(run.train_loss)[:, -1]
-    census = strategy_census(run.params, final_loss, high=cfg.high)
+    census = threshold_classes(run.params, final_loss, high=cfg.high)
     return {
         "config": {k: v for k, v in cfg.to_dict().items() if v != getattr(Config(), k)},
         "n_seeds": len(seeds), "wall_s": wall,

@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gru_jax import handcrafted  # noqa: E402
-from gru_jax.analysis.census import PROBE_HELD_OUT  # noqa: E402
+from gru_jax.analysis.thresholds import PROBE_HELD_OUT  # noqa: E402
 from gru_jax.analysis.generalization import relative_rms_error  # noqa: E402
 from gru_jax.analysis.slow_points import fixed_point_summary  # noqa: E402
 from gru_jax.files import write_text  # noqa: E402

@@ -16,7 +16,8 @@ import jax
 import numpy as np
 
 from .config import Config
-from .files import is_temporary, remove_temporaries, write_json, write_npz
+from .files import (OptionRequiredError, is_temporary, remove_temporaries, write_json,
+                    write_npz)
 from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
 from .lock import LOCK_FILE
 from .run import DAMAGED_NPY, FORMAT_VERSION, RunError
@@ -85,8 +86,9 @@ def check_out_dir(out: str, resume: bool) -> None:
     if not entries or entries == ["config.json"]:
         return
     if not resume:
-        raise FileExistsError(f"output directory {out!r} is not empty ({entries[:5]}); "
-                              "choose a new directory or pass resume to continue a run")
+        raise OptionRequiredError(f"output directory {out!r} is not empty ({entries[:5]}); "
+                                  "choose a new directory or {option} to continue a run",
+                                  "resume")
     if "config.json" not in entries:
         raise FileExistsError(f"cannot resume in {out!r}: it holds no gru_jax run (no config.json)")
 

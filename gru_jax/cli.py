@@ -19,28 +19,17 @@ import os
 import sys
 import typing
 
-import matplotlib
-
-from . import export
-from .analysis import dissect, dynamics
-from .analysis.census import census as discover_census
+import gru_jax as gj
 from .blog import SEQUENCE
-from .config import FIELD_HELP, RANGE_FIELDS, Config, parse_curriculum, parse_range
-from .distributed import train_distributed
-from .engines import ENGINES
-from .handcrafted import accumulator
-from .interop import load_weights
-from .model import hidden_size
-from .provenance import collect
-from .grid import parse_axis
-from .reports import CompareOptions, run_compare, write_dissection, write_report
-from .reports.explorer import write_explorer
-from .run import Run, RunError, summary_table
-from .rundir import read_config, read_meta
-from .sweeps import Sweep, read_sweep, sweep
-from .train import train
+from .config import (ENGINES, FIELD_CHOICES, FIELD_HELP, FIXED_FIELDS, RANGE_FIELDS, Config,
+                     parse_curriculum, parse_range)
+from .rundir import RunError, read_config, read_meta
 from .version import __version__
 
+# Only the modules above load with the command line (no JAX: `gru-jax --version` and every
+# `--help` answer at once). A command reaches the rest through the package, `gj.<module>`,
+# which imports each module on its first use (gru_jax/__init__.py): `train` loads the trainer,
+# `report` the plots and reports as well.
 
 
 # ---- options ---------------------------------------------------------------------------------
@@ -56,23 +45,32 @@ def _range_option(name: str):
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One option per Config field (not the fixed input and output sizes), with its choices
+    where the field is an enumeration; the help gives the default once."""
     group = parser.add_argument_group("protocol (defaults = the blog's)")
     hints = typing.get_type_hints(Config)
     for field in dataclasses.fields(Config):
+        if field.name in FIXED_FIELDS:
+            continue
         kind = {int: int, float: float, str: str}.get(hints[field.name], int)  # Optional[int]
         kind = parse_curriculum if field.name == "curriculum" else kind
         kind = _range_option(field.name) if field.name in RANGE_FIELDS else kind
+        text = FIELD_HELP.get(field.name, field.name)
+        if "default" not in text and field.default is not None:
+            text += f" (default {field.default})"
         group.add_argument("--" + field.name.replace("_", "-"), type=kind, default=None,
-                           dest=field.name,
-                           help=f"{FIELD_HELP.get(field.name, field.name)} "
-                                f"(default {field.default})")
+                           dest=field.name, choices=FIELD_CHOICES.get(field.name), help=text)
+
+
+def _given_fields(args) -> dict:
+    """The Config fields given on the command line."""
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+            if getattr(args, f.name, None) is not None}
 
 
 def config_from_args(args) -> Config:
     """Config from the parsed options (unset options keep the protocol's defaults)."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-              if getattr(args, f.name, None) is not None}
-    return Config(**values)
+    return Config(**_given_fields(args))
 
 
 def _parse_seeds(text: str):
@@ -94,6 +92,15 @@ def _parse_seeds(text: str):
     if not 1 <= count <= 2**32:
         raise ValueError(f"--seeds must be a count in [1, 2**32], got {count}")
     return range(count)
+
+
+def _check_counts(args, *names: str) -> None:
+    """Options that count (``--seed-batch``, ``--chunk-epochs``, ``--loss-every``): an int
+    >= 1 where given; the error names the flag (the library's would name the argument)."""
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be an int >= 1, got {value}")
 
 
 def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> None:
@@ -127,6 +134,7 @@ def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> N
 
 # ---- commands --------------------------------------------------------------------------------
 def cmd_train(args) -> int:
+    _check_counts(args, "seed_batch", "chunk_epochs", "loss_every", "num_processes")
     if args.resume:
         cfg, seeds, complete = _resume_target(args)
     else:
@@ -137,21 +145,23 @@ def cmd_train(args) -> int:
                    progress=not args.no_progress, seed_batch=args.seed_batch,
                    loss_every=args.loss_every)
     if _distributed(args):
-        run = train_distributed(cfg, seeds, args.out, coordinator=args.coordinator,
-                                num_processes=args.num_processes, process_id=args.process_id,
-                                command=" ".join(sys.argv), **options)
+        run = gj.distributed.train_distributed(
+            cfg, seeds, args.out, coordinator=args.coordinator,
+            num_processes=args.num_processes, process_id=args.process_id,
+            command=" ".join(sys.argv), **options)
         if run is None:                   # not process 0: its share is in the joined run
             print(f"process {args.process_id}: share trained -> {args.out}")
             return 0
     else:
-        run = train(cfg, seeds, out=args.out, provenance=collect(" ".join(sys.argv)), **options)
+        provenance = gj.provenance.collect(" ".join(sys.argv))
+        run = gj.train(cfg, seeds, out=args.out, provenance=provenance, **options)
     if complete:
         print(f"{args.out} is already complete ({run.n_seeds} seeds x {cfg.epochs} epochs): "
               "nothing trained")
     else:
         print(f"trained {run.n_seeds} seeds x {cfg.epochs} epochs in {run.wall_s:.1f} s "
               f"({run.engine or 'unknown'} engine) -> {args.out}")
-    print(summary_table(run))
+    print(gj.run.summary_table(run))
     return 0
 
 
@@ -165,9 +175,7 @@ def _resume_target(args):
         raise ValueError(f"--resume: {args.out} was interrupted before training started "
                          "(config.json but no run.json); start it again without --resume")
     stored, meta = read_config(args.out), read_meta(args.out)
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-             if getattr(args, f.name, None) is not None}
-    cfg = dataclasses.replace(stored, **given)
+    cfg = dataclasses.replace(stored, **_given_fields(args))
     seeds = meta.get("seeds") if args.seeds is None else _parse_seeds(args.seeds)
     if seeds is None:
         raise RunError(f"{args.out}/run.json records no seeds; give --seeds")
@@ -178,18 +186,16 @@ def _distributed(args) -> bool:
     """A multi-process job: any of the three options given, or a SLURM job of several tasks."""
     given = (args.coordinator, args.num_processes, args.process_id)
     if any(v is not None for v in given):
-        if args.num_processes is not None and args.num_processes < 1:
-            raise ValueError(f"--num-processes must be >= 1, got {args.num_processes}")
         return True
     return int(os.environ.get("SLURM_NTASKS", "1") or 1) > 1
 
 
 def cmd_sweep(args) -> int:
     """Expand --grid over the fixed options, train every cell, write the summary."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-             if getattr(args, f.name, None) is not None}
+    _check_counts(args, "seed_batch", "chunk_epochs", "loss_every")
+    given = _given_fields(args)
     if args.resume and not args.grid:
-        stored, grid, seeds = read_sweep(args.out)
+        stored, grid, seeds = gj.sweeps.read_sweep(args.out)
         cfg = dataclasses.replace(stored, **given)
         seeds = seeds if args.seeds is None else list(_parse_seeds(args.seeds))
     else:
@@ -199,7 +205,7 @@ def cmd_sweep(args) -> int:
                  if f.name not in ("curriculum",) + RANGE_FIELDS}
         grid = {}
         for text in args.grid:
-            key, values = parse_axis(text, kinds)
+            key, values = gj.grid.parse_axis(text, kinds)
             if key in grid:
                 raise ValueError(f"--grid {key} is given twice")
             if key in given:
@@ -208,10 +214,11 @@ def cmd_sweep(args) -> int:
             grid[key] = values
         cfg = config_from_args(args)
         seeds = list(_parse_seeds(args.seeds or "8"))
-    result = sweep(cfg, grid, seeds, args.out, resume=args.resume, progress=not args.no_progress,
-                   engine=args.engine, chunk_epochs=args.chunk_epochs, seed_batch=args.seed_batch,
-                   loss_every=args.loss_every, census=args.census,
-                   provenance=collect(" ".join(sys.argv)))
+    result = gj.sweep(cfg, grid, seeds, args.out, resume=args.resume,
+                      progress=not args.no_progress, engine=args.engine,
+                      chunk_epochs=args.chunk_epochs, seed_batch=args.seed_batch,
+                      loss_every=args.loss_every, census=args.census,
+                      provenance=gj.provenance.collect(" ".join(sys.argv)))
     print(f"swept {len(result.cells)} cells x {len(seeds)} seeds -> {args.out}")
     print(f"summary: {os.path.join(args.out, 'summary.md')}")
     return 0
@@ -224,15 +231,20 @@ def _option_kind(name: str):
 
 
 def cmd_export(args) -> int:
-    run = Run.load(args.run_dir)
     out = args.out or os.path.join(args.run_dir, "tables")
-    for path in export.write(run, out, format=args.format, overwrite=args.overwrite):
+    if os.path.exists(os.path.join(args.run_dir, gj.sweeps.SWEEP_FILE)):    # a sweep directory
+        sweep = gj.Sweep.load(args.run_dir)
+        print(gj.export.write_sweep(sweep, out, format=args.format, overwrite=args.overwrite,
+                                    census=args.census))
+        return 0
+    run = gj.Run.load(args.run_dir)
+    for path in gj.export.write(run, out, format=args.format, overwrite=args.overwrite):
         print(path)
     return 0
 
 
 def cmd_info(args) -> int:
-    print(summary_table(Run.load(args.run_dir)))
+    print(gj.run.summary_table(gj.Run.load(args.run_dir)))
     return 0
 
 
@@ -242,17 +254,17 @@ def cmd_pipeline(args) -> int:
     code = cmd_train(args)
     if code:
         return code
-    run = Run.load(args.out)
+    run = gj.Run.load(args.out)
     print("the census: families and strategies ...", flush=True)
     # an all-diverged run has nothing to cluster: the comparison refuses it with a message
-    census = None if run.diverged.all() else discover_census(run)
+    census = None if run.diverged.all() else gj.analysis.census(run)
     print("comparing with the hand-crafted accumulators ...", flush=True)
-    print(f"comparison: {run_compare(args.out, census=census)}")
+    print(f"comparison: {gj.reports.run_compare(args.out, census=census)}")
     print("writing the report ...", flush=True)
-    print(f"report: {write_report(args.out, run_comparison=False, census=census)}")
+    print(f"report: {gj.reports.write_report(args.out, run_comparison=False, census=census)}")
     print("writing the explorer page ...", flush=True)
-    print(f"explorer: {write_explorer(args.out, census=census)}" if census is not None
-          else "explorer: skipped (every seed diverged: nothing to explore)")
+    print(f"explorer: {gj.reports.write_explorer(args.out, census=census)}"
+          if census is not None else "explorer: skipped (every seed diverged: nothing to explore)")
     return 0
 
 
@@ -260,22 +272,22 @@ def cmd_explore(args) -> int:
     """The explorer page of a run or a sweep directory (a sweep holds sweep.json)."""
     source = args.run_dir
     if os.path.isfile(os.path.join(source, "sweep.json")):
-        source = Sweep.load(source)
-    print(f"explorer written: {write_explorer(source, args.out)}")
+        source = gj.Sweep.load(source)
+    print(f"explorer written: {gj.reports.write_explorer(source, args.out)}")
     return 0
 
 
 def cmd_compare(args) -> int:
-    if args.stability_runs < 1:
-        raise ValueError(f"--stability-runs must be >= 1, got {args.stability_runs}")
-    options = CompareOptions(stability_epochs=args.stability_epochs,
-                             stability_runs=args.stability_runs, n_per_cell=args.n_per_cell)
-    print(run_compare(args.run_dir, args.out, options))
+    _check_counts(args, "stability_runs", "n_per_cell")
+    options = gj.reports.CompareOptions(stability_epochs=args.stability_epochs,
+                                        stability_runs=args.stability_runs,
+                                        n_per_cell=args.n_per_cell)
+    print(gj.reports.run_compare(args.run_dir, args.out, options))
     return 0
 
 
 def cmd_report(args) -> int:
-    path = write_report(args.run_dir, args.out, run_comparison=not args.no_compare)
+    path = gj.reports.write_report(args.run_dir, args.out, run_comparison=not args.no_compare)
     print(f"report written: {path}")
     return 0
 
@@ -284,28 +296,30 @@ def cmd_dissect(args) -> int:
     sources = sum(x is not None for x in (args.run_dir, args.weights)) + bool(args.handcrafted)
     if sources != 1:
         raise ValueError("dissect: give exactly one of RUN_DIR, --weights FILE or --handcrafted")
-    sequence = dissect.parse_sequence(args.sequence)
+    sequence = gj.analysis.dissect.parse_sequence(args.sequence)
     high = args.high
     if args.run_dir:
-        run = Run.load(args.run_dir)
+        run = gj.Run.load(args.run_dir)
         params, seed, epoch = run.network(args.seed, args.epoch)
         high = high or run.config.high
         out = args.out or os.path.join(args.run_dir, "dissect", f"seed{seed}_epoch{epoch}")
         label = f"Seed {seed}, epoch {epoch}"
     elif args.weights:
-        params = load_weights(args.weights, args.epoch)
+        params = gj.interop.load_weights(args.weights, args.epoch)
         label = os.path.splitext(os.path.basename(args.weights))[0]
         out = args.out or os.path.join("dissect", label)
     else:
-        params = accumulator()
+        params = gj.handcrafted.accumulator()
         out = args.out or os.path.join("dissect", "handcrafted")
         label = "Hand-crafted accumulator"
     high = float(high or 100)
-    path = write_dissection(params, sequence, out, high, label=label)
+    path = gj.reports.write_dissection(params, sequence, out, high, label=label)
     print(f"{label}\n")
-    print(dissect.walkthrough_markdown(dissect.walkthrough(params, sequence, high)))
-    if hidden_size(params) == 1:
+    walkthrough = gj.analysis.dissect.walkthrough(params, sequence, high)
+    print(gj.analysis.dissect.walkthrough_markdown(walkthrough))
+    if gj.model.hidden_size(params) == 1:
         print("\nFixed points of h_t -> h_(t+1):\n")
+        dynamics = gj.analysis.dynamics
         print(dynamics.fixed_points_markdown(dynamics.dynamics(params, high=high)))
     print(f"\nfigures and {os.path.basename(path)} written to {out}")
     return 0
@@ -338,12 +352,16 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Write the run's tidy tables (seeds, losses per epoch, "
                                           "test loss and lr per eval epoch, every parameter per "
                                           "snapshot) for pandas and friends.")
-    p_export.add_argument("run_dir", help="a run directory (written by gru-jax train)")
+    p_export.add_argument("run_dir", help="a run directory (gru-jax train), or a sweep "
+                                          "directory (gru-jax sweep): its strategies table, one "
+                                          "row per cell and strategy")
     p_export.add_argument("--format", choices=("parquet", "csv"), default="parquet",
                           help="file format (parquet needs the export extra: pandas, pyarrow)")
     p_export.add_argument("--out", default=None, help="directory (default RUN_DIR/tables)")
     p_export.add_argument("--overwrite", action="store_true",
                           help="replace table files already there")
+    p_export.add_argument("--census", action="store_true",
+                          help="a sweep's table: add the discovered strategies (slow)")
     p_export.set_defaults(func=cmd_export)
 
     p_compare = sub.add_parser("compare", help="learned seeds vs the hand-crafted "
@@ -435,20 +453,30 @@ def _add_report_parsers(subparsers) -> None:
     p_dissect.set_defaults(func=cmd_dissect)
 
 
+def _use_agg() -> None:
+    """The CLI writes files: matplotlib's Agg backend (no window), whatever the environment,
+    set before matplotlib loads (it loads with the commands that draw)."""
+    os.environ["MPLBACKEND"] = "Agg"
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (2 for bad input, with one line on
     stderr; ``GRU_JAX_DEBUG=1`` re-raises instead)."""
-    matplotlib.use("Agg")      # the CLI writes files; no window, whatever the environment
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)      # --version and --help exit here, before any import
+    _use_agg()
     try:
+        gj.compilation_cache.enable()   # before the command compiles anything
         return int(args.func(args) or 0)
     except (ValueError, OSError, ImportError, MemoryError) as err:
         # OSError: a file that cannot be read or written (missing, full disk, permissions, a
         # path under a file), a run directory another writer holds; all named in the message
         if os.environ.get("GRU_JAX_DEBUG") == "1":
             raise
-        text = " ".join(str(err).split("\n")) or type(err).__name__
+        text = err.for_command_line() if hasattr(err, "for_command_line") else str(err)
+        text = " ".join(text.split("\n")) or type(err).__name__
         if isinstance(err, MemoryError):
             text = f"out of memory ({text}); train fewer seeds at once (--seed-batch)"
         print(f"error: {text}", file=sys.stderr)

@@ -15,6 +15,10 @@ from typing import Any, Optional
 DATA_GENERATORS = ("jax", "numpy")
 #: What the LR schedule does at a curriculum stage's first epoch (Config.curriculum_schedule).
 CURRICULUM_SCHEDULES = ("continue", "reset")
+#: How a step's loss and gradient are computed (``train(engine=...)``, ``--engine``; the
+#: engines themselves are :mod:`gru_jax.engines`). Here, beside the Config's own vocabularies,
+#: so that the command line offers them without importing JAX.
+ENGINES = ("auto", "xla", "native")
 #: The largest ``high``: the jax generator draws the values as int32.
 MAX_HIGH = 2**31 - 1
 
@@ -281,7 +285,7 @@ FIELD_HELP = {
              "[int(L(1-d)), int(L(1+d))); for lengths that vary row by row see "
              "--per-row-lengths",
     "n_samples": "sequences per dataset", "train_split": "fraction used for training",
-    "data_generator": "jax (fast) or numpy (the seed's exact generator)",
+    "data_generator": "jax: fast, on the device; numpy: the seed's exact generator",
     "input_size": "inputs per step (value, flag)", "hidden_size": "GRU hidden units H",
     "output_size": "outputs (the sum)",
     "batch_size": "samples per optimizer step", "learning_rate": "Adam's initial lr",
@@ -304,9 +308,16 @@ FIELD_HELP = {
                        "left-padded to seq_len; padding steps are skipped row by row",
     "per_row_flags": "LO,HI: each row's own flag count, uniform in [LO, min(HI, row length)] "
                      "(default with --per-row-lengths: n_flags, else the seed's rule per row)",
-    "curriculum_schedule": "continue or reset (the plateau schedule restarts at each "
-                           "curriculum stage)",
+    "curriculum_schedule": "at each curriculum stage, continue the plateau schedule or reset "
+                           "it (LR back to learning_rate)",
 }
+
+
+#: The allowed values of the enumerated fields (the CLI's ``choices``).
+FIELD_CHOICES = {"data_generator": DATA_GENERATORS, "curriculum_schedule": CURRICULUM_SCHEDULES}
+#: Fields with one valid value in the adding problem (2 inputs: value and flag; 1 output: the
+#: sum): kept on the Config for the layout's sake, offered by no command-line option.
+FIXED_FIELDS = ("input_size", "output_size")
 
 
 #: What each field's annotation allows: Python and numpy scalars of that kind (bool never).

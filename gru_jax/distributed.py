@@ -31,6 +31,7 @@ from typing import Optional, Sequence
 import jax
 
 from . import checkpoint as ckpt
+from .files import OptionRequiredError
 from .lock import run_lock
 from .provenance import collect
 from .run import Run
@@ -133,8 +134,8 @@ def train_distributed(cfg, seeds: Sequence[int], out: str, *, coordinator: Optio
     provenance = collect(command)
     if is_complete(out):
         if not resume:
-            raise FileExistsError(f"{out} already holds a complete run; choose a new directory "
-                                  "or pass resume to return it")
+            raise OptionRequiredError(f"{out} already holds a complete run; choose a new "
+                                      "directory or {option} to return it", "resume")
         return Run.load(out) if index == 0 else None
     part = part_directory(out, index)
     if index != 0:
@@ -165,8 +166,8 @@ def _start_joined(out: str, cfg, seeds: list[int], resume: bool) -> None:
     """Process 0: refuse a foreign run at ``out``; write its config.json and run.json."""
     if os.path.exists(os.path.join(out, "config.json")):
         if not resume:
-            raise FileExistsError(f"{out} already holds a run (config.json); choose a new "
-                                  "directory or pass resume to continue it")
+            raise OptionRequiredError(f"{out} already holds a run (config.json); choose a new "
+                                      "directory or {option} to continue it", "resume")
         with open(os.path.join(out, "config.json")) as handle:
             saved = json.load(handle)
         saved_seeds = seeds

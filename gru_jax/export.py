@@ -16,6 +16,11 @@ params    ``seed``, ``stage``, ``epoch``, ``name``, ``value`` (float32) -- per s
           and parameter
 ========  ==========================================================================
 
+A sweep's tidy table (:func:`sweep_table`, :func:`write_sweep`; ``gru-jax export SWEEP_DIR``)
+has one row per cell and group: the cell's grid values, ``census`` (``threshold``, ``family`` or
+``strategy``), ``group`` (the class or label), ``name``, ``count``, ``fraction`` and its 95%
+interval ``low, high``.
+
 ``params`` stages, in this order for each seed: ``"init"`` (``epoch = -1``: before the first
 epoch), ``"snapshot"`` (``epoch`` = an eval epoch: the params after that epoch's training),
 ``"final"`` (``epoch = epochs - 1``: the params the run ended with; equal to the last snapshot
@@ -32,7 +37,14 @@ import os
 
 import numpy as np
 
-from .files import write_atomic, write_text
+try:
+    import pandas as pd
+except ImportError as err:  # the export extra
+    raise ImportError("gru_jax.export needs pandas (and pyarrow for Parquet): "
+                      "pip install 'gru_jax[export]'") from err
+
+from .analysis.sweep import MIN_CENSUS_SEEDS, group_rows
+from .files import OptionRequiredError, write_atomic, write_text
 from .model import flatten_params, param_names
 from .run import Run
 
@@ -41,22 +53,12 @@ FORMATS = ("parquet", "csv")
 STAGES = ("init", "snapshot", "final")
 
 
-def _pandas():
-    try:
-        import pandas
-    except ImportError as err:
-        raise ImportError("gru_jax.export needs pandas (and pyarrow for Parquet): "
-                          "pip install 'gru_jax[export]'") from err
-    return pandas
-
-
 def tables(run: Run) -> dict:
     """The run's tidy tables ``{"seeds", "losses", "evals", "params": pandas.DataFrame}``.
 
     Columns, units and the parameter names are in the module docstring. Rows are grouped by
     seed in the run's seed order, then by epoch (``params``: stage, epoch, parameter).
     """
-    pd = _pandas()
     seeds = np.asarray(run.seeds, np.int64)
     n_seeds = len(seeds)
     loss_epochs = np.asarray(run.loss_epochs, np.int64)
@@ -92,6 +94,47 @@ def tables(run: Run) -> dict:
     return out
 
 
+def sweep_table(sweep, census: bool = False, min_census_seeds: int = MIN_CENSUS_SEEDS):
+    """A sweep's tidy table, one row per cell and group (a ``pandas.DataFrame``; columns in
+    :func:`gru_jax.analysis.sweep.group_rows`): the threshold census of every cell, and with
+    ``census`` the families and strategies of every cell of at least ``min_census_seeds`` seeds.
+
+    Args:
+      sweep: a :class:`gru_jax.Sweep` (``gj.sweep(...)`` or ``gj.Sweep.load(dir)``).
+    """
+    frame = pd.DataFrame(group_rows(sweep.cells, sweep.runs, census, min_census_seeds))
+    for column in ("census", "group"):
+        frame[column] = frame[column].astype("category")
+    return frame
+
+
+def write_sweep(sweep, directory: str, format: str = "parquet", overwrite: bool = False,
+                census: bool = False) -> str:
+    """Write :func:`sweep_table` as ``directory/groups.<format>`` atomically; returns the
+    path (``FileExistsError`` naming it if it exists and not ``overwrite``)."""
+    path = _paths(directory, ("groups",), format, overwrite)[0]
+    _write_frame(sweep_table(sweep, census), path, format)
+    return path
+
+
+def _paths(directory: str, names, format: str, overwrite: bool) -> list[str]:
+    if format not in FORMATS:
+        raise ValueError(f"export.write: format must be one of {FORMATS}, got {format!r}")
+    paths = [os.path.join(directory, f"{name}.{format}") for name in names]
+    existing = [p for p in paths if os.path.exists(p)]
+    if existing and not overwrite:
+        raise OptionRequiredError(f"export.write: refusing to overwrite {existing}; "
+                                  "{option} to replace them", "overwrite")
+    return paths
+
+
+def _write_frame(frame, path: str, format: str) -> None:
+    if format == "parquet":
+        write_atomic(path, lambda handle: frame.to_parquet(handle, index=False))
+    else:
+        write_text(path, frame.to_csv(index=False))
+
+
 def write(run: Run, directory: str, format: str = "parquet", overwrite: bool = False) -> list[str]:
     """Write :func:`tables` as ``directory/<table>.parquet`` (or ``.csv``), each atomically.
 
@@ -105,18 +148,8 @@ def write(run: Run, directory: str, format: str = "parquet", overwrite: bool = F
     Returns:
       the written paths, in :data:`TABLES` order.
     """
-    if format not in FORMATS:
-        raise ValueError(f"export.write: format must be one of {FORMATS}, got {format!r}")
-    paths = [os.path.join(directory, f"{name}.{format}") for name in TABLES]
-    existing = [p for p in paths if os.path.exists(p)]
-    if existing and not overwrite:
-        raise FileExistsError(f"export.write: refusing to overwrite {existing}; pass "
-                              "overwrite=True")
+    paths = _paths(directory, TABLES, format, overwrite)
     frames = tables(run)
     for name, path in zip(TABLES, paths):
-        frame = frames[name]
-        if format == "parquet":
-            write_atomic(path, lambda handle, frame=frame: frame.to_parquet(handle, index=False))
-        else:
-            write_text(path, frame.to_csv(index=False))
+        _write_frame(frames[name], path, format)
     return paths

@@ -6,13 +6,17 @@ rename cannot cross file systems), are flushed and fsynced, and the temporary is
 the target with ``os.replace`` (atomic on POSIX). On any failure the temporary is removed and
 the previous file, if any, is left as it was, and an ``OSError`` (a full disk, permissions, a
 path under a file) becomes one :class:`WriteError` naming the file and the cause.
+
+Files are created with the process's umask (``0o666 & ~umask``: 0644 under the usual 022,
+0664 under 002 for a group's shared directory), directories likewise (``0o777 & ~umask``), as
+``open`` and ``os.makedirs`` would; ``tempfile.mkstemp`` would make every file 0600.
 """
 from __future__ import annotations
 
 import contextlib
 import json
 import os
-import tempfile
+import secrets
 from typing import IO, Any, BinaryIO, Callable, Iterator
 
 import numpy as np
@@ -31,6 +35,20 @@ def _write_error(path: str, err: OSError) -> WriteError:
                        "any, is unchanged")
     error.errno = err.errno
     return error
+
+
+def _create_temporary(path: str) -> tuple[int, str]:
+    """A new, empty temporary beside ``path``, opened for writing: ``(fd, temporary path)``.
+
+    Created with ``os.open(..., O_CREAT | O_EXCL, 0o666)``, so the kernel applies the umask
+    (``mkstemp`` forces 0600); a name that exists already is drawn again."""
+    directory, name = os.path.split(os.path.abspath(path))
+    while True:
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def is_temporary(name: str) -> bool:
@@ -55,13 +73,13 @@ def remove_temporaries(directory: str) -> list[str]:
 def atomic_open(path: str, mode: str = "wb") -> Iterator[IO]:
     """``with atomic_open(path, "w") as handle: ...``: a handle ("w" text, "wb" binary) whose
     contents replace ``path`` atomically when the block ends without an error. Creates the
-    parent directory if needed. An ``OSError`` raised on the way (by the block's writes too)
-    becomes a :class:`WriteError` naming ``path``."""
+    parent directory if needed; the file and the directory get the umask's modes. An
+    ``OSError`` raised on the way (by the block's writes too) becomes a :class:`WriteError`
+    naming ``path``."""
     directory = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(directory, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                   suffix=TEMPORARY_SUFFIX, dir=directory)
+        fd, tmp = _create_temporary(path)
     except OSError as err:
         raise _write_error(path, err) from err
     try:
@@ -105,3 +123,24 @@ def write_npy(path: str, array) -> str:
 def write_npz(path: str, arrays: dict) -> str:
     """Arrays (name -> array) as an uncompressed ``.npz``, atomically."""
     return write_atomic(path, lambda handle: np.savez(handle, **arrays))
+
+
+class OptionRequiredError(FileExistsError):
+    """Something is already on disk, and one option would let the call go on: ``resume`` (continue
+    the run or sweep there) or ``overwrite`` (replace the files).
+
+    The message names the option as the caller spells it: the library's keyword argument
+    (``pass resume=True``) in ``str(err)``, the command line's flag (``add --resume``) in
+    :meth:`for_command_line`. ``template`` holds ``{option}`` where that goes.
+    """
+
+    def __init__(self, template: str, option: str):
+        self.template, self.option = template, option
+        super().__init__(self._spell(f"pass {option}=True"))
+
+    def _spell(self, option: str) -> str:
+        return self.template.replace("{option}", option)
+
+    def for_command_line(self) -> str:
+        """The message with the flag: ``... add --resume to continue it``."""
+        return self._spell(f"add --{self.option.replace('_', '-')}")

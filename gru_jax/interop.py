@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 
 from .config import Config
-from .files import write_json
+from .files import OptionRequiredError, write_json
 from .model import param_shapes
 
 STATE_DICT_KEYS = ("gru.weight_ih_l0", "gru.weight_hh_l0", "gru.bias_ih_l0", "gru.bias_hh_l0",
@@ -102,7 +102,8 @@ def _json_value(value):
     return None if value is None or not_finite else value
 
 
-def export_blog_files(run, seed_index: int, directory: str, overwrite: bool = False) -> list[str]:
+def export_blog_files(run, directory: str, *, seed: Optional[int] = None,
+                      seed_index: Optional[int] = None, overwrite: bool = False) -> list[str]:
     """Write one seed of a run as the seed blog's own files, readable by its notebooks.
 
     Files: ``all_weights.json`` (a list, one ``{torch name: nested list}`` per eval epoch),
@@ -111,21 +112,28 @@ def export_blog_files(run, seed_index: int, directory: str, overwrite: bool = Fa
 
     Args:
       run: a :class:`gru_jax.Run`.
-      seed_index: position of the seed in ``run.seeds`` (not the seed value).
       directory: created if missing; existing files are not overwritten unless ``overwrite``.
+      seed: the seed VALUE (``export_blog_files(run, "blog", seed=37)``), as everywhere in
+        gru_jax; or ``seed_index``: its position in ``run.seeds``. Exactly one of the two.
     """
     n_seeds = len(run.seeds)
+    if (seed is None) == (seed_index is None):
+        raise ValueError("export_blog_files: give exactly one of seed (a seed value of the run) "
+                         "or seed_index (its position in run.seeds)")
     if getattr(run, "loss_every", 1) != 1:
         raise ValueError(f"export_blog_files: the blog's train_losses.json has every epoch, this "
                          f"run keeps the training loss every {run.loss_every} epochs (loss_every)")
-    if not 0 <= seed_index < n_seeds:
+    if seed is not None:
+        seed_index = run.index_of(seed)
+    elif not 0 <= seed_index < n_seeds:
         raise ValueError(f"seed_index {seed_index} out of range: the run has {n_seeds} seeds")
     names = ("all_weights.json", "train_losses.json", "test_losses.json")
     paths = [os.path.join(directory, n) for n in names]
     if not overwrite:
         existing = [p for p in paths if os.path.exists(p)]
         if existing:
-            raise FileExistsError(f"refusing to overwrite {existing}; pass overwrite=True")
+            raise OptionRequiredError(f"refusing to overwrite {existing}; "
+                                      "{option} to replace them", "overwrite")
     os.makedirs(directory, exist_ok=True)
     snapshots = to_state_dict(run.snapshots)
     all_weights = [{k: v[seed_index, i].tolist() for k, v in snapshots.items()}

@@ -35,8 +35,9 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import bridges  # a lazy package: xarray loads with to_xarray / from_xarray
 from .config import Config
-from .files import write_json, write_npy
+from .files import OptionRequiredError, write_json, write_npy
 from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
 from .model import select_model
 from .rundir import READABLE_FORMATS  # noqa: F401 - part of this module's interface
@@ -204,6 +205,18 @@ class Run:
         return dataclasses.replace(self, train_loss=self.train_loss[:, position],
                                    loss_every=int(loss_every))
 
+    # ---- other libraries ------------------------------------------------------------------------
+    def to_xarray(self):
+        """The run as an ``xarray.Dataset`` with dims ``seed, epoch, eval_epoch, parameter``
+        (:mod:`gru_jax.bridges.xarray_run`; needs the ``xarray`` extra). Every number
+        round-trips through :meth:`from_xarray`."""
+        return bridges.xarray_run.to_dataset(self)
+
+    @classmethod
+    def from_xarray(cls, dataset) -> "Run":
+        """The Run of :meth:`to_xarray`'s Dataset (also one read back from netCDF)."""
+        return cls(**bridges.xarray_run.run_fields(dataset))
+
     # ---- disk ---------------------------------------------------------------------------------
     def save(self, path: str, overwrite: bool = False, loss_every: Optional[int] = None) -> None:
         """Write the run directory in format 2 (see the module docstring), every file atomic.
@@ -220,8 +233,8 @@ class Run:
         run = self if loss_every is None else self.thin_losses(loss_every)
         existing = [f for f in RUN_FILES if os.path.exists(os.path.join(path, f))]
         if existing and not overwrite:
-            raise FileExistsError(f"{path} already holds a run ({existing}); refusing to "
-                                  "overwrite it")
+            raise OptionRequiredError(f"{path} already holds a run ({existing}); refusing to "
+                                      "overwrite it ({option} to replace it)", "overwrite")
         arrays = os.path.join(path, ARRAYS)
         for group in PARAM_GROUPS:
             for name, value in to_state_dict(getattr(run, group)).items():
@@ -308,9 +321,12 @@ def utc_now() -> str:
 def summary_table(run: Run) -> str:
     """A plain-text summary: seeds, epochs, diverged count, final-loss quantiles.
 
-    Reads only the last column of ``train_loss`` and ``test_loss`` (cheap on a mapped run).
+    Both loss rows are in ORIGINAL units (the squared error of the sum): the training loss,
+    stored scaled (of ``value / high``), is multiplied by ``high**2``. Reads only the last
+    column of ``train_loss`` and ``test_loss`` (cheap on a mapped run).
     """
     qs = (0.0, 0.1, 0.5, 0.9, 1.0)
+    high = float(run.config.high)
     kept = "" if run.loss_every == 1 else f"; train loss kept every {run.loss_every}"
     lines = [f"seeds      {run.n_seeds} ({_seed_span(run.seeds)})",
              f"epochs     {run.config.epochs} (eval every {run.config.eval_every}: "
@@ -319,15 +335,21 @@ def summary_table(run: Run) -> str:
              f"wall       {run.wall_s:.1f} s ({run.engine or 'unrecorded'} engine)",
              "",
              f"{'quantile':>10} " + " ".join(f"{q:>10.0%}" for q in qs)]
-    for label, values in (("train", run.train_loss[:, -1]), ("test", run.test_loss[:, -1])):
-        values = np.asarray(values, np.float64)
+    rows = (("train", np.asarray(run.train_loss[:, -1], np.float64) * high**2),
+            ("test", np.asarray(run.test_loss[:, -1], np.float64)))
+    for label, values in rows:
         finite = values[np.isfinite(values)]
         cells = ([f"{v:>10.4g}" for v in np.quantile(finite, qs)] if finite.size
                  else [f"{'nan':>10}"] * len(qs))
         lines.append(f"{label:>10} " + " ".join(cells))
-    lines.append("(final train loss in scaled units, last test loss in original units; "
-                 "predict-the-mean baseline ~0.1667 scaled)")
+    lines.append(f"(MSE of the sum in original units: the final training loss and the last test "
+                 f"loss; predict-the-mean ~{PREDICT_MEAN_SCALED * high**2:.4g} at 2 flags)")
     return "\n".join(lines)
+
+
+#: The predict-the-mean loss in scaled units at two flags: the variance of the sum of two
+#: values uniform on [0, 1), 2 / 12.
+PREDICT_MEAN_SCALED = 2 / 12
 
 
 def _seed_span(seeds) -> str:

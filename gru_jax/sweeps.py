@@ -30,7 +30,7 @@ from . import checkpoint as ckpt
 from . import grid as grids
 from .config import Config
 from .engines import resolve_engine
-from .files import write_json
+from .files import OptionRequiredError, write_json
 from .inputs import check_count, check_seeds
 from .lock import run_lock
 from .optim import program_config
@@ -147,8 +147,9 @@ def _start(out: str, cfg: Config, grid: dict, seeds: list, cells: list, resume: 
     path = os.path.join(out, SWEEP_FILE)
     if os.path.exists(path):
         if not resume:
-            raise FileExistsError(f"sweep directory {out!r} already holds a sweep; pass resume "
-                                  "(--resume) to continue it, or choose a new directory")
+            raise OptionRequiredError(f"sweep directory {out!r} already holds a sweep; "
+                                      "{option} to continue it, or choose a new directory",
+                                      "resume")
         base, stored_grid, stored_seeds = read_sweep(out)
         diffs = [f"{f.name}: stored {getattr(base, f.name)!r}, given {getattr(cfg, f.name)!r}"
                  for f in dataclasses.fields(Config)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import checkpoint as ckpt
+from . import compilation_cache
 from .engines import Engine, resolve_engine
 from .engines.native import row_width
 from .inputs import (check_count, check_orders, check_seeds, datasets, initial_params,
@@ -147,7 +148,13 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
         last) in the run directory (:meth:`gru_jax.Run.save`); the returned Run holds all.
       provenance: what ``run.json`` records about versions, devices, host and command
         (default :func:`gru_jax.provenance.collect` at the start of training).
+
+    The compiled programs are kept in JAX's persistent compilation cache
+    (:func:`gru_jax.compilation_cache.enable`: ``~/.cache/gru_jax/xla`` unless the process has
+    a cache already; ``GRU_JAX_COMPILATION_CACHE=0`` turns it off), so the next process that
+    trains the same programs loads them instead of compiling.
     """
+    compilation_cache.enable()
     check_fits(cfg, len(seeds) if hasattr(seeds, "__len__") else 1)
     seeds = check_seeds(seeds)
     seed_batch = check_count("seed_batch", seed_batch, allow_none=True)
@@ -241,8 +248,9 @@ def train_cells(cells, seeds, engine: Engine, *, chunk_epochs: int, progress=Tru
         all): each is continued, and after every chunk each cell's checkpoint is written.
       seeds: distinct seeds, the same for every cell.
       progress: True/False (a bar for this program) or a callable ``advance(seed_epochs)``.
-      Others: as for :func:`train`.
+      Others: as for :func:`train` (the compilation cache included).
     """
+    compilation_cache.enable()
     configs = [cell_cfg for cell_cfg, _ in cells]
     cfg, n_cells, n_seeds = configs[0], len(cells), len(seeds)
     if len({program_config(c) for c in configs}) != 1:

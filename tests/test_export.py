@@ -1,5 +1,6 @@
 """Tidy tables of a run: Parquet and CSV round-trip the run's numbers exactly; parameter names
 are checked against an independent reading of the naming rule."""
+import os
 import re
 
 import numpy as np
@@ -127,4 +128,37 @@ def test_unknown_format_is_named(tmp_path):
 def test_blog_files_refuse_a_thinned_run(tmp_path):
     run = run_with(1, epochs=10).thin_losses(4)
     with pytest.raises(ValueError, match="loss_every"):
-        gj.export_blog_files(run, 0, str(tmp_path))
+        gj.export_blog_files(run, str(tmp_path), seed_index=0)
+
+
+def test_sweep_table_one_row_per_cell_and_group(tmp_path, capsys):
+    """The sweep's tidy table holds summary.csv's threshold-class numbers in long form, per
+    cell and group; the CLI writes it for a sweep directory."""
+    import csv
+    from gru_jax.cli import main
+    out = str(tmp_path / "sweep")
+    assert main(["sweep", "--grid", "learning_rate=1e-3,3e-2", "--seeds", "4", "--epochs", "6",
+                 "--n-samples", "200", "--eval-every", "3", "--out", out, "--no-progress"]) == 0
+    sweep = gj.Sweep.load(out)
+    table = export.sweep_table(sweep)
+    assert len(table) == 2 * 3
+    assert list(table.columns) == ["cell", "learning_rate", "n_seeds", "epochs", "census",
+                                   "group", "name", "count", "fraction", "low", "high"]
+    assert table.groupby("cell")["count"].sum().tolist() == [4, 4]
+    assert np.allclose(table.groupby("cell")["fraction"].sum(), 1.0)
+    with open(os.path.join(out, "summary.csv")) as handle:
+        summary = list(csv.DictReader(handle))
+    for row in table.itertuples():
+        cell = summary[row.cell]
+        assert cell["learning_rate"] == row.learning_rate
+        assert int(cell[row.group]) == row.count
+        for column in ("fraction", "low", "high"):
+            assert float(cell[f"{row.group}_{column}"]) == pytest.approx(
+                getattr(row, column), rel=1e-12), (row.group, column)
+    capsys.readouterr()
+    assert main(["export", out, "--format", "csv"]) == 0
+    path = capsys.readouterr().out.strip()
+    assert path == os.path.join(out, "tables", "groups.csv")
+    written = pd.read_csv(path)
+    assert written["count"].tolist() == table["count"].tolist()
+    assert written["group"].tolist() == table["group"].astype(str).tolist()

@@ -6,6 +6,8 @@ substance): the default threefry keys, the dataset's flags from two argsorts, th
 params from an eager ``vmap`` of ``init_params``, and the first order from
 ``jax.random.permutation`` in one jitted program.
 """
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -123,6 +125,15 @@ def test_first_orders_equal_jax_permutation(n, sort):
     np.testing.assert_array_equal(sort(keys, n), expected)
 
 
+#: XLA:CPU compiles prepare's division by ``high`` as a multiplication by its float32 reciprocal,
+#: as the native kernel computes it, from jaxlib 0.10.1 on; older ones (0.5.1-0.10.0, tested)
+#: divide at this width, 1 ulp away in a quarter of the values (the blog's width agrees).
+XLA_MULTIPLIES = tuple(map(int, re.match(r"(\d+)\.(\d+)\.(\d+)", jax.__version__).groups())) \
+    >= (0, 10, 1)
+
+
+@pytest.mark.xfail(not XLA_MULTIPLIES, strict=True,
+                   reason="jaxlib < 0.10.1 divides by high at width 13: 1 ulp from the kernel")
 def test_dataset_kernel_on_rows_wider_than_its_specialisations():
     """Width 13 (the kernel's run-time-width path) with 3 of 13 flags on a span that is not a
     power of 2: the native raw data equal jax's draws bit for bit."""

@@ -1,4 +1,5 @@
 """gru_jax.interop: state dicts in torch's names and layout, and the seed blog's JSON files."""
+import dataclasses
 import json
 import os
 
@@ -95,7 +96,7 @@ def tiny_run():
 
 def test_export_blog_files(tiny_run, tmp_path):
     run = tiny_run
-    paths = gj.export_blog_files(run, 1, str(tmp_path))
+    paths = gj.export_blog_files(run, str(tmp_path), seed=1)
     assert sorted(os.path.basename(p) for p in paths) == [
         "all_weights.json", "test_losses.json", "train_losses.json"]
     with open(tmp_path / "all_weights.json") as handle:
@@ -131,7 +132,7 @@ def test_export_blog_files(tiny_run, tmp_path):
 
 def test_export_blog_files_matches_the_seed_script_format(tiny_run, tmp_path):
     """Same JSON structure as seed_reference.py's snapshots: {k: v.detach().numpy().tolist()}."""
-    gj.export_blog_files(tiny_run, 0, str(tmp_path))
+    gj.export_blog_files(tiny_run, str(tmp_path), seed=0)
     with open(tmp_path / "all_weights.json") as handle:
         entry = json.load(handle)[0]
     seed_style = {k: np.zeros(SEED_SHAPES[k](1), np.float32).tolist() for k in SEED_SHAPES}
@@ -141,9 +142,27 @@ def test_export_blog_files_matches_the_seed_script_format(tiny_run, tmp_path):
 
 
 def test_export_blog_files_refuses_to_overwrite(tiny_run, tmp_path):
-    gj.export_blog_files(tiny_run, 0, str(tmp_path))
-    with pytest.raises(FileExistsError):
-        gj.export_blog_files(tiny_run, 0, str(tmp_path))
-    gj.export_blog_files(tiny_run, 1, str(tmp_path), overwrite=True)
+    gj.export_blog_files(tiny_run, str(tmp_path), seed=0)
+    with pytest.raises(FileExistsError, match="pass overwrite=True"):
+        gj.export_blog_files(tiny_run, str(tmp_path), seed=0)
+    gj.export_blog_files(tiny_run, str(tmp_path), seed=1, overwrite=True)
     with pytest.raises(ValueError, match="seed_index"):
-        gj.export_blog_files(tiny_run, 2, str(tmp_path / "other"))
+        gj.export_blog_files(tiny_run, str(tmp_path / "other"), seed_index=2)
+
+
+def test_export_blog_files_takes_a_seed_value_or_a_position(tiny_run, tmp_path):
+    """``seed=`` is a seed VALUE (as in Run.network and ``dissect --seed``), ``seed_index=`` a
+    position; seeds 37 and 5 at positions 0 and 1."""
+    run = dataclasses.replace(tiny_run, seeds=np.array([37, 5]))
+    gj.export_blog_files(run, str(tmp_path / "value"), seed=5)
+    gj.export_blog_files(run, str(tmp_path / "index"), seed_index=1)
+    by_value = json.load(open(tmp_path / "value" / "train_losses.json"))
+    assert by_value == json.load(open(tmp_path / "index" / "train_losses.json"))
+    np.testing.assert_allclose(by_value, run.train_loss[1], rtol=1e-7)
+    assert not np.allclose(by_value, run.train_loss[0])
+    with pytest.raises(ValueError, match="seed 1 is not in this run"):
+        gj.export_blog_files(run, str(tmp_path / "x"), seed=1)
+    with pytest.raises(ValueError, match="exactly one of seed"):
+        gj.export_blog_files(run, str(tmp_path / "x"), seed=5, seed_index=1)
+    with pytest.raises(ValueError, match="exactly one of seed"):
+        gj.export_blog_files(run, str(tmp_path / "x"))

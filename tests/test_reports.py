@@ -207,6 +207,7 @@ def test_compare_and_report_at_larger_hidden_sizes(tmp_path, hidden):
     census = ga.census(Run.load(run_dir))          # once for both writers, as the pipeline
     path = run_compare(run_dir, options=CompareOptions(stability_epochs=5, n_per_cell=10,
                                                        tradeoff_n_per_cell=0), census=census)
+    assert path == os.path.join(run_dir, "compare", "compare.md")
     text = open(os.path.join(run_dir, "compare", "details.md")).read()
     for section in ("## Final parameters, aligned", "## Fixed points", LEAD,
                     "## Generalization", "## Loss along the straight path", "Skipped"):

@@ -150,7 +150,8 @@ def test_summary_table_numbers():
     run = constructed_run(n_seeds=7)
     run.train_loss[2, -1] = np.nan
     text = summary_table(run)
-    finite = np.delete(run.train_loss[:, -1], 2).astype(np.float64)
+    # the train row in ORIGINAL units, like the test row: scaled * high**2
+    finite = np.delete(run.train_loss[:, -1], 2).astype(np.float64) * run.config.high**2
     expected = [f"{np.quantile(finite, q):.4g}" for q in (0.0, 0.1, 0.5, 0.9, 1.0)]
     train_row = next(line for line in text.splitlines() if line.strip().startswith("train"))
     assert train_row.split()[1:] == expected
@@ -287,7 +288,8 @@ def test_100k_seeds_load_and_summarise_in_little_memory(tmp_path):
     assert result["load_summary_s"] < 10
     lines = result["summary"].splitlines()
     assert f"diverged   {int(diverged.sum())}" in lines
-    for label, values in (("train", train_loss[:, -1]), ("test", test_loss[:, -1])):
+    for label, values in (("train", train_loss[:, -1].astype(np.float64) * cfg.high**2),
+                          ("test", test_loss[:, -1])):                # both in original units
         finite = values[np.isfinite(values)].astype(np.float64)
         row = next(line for line in lines if line.strip().startswith(label))
         assert row.split()[1:] == [f"{np.quantile(finite, q):.4g}"

@@ -354,9 +354,10 @@ CLI_CASES = [
     (["train", "--high", "3000000000"], "Config.high"),
     (["train", "--seq-len", "1000000"], "GiB"),
     (["train", "--learning-rate", "nan"], "Config.learning_rate"),
-    (["train", "--seed-batch", "0"], "seed_batch"),
-    (["train", "--chunk-epochs", "0"], "chunk_epochs"),
-    (["train", "--loss-every", "0"], "loss_every"),
+    (["train", "--seed-batch", "0"], "--seed-batch must be an int >= 1"),   # flags, not
+    (["train", "--chunk-epochs", "0"], "--chunk-epochs must be an int >= 1"),  # arguments
+    (["train", "--loss-every", "0"], "--loss-every must be an int >= 1"),
+    (["sweep", "--grid", "clip=1,2", "--loss-every", "-1"], "--loss-every must be an int >= 1"),
 ]
 
 

@@ -12,6 +12,8 @@ Any hidden size::
     c.labels, c.strategy_labels, c.names, c.fractions, c.ci_low, c.ci_high, c.features
     t = ga.run_thresholds(run)                # threshold axis: general / length-specific / failed
 """
+import importlib
+
 from .census import Census, census
 from .features import SeedFeatures, seed_features
 from .slow_points import FixedPoints, FixedPointSummary, fixed_point_summary, fixed_points
@@ -21,3 +23,13 @@ from .thresholds import Thresholds, run_thresholds, threshold_classes
 __all__ = ["Census", "FixedPoints", "FixedPointSummary", "SeedFeatures", "Thresholds", "align",
            "align_transform", "canonicalize", "census", "fixed_point_summary", "fixed_points",
            "run_thresholds", "seed_features", "threshold_classes"]
+
+
+def __getattr__(name: str):
+    """The other analysis modules (``ga.dissect``, ``ga.dynamics``, ...), imported on first use."""
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

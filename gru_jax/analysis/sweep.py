@@ -117,26 +117,71 @@ def tail_ratio(run, tail: float = 1 / 6) -> float:
     return float(np.median(ratio)) if ratio.size else float("nan")
 
 
+def census_groups(run, min_census_seeds: int = MIN_CENSUS_SEEDS):
+    """The census's families and strategies (:func:`gru_jax.analysis.census.census`, without
+    commitment epochs) as rows ``{"level": "family" | "strategy", "group": label, "name",
+    "count", "fraction", "low", "high"}`` (families first, each largest first); or a str
+    saying why it was skipped (too few seeds) or failed."""
+    if run.n_seeds < min_census_seeds:
+        return f"skipped: {run.n_seeds} seeds < {min_census_seeds}"
+    try:
+        result = census(run, commitment=False)
+    except (ValueError, np.linalg.LinAlgError) as err:
+        return f"census failed: {err}"
+    rows = [{"level": "family", "group": label, "name": name, "count": int(count),
+             "fraction": float(fraction), "low": float(low), "high": float(high)}
+            for label, name, count, fraction, low, high in zip(
+                result.family_labels, result.family_names, result.family_counts,
+                result.family_fractions, result.family_ci_low, result.family_ci_high)]
+    rows += [{"level": "strategy", "group": label, "name": name, "count": int(count),
+              "fraction": float(fraction), "low": float(low), "high": float(high)}
+             for label, name, count, fraction, low, high in zip(
+                 result.strategy_labels, result.names, result.counts, result.fractions,
+                 result.ci_low, result.ci_high)]
+    return rows
+
+
 def discovered(run, min_census_seeds: int = MIN_CENSUS_SEEDS) -> dict:
     """The census's families: ``families`` as text (``F1 name fraction [low, high]; ...``,
     largest first, or a note saying why it was skipped) and per family
     ``family_F<i>_name, _fraction, _low, _high``."""
-    if run.n_seeds < min_census_seeds:
-        return {"families": f"skipped: {run.n_seeds} seeds < {min_census_seeds}"}
-    try:
-        result = census(run, commitment=False)
-    except (ValueError, np.linalg.LinAlgError) as err:
-        return {"families": f"census failed: {err}"}
-    row = {"families": "; ".join(
-        f"{label} {name} {fraction:.3f} [{low:.3f}, {high:.3f}]" for label, name, fraction, low,
-        high in zip(result.family_labels, result.family_names, result.family_fractions,
-                    result.family_ci_low, result.family_ci_high))}
-    for f, label in enumerate(result.family_labels):
-        row[f"family_{label}_name"] = result.family_names[f]
-        row[f"family_{label}_fraction"] = float(result.family_fractions[f])
-        row[f"family_{label}_low"] = float(result.family_ci_low[f])
-        row[f"family_{label}_high"] = float(result.family_ci_high[f])
+    found = census_groups(run, min_census_seeds)
+    if isinstance(found, str):
+        return {"families": found}
+    families = [g for g in found if g["level"] == "family"]
+    row = {"families": "; ".join(f"{g['group']} {g['name']} {g['fraction']:.3f} "
+                                 f"[{g['low']:.3f}, {g['high']:.3f}]" for g in families)}
+    for g in families:
+        for key in ("name", "fraction", "low", "high"):
+            row[f"family_{g['group']}_{key}"] = g[key]
     return row
+
+
+def group_rows(cells: list, runs: list, census: bool = False,
+               min_census_seeds: int = MIN_CENSUS_SEEDS) -> list[dict]:
+    """A sweep's tidy table: one row per cell and group.
+
+    Columns: ``cell`` (index), the grid's keys (the cell's values as text), ``n_seeds``,
+    ``epochs``, ``census`` (``"threshold"``: general / length-specific / failed, for every
+    cell; ``"family"`` and ``"strategy"``: the census's, with ``census=True`` and at least
+    ``min_census_seeds`` seeds), ``group`` (the class, or the label F1, F1a, ...), ``name``,
+    ``count``, ``fraction``, ``low``, ``high`` (95% Wilson interval). The threshold rows are
+    :func:`cell_row`'s numbers (``summary.csv``'s ``general``, ``general_fraction``, ...
+    columns) in long form.
+    """
+    rows = []
+    for index, (cell, run) in enumerate(zip(cells, runs)):
+        numbers = cell_row(run)
+        head = {"cell": index, **{key: cell_text(value) for key, value in cell.items()},
+                "n_seeds": numbers["n_seeds"], "epochs": numbers["epochs"]}
+        for name in CLASSES:
+            rows.append({**head, "census": "threshold", "group": name, "name": name,
+                         "count": numbers[name], "fraction": numbers[f"{name}_fraction"],
+                         "low": numbers[f"{name}_low"], "high": numbers[f"{name}_high"]})
+        found = census_groups(run, min_census_seeds) if census else []
+        for group in ([] if isinstance(found, str) else found):
+            rows.append({**head, "census": group.pop("level"), **group})
+    return rows
 
 
 def summary_rows(cells: list, runs: list, census: bool = False,

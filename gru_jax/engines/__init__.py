@@ -12,10 +12,9 @@ import warnings
 import jax
 
 from .. import native as native_library
+from ..config import ENGINES
 from . import native, xla
 from .base import Engine
-
-ENGINES = ("auto", "xla", "native")
 
 __all__ = ["ENGINES", "Engine", "native_problems", "resolve_engine"]
 

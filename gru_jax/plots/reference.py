@@ -138,12 +138,14 @@ def behaviour_scatter(behaviour: np.ndarray, labels: Optional[np.ndarray],
 def distance_bands(epochs: np.ndarray, distances: np.ndarray, ylabel: str, title: str,
                    individual: Sequence[int] = (), quantiles=(0.1, 0.25, 0.5, 0.75, 0.9),
                    log: bool = False, labels: Optional[np.ndarray] = None,
-                   names: Sequence[str] = ()) -> plt.Figure:
+                   names: Sequence[str] = (), seeds: Optional[Sequence[int]] = None
+                   ) -> plt.Figure:
     """Median and quantile bands over seeds of a distance over epochs, plus a few seeds.
 
     Args:
       epochs: ``(E,)`` (-1 = init, drawn at 0). distances: ``(S, E)``.
-      individual: seed positions drawn as thin lines.
+      individual: rows of ``distances`` drawn as thin lines, labelled with their seed values
+        (``seeds``, ``(S,)``; default: the row is the seed).
       labels, names: optional strategy per seed ``(S,)`` int and the names: the bands are then
         per strategy (median and 25-75%, in its colour) over a grey band of all seeds.
     """
@@ -163,7 +165,7 @@ def distance_bands(epochs: np.ndarray, distances: np.ndarray, ylabel: str, title
         draw_strategy_bands(ax, x, d, labels, names)
     for i in individual:
         ax.plot(x, d[i], linewidth=0.8, alpha=0.8, color="black" if labels is not None else None,
-                linestyle=":", label=f"seed index {i}")
+                linestyle=":", label=f"seed {i if seeds is None else int(seeds[i])}")
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("epoch")

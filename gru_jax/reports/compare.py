@@ -354,8 +354,9 @@ def _generalization(page: _Page, run: Run, exact, reachable, n_per_cell: int) ->
     summary = np.nanmedian(errors.reshape(run.n_seeds, -1), axis=1)
     order = np.argsort(np.nan_to_num(summary, nan=np.inf))
     best, median = int(order[0]), int(order[len(order) // 2])
-    panels = {"exact accumulator": hand, f"median seed (index {median})": errors[median],
-              f"best seed (index {best})": errors[best],
+    best_seed, median_seed = int(run.seeds[best]), int(run.seeds[median])   # seed values
+    panels = {"exact accumulator": hand, f"median seed ({median_seed})": errors[median],
+              f"best seed ({best_seed})": errors[best],
               "seeds within 5%": fraction_within(errors, 0.05)}
     page.figure(plots.generalization_heatmaps(grid.lengths, grid.flag_counts, panels,
                                               "seeds within 5%"), "generalization.png")
@@ -363,7 +364,8 @@ def _generalization(page: _Page, run: Run, exact, reachable, n_per_cell: int) ->
                   if 4 in grid.lengths and 2 in grid.flag_counts else None)
     models = (("exact accumulator", hand),
               ("reachable accumulator", reachable_errors),
-              (f"best seed {best}", errors[best]), (f"median seed {median}", errors[median]))
+              (f"best seed {best_seed}", errors[best]),
+              (f"median seed {median_seed}", errors[median]))
     page.key("How far from adding are they?",
              f"median cell error: median seed {float(np.nanmedian(errors[median])):.3g}, best "
              f"seed {float(np.nanmedian(errors[best])):.3g} (worst cell "
