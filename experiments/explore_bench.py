@@ -9,7 +9,8 @@
 2. A synthetic ensemble of ``--synthetic`` seeds (no training): each synthetic seed is a
    seed of the run drawn at random (numpy ``default_rng(0)``), its params, snapshots and
    features jittered (1% noise) and its losses scaled by a log-normal factor, its family and
-   strategy those of the seed it was drawn from. Written to ``OUT/synthetic_<N>.html`` (not committed: see the size below).
+   strategy those of the seed it was drawn from. Written to ``OUT/synthetic_<N>.html`` (not
+   committed: see the size below).
 
 Each page is opened ``--repeat`` times, each time in a FRESH headless Chromium (cold: no code
 cache), from disk with the network off (tests/explorer_browser.py, which also checks the page);
