@@ -259,9 +259,14 @@ def cmd_pipeline(args) -> int:
     # an all-diverged run has nothing to cluster: the comparison refuses it with a message
     census = None if run.diverged.all() else gj.analysis.census(run)
     print("comparing with the hand-crafted accumulators ...", flush=True)
-    print(f"comparison: {gj.reports.run_compare(args.out, census=census)}")
+    options = gj.reports.CompareOptions(
+        stability_epochs=0 if args.no_stability else gj.reports.CompareOptions.stability_epochs,
+        figure_formats=args.figure_formats)
+    print(f"comparison: {gj.reports.run_compare(args.out, options=options, census=census)}")
     print("writing the report ...", flush=True)
-    print(f"report: {gj.reports.write_report(args.out, run_comparison=False, census=census)}")
+    report = gj.reports.write_report(args.out, run_comparison=False, census=census,
+                                     figure_formats=args.figure_formats)
+    print(f"report: {report}")
     print("writing the explorer page ...", flush=True)
     print(f"explorer: {gj.reports.write_explorer(args.out, census=census)}"
           if census is not None else "explorer: skipped (every seed diverged: nothing to explore)")
@@ -279,15 +284,17 @@ def cmd_explore(args) -> int:
 
 def cmd_compare(args) -> int:
     _check_counts(args, "stability_runs", "n_per_cell")
-    options = gj.reports.CompareOptions(stability_epochs=args.stability_epochs,
-                                        stability_runs=args.stability_runs,
-                                        n_per_cell=args.n_per_cell)
+    options = gj.reports.CompareOptions(
+        stability_epochs=0 if args.no_stability else args.stability_epochs,
+        stability_runs=args.stability_runs, n_per_cell=args.n_per_cell,
+        figure_formats=args.figure_formats)
     print(gj.reports.run_compare(args.run_dir, args.out, options))
     return 0
 
 
 def cmd_report(args) -> int:
-    path = gj.reports.write_report(args.run_dir, args.out, run_comparison=not args.no_compare)
+    path = gj.reports.write_report(args.run_dir, args.out, run_comparison=not args.no_compare,
+                                   figure_formats=args.figure_formats)
     print(f"report written: {path}")
     return 0
 
@@ -342,6 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train an ensemble, compare it with the hand-crafted accumulators and write "
                     "the report; prints where the report is.")
     _add_train_options(p_pipe, default_seeds="32")
+    _add_figure_options(p_pipe)
     p_pipe.set_defaults(func=cmd_pipeline)
 
     p_info = sub.add_parser("info", help="summary table of a run")
@@ -374,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="stability runs: the reachable accumulator and perturbations")
     p_compare.add_argument("--n-per-cell", type=int, default=200,
                            help="sequences per cell of the generalization grid")
+    _add_figure_options(p_compare)
     p_compare.set_defaults(func=cmd_compare)
     _add_report_parsers(sub)
     _add_sweep_parser(sub)
@@ -418,6 +427,27 @@ def _add_sweep_parser(subparsers) -> None:
     p_sweep.set_defaults(func=cmd_sweep)
 
 
+def _figure_formats(text: str) -> tuple:
+    """``svg``, ``pdf`` or ``svg,pdf`` -> the formats written beside every PNG."""
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in ("svg", "pdf")]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"--figure-formats: unknown {unknown}; choose from "
+                                         "svg, pdf (comma separated)")
+    return kinds
+
+
+def _add_figure_options(parser, stability: bool = True) -> None:
+    """``--figure-formats`` (and, where a comparison is written, ``--no-stability``)."""
+    parser.add_argument("--figure-formats", type=_figure_formats, default=(),
+                        metavar="svg,pdf", help="also write every figure as SVG and/or PDF "
+                                                "beside its PNG")
+    if stability:
+        parser.add_argument("--no-stability", action="store_true",
+                            help="skip the comparison's stability runs (they train 8 short "
+                                 "runs from the reachable accumulator; on by default)")
+
+
 def _add_report_parsers(subparsers) -> None:
     p_report = subparsers.add_parser(
         "report", help="write RUN_DIR/report/report.md with its figures",
@@ -426,6 +456,7 @@ def _add_report_parsers(subparsers) -> None:
     p_report.add_argument("--out", default=None, help="output directory (default RUN_DIR/report)")
     p_report.add_argument("--no-compare", action="store_true",
                           help="do not run `gru-jax compare` when RUN_DIR/compare is missing")
+    _add_figure_options(p_report, stability=False)
     p_report.set_defaults(func=cmd_report)
 
     p_dissect = subparsers.add_parser(

@@ -266,6 +266,7 @@ def test_cli_explore(page, tmp_path, capsys, monkeypatch):
 
 def test_pipeline_writes_the_explorer(page, tmp_path, capsys, monkeypatch):
     # the pipeline's wiring (training, comparison and report are tested elsewhere)
+    import gru_jax as gj
     from gru_jax import cli
     out = str(tmp_path / "piped")
 
@@ -274,9 +275,9 @@ def test_pipeline_writes_the_explorer(page, tmp_path, capsys, monkeypatch):
         os.remove(os.path.join(args.out, "explore.html"))
         return 0
     monkeypatch.setattr(cli, "cmd_train", trained)
-    monkeypatch.setattr(cli, "run_compare", lambda directory, census: "compare.md")
-    monkeypatch.setattr(cli, "write_report", lambda directory, run_comparison, census: "report.md")
-    monkeypatch.setattr(cli, "discover_census", lambda run, **_: page.census)
+    monkeypatch.setattr(gj.reports, "run_compare", lambda directory, **_: "compare.md")
+    monkeypatch.setattr(gj.reports, "write_report", lambda directory, **_: "report.md")
+    monkeypatch.setattr(gj.analysis, "census", lambda run, **_: page.census)
     assert main(["pipeline", "--out", out]) == 0
     page_path = os.path.join(out, "explore.html")
     assert f"explorer: {page_path}" in capsys.readouterr().out.splitlines()

@@ -234,13 +234,14 @@ def census_markdown(census: Census, title: str, command: str, wall_s: float) -> 
 
 
 def write_census(census: Census, directory: str, title: str, command: str,
-                 wall_s: float, final_epoch: int = 2999) -> list[str]:
-    """Write ``census.json``, ``census.md`` and the figures of :func:`lead_figures`."""
+                 wall_s: float, final_epoch: int = 2999, figure_formats=()) -> list[str]:
+    """Write ``census.json``, ``census.md`` and the figures of :func:`lead_figures` (also as
+    svg and/or pdf: ``figure_formats``)."""
     os.makedirs(directory, exist_ok=True)
     payload = census_json(census)
     payload.update(command=command, wall_s=wall_s)
     return [write_json(os.path.join(directory, "census.json"), payload),
             write_text(os.path.join(directory, "census.md"),
                        census_markdown(census, title, command, wall_s))] + [
-        save_figure(fig, os.path.join(directory, name))
+        save_figure(fig, os.path.join(directory, name), formats=figure_formats)
         for fig, name, _ in lead_figures(census, final_epoch)]

@@ -48,6 +48,7 @@ class CompareOptions:
     stability_scale: perturbation std as a fraction of each coordinate's reachable cap.
     n_per_cell: sequences per cell of the coarse generalization grid.
     tradeoff_n_per_cell: the same for the accumulator trade-off table (0 skips it).
+    figure_formats: also write every figure as svg and/or pdf beside its PNG.
     """
 
     stability_epochs: int = 98
@@ -55,20 +56,22 @@ class CompareOptions:
     stability_scale: float = 0.005
     n_per_cell: int = 200
     tradeoff_n_per_cell: int = 100
+    figure_formats: tuple = ()
 
 
 class _Page:
     """The Markdown lines and the figures of the comparison, saved into ``out_dir``."""
 
-    def __init__(self, out_dir: str):
-        self.out_dir, self.md, self.figures, self.keys = out_dir, [], [], []
+    def __init__(self, out_dir: str, formats=()):
+        self.out_dir, self.formats = out_dir, tuple(formats)
+        self.md, self.figures, self.keys = [], [], []
 
     def key(self, question: str, answer: str) -> None:
         """A row of the first page's table of key numbers."""
         self.keys.append((question, answer))
 
     def figure(self, fig, name: str) -> None:
-        save_figure(fig, os.path.join(self.out_dir, name))
+        save_figure(fig, os.path.join(self.out_dir, name), formats=self.formats)
         self.figures.append(name)
 
     def add(self, *lines: str) -> None:
@@ -96,7 +99,7 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
     census = census if census is not None else discover_census(run)
     out_dir = out_dir or os.path.join(run_dir, "compare")
     os.makedirs(out_dir, exist_ok=True)
-    page = _Page(out_dir)
+    page = _Page(out_dir, options.figure_formats)
     page.add(f"# Learned versus designed, in detail: `{run_dir}`", "",
              "[back to the comparison's first page](compare.md)", "",
              f"{run.n_seeds} seeds, {run.config.epochs} epochs, seq_len {run.config.seq_len}, "

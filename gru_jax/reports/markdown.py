@@ -46,24 +46,35 @@ def seed_span(seeds) -> str:
     return ", ".join(map(str, seeds[:8].tolist())) + (" ..." if seeds.size > 8 else "")
 
 
-def save_figure(fig, path: str, dpi: int = DPI) -> str:
-    """Save a matplotlib Figure as PNG atomically and release it; returns ``path``."""
+#: The vector formats a figure can ALSO be written in, beside its PNG.
+FIGURE_FORMATS = ("svg", "pdf")
+
+
+def save_figure(fig, path: str, dpi: int = DPI, formats=()) -> str:
+    """Save a matplotlib Figure as PNG atomically (and, for each of ``formats`` among
+    :data:`FIGURE_FORMATS`, beside it with that extension) and release it; returns ``path``."""
     with atomic_open(path, "wb") as handle:
         fig.savefig(handle, format="png", dpi=dpi)
+    for kind in formats:
+        if kind not in FIGURE_FORMATS:
+            raise ValueError(f"figure format must be one of {FIGURE_FORMATS}, got {kind!r}")
+        with atomic_open(os.path.splitext(path)[0] + "." + kind, "wb") as handle:
+            fig.savefig(handle, format=kind)
     plt.close(fig)
     return path
 
 
 class Figures:
-    """Saves figures (PNG, atomically) into one directory, numbers them, writes captions."""
+    """Saves figures (PNG, atomically; ``formats``: also svg and/or pdf beside each) into one
+    directory, numbers them, writes captions."""
 
-    def __init__(self, directory: str):
-        self.directory = directory
+    def __init__(self, directory: str, formats=()):
+        self.directory, self.formats = directory, tuple(formats)
         self.count = 0
 
     def add(self, fig, name: str, caption: str) -> str:
         """Save ``fig`` as ``name``; returns its Markdown (image + numbered caption)."""
         self.count += 1
-        save_figure(fig, os.path.join(self.directory, name), DPI)
+        save_figure(fig, os.path.join(self.directory, name), DPI, self.formats)
         alt = caption.replace("[", "(").replace("]", ")")
         return f"![{alt}]({name})\n\n*Figure {self.count}. {caption}*\n"

@@ -460,7 +460,7 @@ def _seed_walkthrough(run: Run, index: int, sequence) -> str:
 
 
 def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
-                 run_comparison: bool = True, census=None) -> str:
+                 run_comparison: bool = True, census=None, figure_formats=()) -> str:
     """Write the report of the run in ``run_dir`` (module docstring); returns the path of
     report.md.
 
@@ -472,13 +472,14 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
         :func:`gru_jax.reports.compare.run_compare` first; False links an existing one only.
       census: the run's census (:func:`gru_jax.analysis.census`), if already computed (the
         pipeline computes it once for the comparison and the report).
+      figure_formats: also write every figure as svg and/or pdf beside its PNG.
     """
     start = time.perf_counter()
     run = Run.load(run_dir)
     census = census if census is not None else discover_census(run)
     out_dir = out_dir or os.path.join(run_dir, "report")
     os.makedirs(out_dir, exist_ok=True)
-    figures = Figures(out_dir)
+    figures = Figures(out_dir, figure_formats)
     summary = ensemble.summarize(run)
     lead = census_lead(census, ensemble.headline(run), "\n".join(
         figures.add(fig, name, caption)
