@@ -99,8 +99,9 @@ def _check_counts(args, *names: str) -> None:
     >= 1 where given; the error names the flag (the library's would name the argument)."""
     for name in names:
         value = getattr(args, name, None)
-        if value is not None and value < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be an int >= 1, got {value}")
+        # argparse hands "--seed-batch --" over as a list, not an int
+        if value is not None and (not isinstance(value, int) or value < 1):
+            raise ValueError(f"--{name.replace('_', '-')} must be an int >= 1, got {value!r}")
 
 
 def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> None:

@@ -370,8 +370,9 @@ def _generalization(page: _Page, run: Run, exact, reachable, n_per_cell: int) ->
               (f"best seed {best_seed}", errors[best]),
               (f"median seed {median_seed}", errors[median]))
     page.key("How far from adding are they?",
-             f"median cell error: median seed {float(np.nanmedian(errors[median])):.3g}, best "
-             f"seed {float(np.nanmedian(errors[best])):.3g} (worst cell "
+             f"median cell error: the median seed ({median_seed}) "
+             f"{float(np.nanmedian(errors[median])):.3g}, the best ({best_seed}) "
+             f"{float(np.nanmedian(errors[best])):.3g} (worst cell "
              f"{float(np.nanmax(errors[best])):.3g}), the reachable accumulator "
              f"{float(np.nanmedian(reachable_errors)):.3g}, the exact one "
              f"{float(np.nanmedian(hand)):.2g}")
