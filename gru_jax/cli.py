@@ -258,7 +258,7 @@ def cmd_pipeline(args) -> int:
     run = gj.Run.load(args.out)
     print("the census: families and strategies ...", flush=True)
     # an all-diverged run has nothing to cluster: the comparison refuses it with a message
-    census = None if run.diverged.all() else gj.analysis.census(run)
+    census = None if run.diverged.all() else gj.analysis.cache.cached_census(args.out, run)
     print("comparing with the hand-crafted accumulators ...", flush=True)
     options = gj.reports.CompareOptions(
         stability_epochs=0 if args.no_stability else gj.reports.CompareOptions.stability_epochs,

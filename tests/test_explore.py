@@ -248,7 +248,7 @@ def test_sweep_page_opens_each_cell(tmp_path):
 # ---- the command line --------------------------------------------------------------------------
 def test_cli_explore(page, tmp_path, capsys, monkeypatch):
     out = str(tmp_path / "deep" / "page.html")
-    monkeypatch.setattr(explorer, "discover_census", lambda run, **_: page.census)  # 20 s saved
+    monkeypatch.setattr(explorer, "cached_census", lambda directory, run, **_: page.census)
     assert main(["explore", page.directory, "--out", out]) == 0
     assert capsys.readouterr().out.strip() == f"explorer written: {out}"
     assert embedded(out)["populations"][0]["n_seeds"] == len(SEEDS)
@@ -277,7 +277,7 @@ def test_pipeline_writes_the_explorer(page, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "cmd_train", trained)
     monkeypatch.setattr(gj.reports, "run_compare", lambda directory, **_: "compare.md")
     monkeypatch.setattr(gj.reports, "write_report", lambda directory, **_: "report.md")
-    monkeypatch.setattr(gj.analysis, "census", lambda run, **_: page.census)
+    monkeypatch.setattr(gj.analysis.cache, "cached_census", lambda directory, run, **_: page.census)
     assert main(["pipeline", "--out", out]) == 0
     page_path = os.path.join(out, "explore.html")
     assert f"explorer: {page_path}" in capsys.readouterr().out.splitlines()
@@ -295,7 +295,8 @@ def test_cli_explore_a_sweep_directory(tmp_path, capsys, monkeypatch):
     for i in range(2):
         constructed_run(cfg, range(20), key=i).save(os.path.join(out, cell_name(i)))
     rng = np.random.default_rng(3)
-    monkeypatch.setattr(explorer, "discover_census", lambda run, **_: two_level_census(20, rng))
+    monkeypatch.setattr(explorer, "cached_census",
+                        lambda directory, run, **_: two_level_census(20, rng))
     assert main(["explore", out]) == 0
     path = os.path.join(out, "explore.html")
     assert capsys.readouterr().out.strip() == f"explorer written: {path}"

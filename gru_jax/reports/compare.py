@@ -20,7 +20,7 @@ import numpy as np
 from .. import handcrafted
 from ..analysis import reference as ref
 from ..analysis import symmetry
-from ..analysis.census import census as discover_census
+from ..analysis.cache import cached_census
 from ..analysis.canonical import CANONICAL_NAMES
 from ..analysis.ensemble import final_train_loss, headline, readable_coordinates
 from ..analysis.features import gates_and_route, medoid_reference
@@ -96,7 +96,7 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
     if np.all(run.diverged):
         raise ValueError(f"compare {run_dir}: all {run.n_seeds} seeds diverged (their losses "
                          "are NaN); there is nothing learned to compare")
-    census = census if census is not None else discover_census(run)
+    census = census if census is not None else cached_census(run_dir, run)
     out_dir = out_dir or os.path.join(run_dir, "compare")
     os.makedirs(out_dir, exist_ok=True)
     page = _Page(out_dir, options.figure_formats)

@@ -57,6 +57,7 @@ from typing import NamedTuple, Optional, Sequence
 import numpy as np
 
 from .. import handcrafted
+from ..analysis.cache import cached_census
 from ..analysis.census import census as discover_census
 from ..analysis.stats import wilson_interval
 from ..analysis.thresholds import CLASSES
@@ -451,6 +452,13 @@ def _is_sweep(source) -> bool:
     return hasattr(source, "runs") and hasattr(source, "cells")
 
 
+def _census_of(run, directory):
+    """The run's census: from its directory's cache when it has one on disk."""
+    if directory is not None and os.path.isdir(directory):
+        return cached_census(directory, run)
+    return discover_census(run)
+
+
 def write_explorer(source, path: Optional[str] = None, census=None, *,
                    max_points: int = MAX_POINTS, max_curves: int = MAX_CURVES) -> str:
     """Write the explorer page of a run or a sweep; returns its path.
@@ -461,7 +469,8 @@ def write_explorer(source, path: Optional[str] = None, census=None, *,
       path: the HTML file (default ``DIR/explore.html``; required for an in-memory object
         without a directory).
       census: the census (:func:`gru_jax.analysis.census` of the run; for a sweep, a list with
-        one per cell); None computes it (~45 s for 1024 seeds on a 2-core CPU).
+        one per cell); None reads it from the run directory's cache, or computes and caches it
+        (:func:`gru_jax.analysis.cache.cached_census`).
       max_points: seeds drawn as points at most (beyond: a family-stratified sample);
         max_curves: seeds whose curves are embedded at most (the first of the same sample).
         Every seed's summary numbers are embedded either way.
@@ -483,7 +492,8 @@ def write_explorer(source, path: Optional[str] = None, census=None, *,
         censuses = census if census is not None else [None] * len(sweep.runs)
         populations, summaries = [], []
         for index, (cell, run, found) in enumerate(zip(sweep.cells, sweep.runs, censuses)):
-            found = found if found is not None else discover_census(run)
+            cell_dir = None if directory is None else os.path.join(directory, f"cell_{index:03d}")
+            found = found if found is not None else _census_of(run, cell_dir)
             label = ", ".join(f"{k} = {cell_text(v)}" for k, v in cell.items())
             populations.append(population(run, found, title=f"cell {index}: {label}", **options))
             summaries.append({"label": label, "values": [cell_text(v) for v in cell.values()],
@@ -494,7 +504,8 @@ def write_explorer(source, path: Optional[str] = None, census=None, *,
                             "cells": summaries}}
     else:
         run = Run.load(source) if isinstance(source, str) else source
-        found = census if census is not None else discover_census(run)
+        found = census if census is not None else _census_of(
+            run, source if isinstance(source, str) else None)
         title = f"gru-jax explore: {directory or 'run'} ({run.n_seeds} seeds)"
         payload = {"kind": "run", "title": title,
                    "populations": [population(run, found, title=title, **options)],

@@ -26,7 +26,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ..analysis import dissect, ensemble, events
-from ..analysis.census import census as discover_census
+from ..analysis.cache import cached_census
 from ..analysis.features import seed_features
 from ..analysis.stats import wilson_interval
 from ..analysis.canonical import canonical_vector
@@ -476,7 +476,7 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
     """
     start = time.perf_counter()
     run = Run.load(run_dir)
-    census = census if census is not None else discover_census(run)
+    census = census if census is not None else cached_census(run_dir, run)
     out_dir = out_dir or os.path.join(run_dir, "report")
     os.makedirs(out_dir, exist_ok=True)
     figures = Figures(out_dir, figure_formats)
