@@ -522,11 +522,11 @@ def census_of(params, final_train_loss, *, seeds=None, high: int = 100, init_gro
         feats = seed_features(params, loss, high=high)
     else:
         feats = seed_features(params, loss, high=high)
-        # the snapshots' mechanism (no generalization cells), aligned to the same reference
+        # the snapshots' mechanism (the lean features), aligned to the same reference
         flat, _ = flatten_models(snapshots)
         snapshot_values = seed_features(flat, np.asarray(snapshot_losses, np.float64).reshape(-1),
                                         reference=feats.reference, high=high,
-                                        generalization=False).values
+                                        lean=True).values
     thresholds = threshold_classes(params, loss, high=high).labels
     result = cluster(feats.values, feats.names, feats.units, seeds=seeds,
                      threshold_labels=thresholds, reference=feats.reference,

@@ -85,10 +85,8 @@ def _readout_weights(params):
     return w / jnp.maximum(jnp.sum(w), 1e-12)
 
 
-def _gates_and_route(params, x_columns, target):
-    """One model on the probe ``x (T, 2, N)`` scaled, ``target (N,)`` scaled ->
-    ``(8,)``: z_flag0, z_flag1, r_flag0, r_flag1, flag_effect_r, flag_effect_z, flag_effect_n,
-    flag_push_n."""
+def _behaviour(params, x_columns):
+    """One model on the probe: ``(y, [z_flag0, z_flag1, r_flag0, r_flag1], push)``."""
     y, _, gates = forward_columns(params, x_columns, gates=True)
     unit_weight = _readout_weights(params)[None, :, None]
     r = jnp.sum(gates[:, 0] * unit_weight, axis=1)                # (T, N)
@@ -96,7 +94,23 @@ def _gates_and_route(params, x_columns, target):
     on = x_columns[:, 1, :] > 0.5
     mean_over = lambda a, where: jnp.sum(jnp.where(where, a, 0.0)) / jnp.maximum(
         jnp.sum(where), 1)
-    behaviour = [mean_over(z, ~on), mean_over(z, on), mean_over(r, ~on), mean_over(r, on)]
+    hidden = params["gru"]["weight_hh_l0"].shape[-1]
+    push = jnp.sum(params["linear"]["weight"][0]
+                   * params["gru"]["weight_ih_l0"][2 * hidden:3 * hidden, 1])
+    return y, [mean_over(z, ~on), mean_over(z, on), mean_over(r, ~on), mean_over(r, on)], push
+
+
+def _gates_only(params, x_columns, target):
+    """:func:`_gates_and_route` without the three ablated passes (effects NaN)."""
+    _, behaviour, push = _behaviour(params, x_columns)
+    return jnp.stack(behaviour + [jnp.float32(jnp.nan)] * len(ROUTES) + [push])
+
+
+def _gates_and_route(params, x_columns, target):
+    """One model on the probe ``x (T, 2, N)`` scaled, ``target (N,)`` scaled ->
+    ``(8,)``: z_flag0, z_flag1, r_flag0, r_flag1, flag_effect_r, flag_effect_z, flag_effect_n,
+    flag_push_n."""
+    y, behaviour, push = _behaviour(params, x_columns)
     hidden = params["gru"]["weight_hh_l0"].shape[-1]
     mean_flag = jnp.mean(x_columns[:, 1, :])
     scale = jnp.sqrt(jnp.mean(target ** 2))
@@ -111,17 +125,16 @@ def _gates_and_route(params, x_columns, target):
                    "linear": params["linear"]}
         y_ablated = forward_columns(ablated, x_columns)[0]
         effects.append(jnp.sqrt(jnp.mean((y_ablated - y) ** 2)) / scale)
-    push = jnp.sum(params["linear"]["weight"][0]
-                   * params["gru"]["weight_ih_l0"][2 * hidden:3 * hidden, 1])
     return jnp.stack(behaviour + effects + [push])
 
 
-def gates_and_route(params, high: int = 100, probe=None) -> np.ndarray:
+def gates_and_route(params, high: int = 100, probe=None, routes: bool = True) -> np.ndarray:
     """Gate behaviour and flag routes (module docstring, groups 2 and 3).
 
     Args:
       params: PyTorch layout, any leading axes ``lead``.
       probe: raw ``(x (N, L, 2), y (N,))``; default the length-4, 2-flag behaviour probe.
+      routes: False skips the three ablated passes (the flag effects come back NaN).
 
     Returns:
       ``lead + (8,)``: z_flag0, z_flag1, r_flag0, r_flag1, flag_effect_r, flag_effect_z,
@@ -130,7 +143,7 @@ def gates_and_route(params, high: int = 100, probe=None) -> np.ndarray:
     x_raw, y_raw = probe or behaviour_probe(high=high)
     x_columns = jnp.asarray(np.transpose(scale_inputs(x_raw, high), (1, 2, 0)), jnp.float32)
     target = jnp.asarray(np.asarray(y_raw) / high, jnp.float32)
-    return map_models(_gates_and_route, params, x_columns, target)
+    return map_models(_gates_and_route if routes else _gates_only, params, x_columns, target)
 
 
 def route_shares(effects) -> np.ndarray:
@@ -140,8 +153,13 @@ def route_shares(effects) -> np.ndarray:
     return np.where(total > 0, effects / np.where(total > 0, total, 1.0), np.nan)
 
 
-def _fixed_point_features(params, high: float) -> np.ndarray:
-    summary = fixed_point_summary(params, high=high)
+#: The lean fixed-point search of :func:`mechanism_features`: h = 0 and the states visited on
+#: two typical sequences (9 starts instead of 64), 40 steps, the flag-0 input only.
+LEAN_FIXED_POINTS = dict(flag1=False, n_random=0, n_sequences=2, n_steps=40)
+
+
+def _fixed_point_features(params, high: float, lean: bool = False) -> np.ndarray:
+    summary = fixed_point_summary(params, high=high, **(LEAN_FIXED_POINTS if lean else {}))
     eig = np.asarray(summary.leading_eigenvalue, np.float64)
     leak = np.log10(np.maximum(np.abs(1.0 - eig), LEAK_FLOOR))
     return np.stack([eig, np.where(np.isfinite(eig), leak, np.nan),
@@ -177,8 +195,7 @@ def feature_names(hidden: int, with_loss: bool = True) -> tuple[tuple, tuple, tu
 
 
 def seed_features(params, final_train_loss=None, *, reference: Optional[dict] = None,
-                  high: int = 100, n_per_cell: int = 200,
-                  generalization: bool = True) -> SeedFeatures:
+                  high: int = 100, n_per_cell: int = 200, lean: bool = False) -> SeedFeatures:
     """The feature matrix of every model (module docstring).
 
     Args:
@@ -187,8 +204,9 @@ def seed_features(params, final_train_loss=None, *, reference: Optional[dict] = 
         column).
       reference: the model to align to (default :func:`medoid_reference` of ``params``).
       high: the value scale. n_per_cell: sequences per generalization cell.
-      generalization: False leaves the generalization columns NaN (the mechanism alone: what
-        placing snapshots in a census needs, at a fraction of the cost).
+      lean: the mechanism a census assigns by, at a fraction of the cost (placing 62
+        snapshots of 1024 seeds): the route ablations and the generalization cells are left
+        NaN and the fixed points come from :data:`LEAN_FIXED_POINTS` (the flag-1 count -1).
 
     Returns:
       :class:`SeedFeatures` with ``values (S, F)``.
@@ -202,10 +220,11 @@ def seed_features(params, final_train_loss=None, *, reference: Optional[dict] = 
     reference = medoid_reference(params) if reference is None else merge_biases(reference)
     aligned = align(params, reference)
     columns = [coordinates(aligned).reshape(count, -1).astype(np.float64),
-               gates_and_route(aligned, high).reshape(count, -1).astype(np.float64),
-               _fixed_point_features(aligned, high).reshape(count, -1),
-               (_generalization_features(aligned, high, n_per_cell).reshape(count, -1)
-                if generalization else np.full((count, len(FEATURE_CELLS)), np.nan))]
+               gates_and_route(aligned, high, routes=not lean).reshape(count, -1).astype(
+                   np.float64),
+               _fixed_point_features(aligned, high, lean).reshape(count, -1),
+               (np.full((count, len(FEATURE_CELLS)), np.nan) if lean else
+                _generalization_features(aligned, high, n_per_cell).reshape(count, -1))]
     if final_train_loss is not None:
         loss = np.asarray(final_train_loss, np.float64).reshape(count, 1)
         columns.append(np.log10(np.where(loss > 0, loss, np.nan)))

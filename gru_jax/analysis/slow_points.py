@@ -255,13 +255,14 @@ def fixed_points(params, x, starts: Optional[np.ndarray] = None, *, seed: int = 
                        eig.reshape(shape + (hidden,)), kind.reshape(shape), valid.reshape(shape))
 
 
-def fixed_point_summary(params, high: float = 100.0, value: float = 0.0,
+def fixed_point_summary(params, high: float = 100.0, value: float = 0.0, flag1: bool = True,
                         **kwargs) -> FixedPointSummary:
     """Fixed points at the inputs ``(value / high, 0)`` and ``(value / high, 1)``, per model.
 
     Args:
       params: PyTorch layout, any leading axes. high: the value scale (Config.high).
       value: the constant value in ORIGINAL units (default 0: no input to add).
+      flag1: False skips the flag-1 input (its count is then -1): half the cost.
       **kwargs: passed to :func:`fixed_points` (``seed``, ``max_points``, tolerances, ...).
 
     Returns:
@@ -270,7 +271,7 @@ def fixed_point_summary(params, high: float = 100.0, value: float = 0.0,
     """
     u = value / high
     flag0 = fixed_points(params, np.array([u, 0.0]), **kwargs)
-    flag1 = fixed_points(params, np.array([u, 1.0]), **kwargs)
+    at_flag1 = fixed_points(params, np.array([u, 1.0]), **kwargs) if flag1 else None
     distance = np.where(flag0.valid, np.linalg.norm(np.nan_to_num(flag0.states), axis=-1), np.inf)
     nearest = np.argmin(distance, axis=-1)[..., None]                              # (..., 1)
     found = np.take_along_axis(flag0.valid, nearest, -1)[..., 0]
@@ -279,6 +280,8 @@ def fixed_point_summary(params, high: float = 100.0, value: float = 0.0,
     is_real = found & (np.abs(leading.imag) <= 1e-12)
     value_out = np.where(is_real, leading.real, np.abs(leading))
     value_out = np.where(found, value_out, np.nan)
-    return FixedPointSummary(flag0.valid.sum(-1), flag1.valid.sum(-1),
+    n_flag1 = (at_flag1.valid.sum(-1) if at_flag1 is not None
+               else np.full(flag0.valid.shape[:-1], -1))
+    return FixedPointSummary(flag0.valid.sum(-1), n_flag1,
                              np.where(found[..., None], state, np.nan), value_out, is_real,
                              1.0 - value_out)
