@@ -329,13 +329,15 @@ def family_name(median: dict) -> str:
 def strategy_name(median: dict, leak_dips) -> str:
     """A strategy's name: its memory (the band of the leak between the dips of its
     distribution: "slow leak" below the lowest dip, "fast leak" above the highest, "leak band
-    i" between), the leading eigenvalue, and the candidate's flag push "(+)" / "(-)"."""
+    i" between, with the leading eigenvalue; with no dip, "keeps 0.72 a step": the eigenvalue,
+    the share of a stored sum kept per unflagged step), and the candidate's flag push "(+)" /
+    "(-)"."""
     leak = median["log10_leak_flag0"]
     eig = median.get("leading_eigenvalue_flag0", 1.0 - 10.0 ** leak)
     dips = np.sort(np.asarray(leak_dips))
     band = int(np.searchsorted(dips, leak)) if np.isfinite(leak) else -1
     if not len(dips) or band < 0:
-        memory = "memory"
+        memory = f"keeps {eig:.2f} a step"
     elif band == 0:
         memory = "slow leak"
     elif band == len(dips):
@@ -344,7 +346,8 @@ def strategy_name(median: dict, leak_dips) -> str:
         memory = f"leak band {band + 1}"
     push = median.get("flag_push_n", np.nan)
     sign = "" if not np.isfinite(push) else (", candidate(+)" if push >= 0 else ", candidate(-)")
-    name = f"{memory} (lambda {eig:.2f}){sign}"
+    name = (f"{memory}{sign}" if memory.startswith("keeps")
+            else f"{memory} (lambda {eig:.2f}){sign}")
     loss = median.get("log10_final_loss")
     if loss is not None and np.isfinite(loss) and 10 ** loss >= 0.5 * MEAN_BASELINE:
         name = "non-learner: " + name
