@@ -170,3 +170,20 @@ def test_public_names():
     assert ga.Census.__name__ == "Census" and callable(ga.census)
     assert ga.census.__module__ == "gru_jax.analysis.census"
     assert callable(ga.run_thresholds)
+
+
+def test_beyond_the_fit_sample_every_seed_is_still_placed():
+    """60 seeds of three mechanisms with a fit sample of 30: the mixtures see 30 seeds, every
+    seed gets its family right; the others carry only their mechanism (their generalization
+    columns NaN), and the threshold axis covers all 60."""
+    params, truth = _ensemble([BLOG, handcrafted.reachable_accumulator(), _flag_blind(BLOG)], 20,
+                              seed=5)
+    result = census_of(params, np.full(len(truth), 1e-4), n_bootstrap=0, fit_sample=30)
+    assert len(result.fit_index) == 30
+    assert adjusted_rand_score(truth, result.families) == 1.0
+    errors = result.column("log10_error_L8k2")
+    sampled = np.zeros(60, bool)
+    sampled[result.fit_index] = True
+    assert np.all(np.isfinite(errors[sampled])) and np.all(np.isnan(errors[~sampled]))
+    assert np.all(np.isfinite(result.column("z_flag0")))
+    assert np.all(result.threshold_labels != "")

@@ -26,7 +26,12 @@ strategy, and :attr:`Census.note` says so).
 The sample fitted on: one row per distinct initialisation (``init_groups``; runs that share
 inits would otherwise fit clumps of near-copies), at most :data:`FIT_SAMPLE` rows drawn
 uniformly without replacement by ``numpy.random.default_rng(random_state)``; every seed is then
-assigned (the group with the largest summed posterior).
+assigned (the group with the largest summed posterior). Beyond :data:`FIT_SAMPLE` seeds
+(:func:`census_of`), only the sample is described in full; every other seed is described by
+its mechanism alone (the lean features of :func:`gru_jax.analysis.features.seed_features`:
+what its assignment needs), so the outcomes reported per family and strategy (median loss
+and errors) are the sample's, and the commitment epochs are measured on the sample's seeds.
+The threshold axis is measured on every seed.
 
 The number of families is a consensus (:func:`_family_partition`): the partition is fitted on
 all rows under each of :data:`N_STATES` random states and on ``n_bootstrap`` subsamples (80% of
@@ -370,19 +375,21 @@ def _leak_dips(values, rows, column: int, random_state: int) -> np.ndarray:
 
 def cluster(values, names, units, *, seeds=None, threshold_labels=None, reference=None,
             init_groups=None, random_state: int = 0, n_bootstrap: int = N_BOOTSTRAP,
-            fit_sample: int = FIT_SAMPLE) -> Census:
+            fit_sample: int = FIT_SAMPLE, fit_index=None) -> Census:
     """The census of a ready feature matrix ``values (S, F)`` (columns named ``names``, which
     must include :data:`FAMILY_FEATURES` and :data:`STRATEGY_FEATURES`; module docstring).
 
     ``seeds`` default ``0..S-1``; ``threshold_labels`` default all "" (not measured);
     ``init_groups (S,)``: rows with equal values share an initialisation (one of them is fitted
-    on); ``reference``: the alignment reference the features were computed with.
+    on); ``reference``: the alignment reference the features were computed with;
+    ``fit_index``: the rows to fit on (default :func:`_fit_rows`).
     """
     values = np.asarray(values, np.float64)
     names = tuple(names)
     count = values.shape[0]
     seeds = np.arange(count) if seeds is None else np.asarray(seeds)
-    rows = _fit_rows(count, init_groups, fit_sample, random_state)
+    rows = (_fit_rows(count, init_groups, fit_sample, random_state) if fit_index is None
+            else np.asarray(fit_index))
     family_cols = [names.index(n) for n in FAMILY_FEATURES]
     strategy_cols = [names.index(n) for n in STRATEGY_FEATURES]
     note = "" if len(rows) >= 2 * MIN_SEEDS else (
@@ -521,31 +528,50 @@ def census_of(params, final_train_loss, *, seeds=None, high: int = 100, init_gro
       **options: ``random_state``, ``n_bootstrap``, ``fit_sample`` (:func:`cluster`).
     """
     loss = np.asarray(final_train_loss, np.float64)
-    if snapshots is None:
+    count = loss.shape[0]
+    fit_sample = options.get("fit_sample", FIT_SAMPLE)
+    rows = _fit_rows(count, init_groups, fit_sample, options.get("random_state", 0))
+    sampled = count > fit_sample
+    take = lambda tree, index: jax.tree_util.tree_map(lambda a: np.asarray(a)[index], tree)
+    if not sampled:
         feats = seed_features(params, loss, high=high)
+        values = feats.values
     else:
-        feats = seed_features(params, loss, high=high)
-        # the snapshots' mechanism (the lean features), aligned to the same reference
-        flat, _ = flatten_models(snapshots)
-        snapshot_values = seed_features(flat, np.asarray(snapshot_losses, np.float64).reshape(-1),
-                                        reference=feats.reference, high=high,
-                                        lean=True).values
+        # the full description of the fitted sample; every other seed by the lean features
+        # (its mechanism, for its assignment; its outcome columns NaN)
+        feats = seed_features(take(params, rows), loss[rows], high=high)
+        others = np.setdiff1d(np.arange(count), rows)
+        values = np.empty((count, feats.values.shape[1]))
+        values[rows] = feats.values
+        values[others] = seed_features(take(params, others), loss[others],
+                                       reference=feats.reference, high=high, lean=True).values
     thresholds = threshold_classes(params, loss, high=high).labels
-    result = cluster(feats.values, feats.names, feats.units, seeds=seeds,
-                     threshold_labels=thresholds, reference=feats.reference,
-                     init_groups=init_groups, **options)
+    result = cluster(values, feats.names, feats.units, seeds=seeds, threshold_labels=thresholds,
+                     reference=feats.reference, init_groups=init_groups, fit_index=rows,
+                     **options)
     if snapshots is None:
         return result
-    shape = np.shape(snapshot_losses)
+    # commitment: every snapshot of every seed, or of the fitted sample's seeds when sampled
+    placed = rows if sampled else np.arange(count)
+    flat, _ = flatten_models(take(snapshots, placed))
+    losses = np.asarray(snapshot_losses, np.float64)[placed]
+    snapshot_values = seed_features(flat, losses.reshape(-1), reference=feats.reference,
+                                    high=high, lean=True).values
     families, strategies = result.assign(snapshot_values, reject_atypical=True)
     epochs = np.asarray(snapshot_epochs)
     final_epoch = int(epochs[-1]) if final_epoch is None else final_epoch
-    families, strategies = families.reshape(shape), strategies.reshape(shape)
+    families, strategies = families.reshape(losses.shape), strategies.reshape(losses.shape)
+    snapshot_families = np.full((count, len(epochs)), -1)
+    snapshot_labels = np.full((count, len(epochs)), -1)
+    commit, strategy_commit = np.full(count, np.nan), np.full(count, np.nan)
+    snapshot_families[placed], snapshot_labels[placed] = families, strategies
+    commit[placed] = commitment_epochs(families, result.families[placed], epochs, final_epoch)
+    strategy_commit[placed] = commitment_epochs(strategies, result.labels[placed], epochs,
+                                                final_epoch)
     return dataclasses.replace(
-        result, snapshot_epochs=epochs, snapshot_families=families, snapshot_labels=strategies,
-        commitment_epoch=commitment_epochs(families, result.families, epochs, final_epoch),
-        strategy_commitment_epoch=commitment_epochs(strategies, result.labels, epochs,
-                                                    final_epoch))
+        result, snapshot_epochs=epochs, snapshot_families=snapshot_families,
+        snapshot_labels=snapshot_labels, commitment_epoch=commit,
+        strategy_commitment_epoch=strategy_commit)
 
 
 def census(run, *, commitment: bool = True, **options) -> Census:
