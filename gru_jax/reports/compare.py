@@ -9,6 +9,7 @@ training runs) and the accumulator's trade-off.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -30,7 +31,7 @@ from ..analysis.thresholds import update_gate_behaviour
 from ..analysis.generalization import coarse_held_out, fraction_within, relative_rms_error
 from ..analysis.tradeoff import tradeoff_table
 from ..blog import SEED37_STATE_DICT
-from ..files import write_text
+from ..files import write_json, write_text
 from ..interop import from_state_dict
 from ..plots import reference as plots
 from ..run import Run
@@ -64,7 +65,14 @@ class _Page:
 
     def __init__(self, out_dir: str, formats=()):
         self.out_dir, self.formats = out_dir, tuple(formats)
-        self.md, self.figures, self.keys = [], [], []
+        self.md, self.figures, self.keys, self.timings = [], [], [], {}
+
+    @contextlib.contextmanager
+    def timed(self, part: str):
+        """Add the wall time of the enclosed block to ``timings[part]`` (seconds)."""
+        start = time.perf_counter()
+        yield
+        self.timings[part] = self.timings.get(part, 0.0) + time.perf_counter() - start
 
     def key(self, question: str, answer: str) -> None:
         """A row of the first page's table of key numbers."""
@@ -105,32 +113,43 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
              f"{run.n_seeds} seeds, {run.config.epochs} epochs, seq_len {run.config.seq_len}, "
              f"lr {run.config.learning_rate:g}.", "")
     lead_md = []
-    for fig, name, caption in lead_figures(census, run.config.epochs - 1):
-        page.figure(fig, name)
-        lead_md.append(f"![{name}]({name})\n\n*{caption}*\n")
-    page.add(census_lead(census, headline(run), "\n".join(lead_md)), "")
+    with page.timed("census lead"):
+        for fig, name, caption in lead_figures(census, run.config.epochs - 1):
+            page.figure(fig, name)
+            lead_md.append(f"![{name}]({name})\n\n*{caption}*\n")
+        page.add(census_lead(census, headline(run), "\n".join(lead_md)), "")
     hidden = run.config.hidden_size
     exact = handcrafted.accumulator(hidden_size=hidden)
     reachable = handcrafted.reachable_accumulator()        # one unit: the protocol's reach
-    _parameters(page, run, census)
-    _behaviour(page, run, census, exact, reachable)
-    _fixed_points(page, run, census, exact, out_dir)
-    _distances(page, run, census)
-    _generalization(page, run, exact, reachable, options.n_per_cell)
-    _interpolation(page, run, exact, reachable)
+    with page.timed("parameters"):
+        _parameters(page, run, census)
+    with page.timed("behaviour"):
+        _behaviour(page, run, census, exact, reachable)
+    with page.timed("fixed points"):
+        _fixed_points(page, run, census, exact, out_dir)
+    with page.timed("distances"):
+        _distances(page, run, census)
+    with page.timed("generalization"):
+        _generalization(page, run, exact, reachable, options.n_per_cell)
+    with page.timed("interpolation"):
+        _interpolation(page, run, exact, reachable)
     if options.stability_epochs > 0 and hidden == 1:
-        _stability(page, run, reachable, options)
+        with page.timed("stability runs"):
+            _stability(page, run, reachable, options)
     elif options.stability_epochs > 0:
         page.add("## Stability", "", "(Skipped: the stability runs start from the reachable "
                  "accumulator, which is designed for one hidden unit; this run has "
                  f"H = {hidden}.)", "")
     if options.tradeoff_n_per_cell > 0:
-        rows = tradeoff_table(held_out=coarse_held_out(options.tradeoff_n_per_cell))
+        with page.timed("trade-off table"):
+            rows = tradeoff_table(held_out=coarse_held_out(options.tradeoff_n_per_cell))
         page.figure(plots.tradeoff_plot(rows), "tradeoff.png")
         page.add(f"## The accumulator's trade-off (coarse grid, {options.tradeoff_n_per_cell} "
                  "sequences a cell)", "", dict_table(rows), "")
     page.add("## Figures", "", *[f"![{f}]({f})" for f in page.figures], "",
              f"Computed in {time.perf_counter() - t0:.0f} s.")
+    page.timings["total"] = time.perf_counter() - t0
+    write_json(os.path.join(out_dir, TIMINGS), page.timings)
     write_text(os.path.join(out_dir, DETAILS), "\n".join(page.md) + "\n")
     return write_text(os.path.join(out_dir, "compare.md"), _first_page(run, run_dir, census,
                                                                        page))
@@ -138,6 +157,8 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
 
 #: The comparison's appendix: every section, the census lead first.
 DETAILS = "details.md"
+#: Seconds per section of the comparison (the profile of issue 23).
+TIMINGS = "timings.json"
 #: The first page's figures: (file, caption).
 FIRST_PAGE_FIGURES = (
     ("behaviour.png", "Every seed in the behaviour plane by family; stars: the accumulators."),

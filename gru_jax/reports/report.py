@@ -32,7 +32,7 @@ from ..analysis.stats import wilson_interval
 from ..analysis.canonical import canonical_vector
 from ..blog import EPOCHS, MEAN_BASELINE, SEED37_STATE_DICT, SEQUENCE, Z_FLAG0, Z_FLAG1
 from ..config import Config
-from ..files import write_text
+from ..files import write_json, write_text
 from ..interop import from_state_dict
 from ..plots import dissect as dissect_plots
 from ..plots import ensemble as ensemble_plots
@@ -475,22 +475,34 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
       figure_formats: also write every figure as svg and/or pdf beside its PNG.
     """
     start = time.perf_counter()
+    timings: dict = {}
+    mark = [start]
+
+    def lap(part: str) -> None:
+        now = time.perf_counter()
+        timings[part] = now - mark[0]
+        mark[0] = now
+
     run = Run.load(run_dir)
     census = census if census is not None else cached_census(run_dir, run)
+    lap("load and census")
     out_dir = out_dir or os.path.join(run_dir, "report")
     os.makedirs(out_dir, exist_ok=True)
     figures = Figures(out_dir, figure_formats)
     summary = ensemble.summarize(run)
+    lap("ensemble summary")
     lead = census_lead(census, ensemble.headline(run), "\n".join(
         figures.add(fig, name, caption)
         for fig, name, caption in lead_figures(census, run.config.epochs - 1)))
     name = os.path.basename(os.path.abspath(run_dir))
     write_text(os.path.join(out_dir, "census.md"),
                f"# Census: {name}\n\n[back to the report](report.md)\n\n{lead}")
+    lap("census.md")
     write_text(os.path.join(out_dir, "ensemble.md"), "\n".join([
         f"# The ensemble: {name}\n", "[back to the report](report.md)\n",
         "Losses: training in scaled units (targets / high), test in original units; figures "
         "coloured by family.\n", _ensemble_section(run, summary, census, figures)]))
+    lap("ensemble.md")
     sections = [f"# Dissections: {name}\n", "[back to the report](report.md)\n",
                 "The representative of each strategy (the seed nearest its median "
                 "features).\n"]
@@ -499,8 +511,13 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
                                figures, out_dir, sequence)
                  for k, index in enumerate(census.representative_index)]
     write_text(os.path.join(out_dir, "dissections.md"), "\n".join(sections))
+    lap("dissections.md")
     compare_link = _comparison_section(run_dir, out_dir, census, run_comparison)
+    lap("comparison")
     page = first_page(run, run_dir, census, summary, figures, compare_link)
+    lap("first page")
+    timings["total"] = time.perf_counter() - start
+    write_json(os.path.join(out_dir, "timings.json"), timings)
     page += (f"\n---\nWritten by `gru_jax.reports.write_report` in "
-             f"{time.perf_counter() - start:.1f} s.\n")
+             f"{timings['total']:.1f} s.\n")
     return write_text(os.path.join(out_dir, "report.md"), page)
