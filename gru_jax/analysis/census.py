@@ -171,6 +171,9 @@ class Census:
     snapshot_labels: np.ndarray
     random_state: int = 0
     note: str = ""
+    #: ``(S,)`` each seed's worst relative error on the threshold axis's probe grid (None when
+    #: not measured)
+    probe_error: Optional[np.ndarray] = None
 
     @property
     def n_families(self) -> int:
@@ -545,10 +548,11 @@ def census_of(params, final_train_loss, *, seeds=None, high: int = 100, init_gro
         values[rows] = feats.values
         values[others] = seed_features(take(params, others), loss[others],
                                        reference=feats.reference, high=high, lean=True).values
-    thresholds = threshold_classes(params, loss, high=high).labels
-    result = cluster(values, feats.names, feats.units, seeds=seeds, threshold_labels=thresholds,
-                     reference=feats.reference, init_groups=init_groups, fit_index=rows,
-                     **options)
+    thresholds = threshold_classes(params, loss, high=high)
+    result = cluster(values, feats.names, feats.units, seeds=seeds,
+                     threshold_labels=thresholds.labels, reference=feats.reference,
+                     init_groups=init_groups, fit_index=rows, **options)
+    result.probe_error = thresholds.probe_error
     if snapshots is None:
         return result
     # commitment: every snapshot of every seed, or of the fitted sample's seeds when sampled

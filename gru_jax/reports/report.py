@@ -12,7 +12,7 @@ beside it, linked from the first page:
   that also leads the comparison's appendix);
 - ``ensemble.md``: losses, final losses, plateau exits, the blog's claims per seed, parameter
   fans, every figure coloured by family;
-- ``dissections.md``: the representative seed of each strategy: losses and events, weights
+- ``dissections.md``: the representative seed of each family: losses and events, weights
   over epochs, the blog's walkthrough, gate terms, gate responses, dynamics;
 - the comparison with the hand-crafted accumulators (``../compare/compare.md``).
 """
@@ -38,7 +38,6 @@ from ..plots import dissect as dissect_plots
 from ..plots import ensemble as ensemble_plots
 from ..model import select_model
 from ..run import Run
-from ..plots.strategies import short_name
 from ..plots.reference import behaviour_scatter, census_bars
 from .census import census_lead, family_rows, lead_figures, strategy_rows
 from .compare import accumulator_behaviour, run_compare, weights_figure
@@ -198,7 +197,7 @@ def first_page(run: Run, run_dir: str, census, summary, figures: Figures,
         "threshold axis, commitment epochs).",
         "- [ensemble.md](ensemble.md): losses, final losses, plateau exits, the blog's claims "
         "seed by seed, parameter trajectories.",
-        "- [dissections.md](dissections.md): the representative seed of each strategy, "
+        "- [dissections.md](dissections.md): the representative seed of each family, "
         "dissected.",
         f"- {compare_link}", ""])
 
@@ -504,12 +503,13 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
         "coloured by family.\n", _ensemble_section(run, summary, census, figures)]))
     lap("ensemble.md")
     sections = [f"# Dissections: {name}\n", "[back to the report](report.md)\n",
-                "The representative of each strategy (the seed nearest its median "
-                "features).\n"]
-    sections += [_seed_section(run, int(index),
-                               f"{census.strategy_labels[k]}: {short_name(census.names[k])}",
-                               figures, out_dir, sequence)
-                 for k, index in enumerate(census.representative_index)]
+                "The representative of each family (the seed nearest its median mechanism); "
+                "every strategy's representative is in the strategy table of the report "
+                "(`gru-jax dissect RUN --seed S` dissects any seed).\n"]
+    position = {int(seed): i for i, seed in enumerate(np.asarray(run.seeds))}
+    legend = census.legend("family")
+    sections += [_seed_section(run, position[int(seed)], legend[f], figures, out_dir, sequence)
+                 for f, seed in enumerate(census.family_representatives)]
     write_text(os.path.join(out_dir, "dissections.md"), "\n".join(sections))
     lap("dissections.md")
     compare_link = _comparison_section(run_dir, out_dir, census, run_comparison)
