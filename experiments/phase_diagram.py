@@ -18,8 +18,8 @@ Tasks (a named grid axis, each a set of Config overrides):
 - ``curriculum_continue`` (not in the default set): the same stages with one schedule through
   them all, which spends the learning rate on the easy stages (results/README.md section 6).
 
-The per-row rows (128 seeds a cell; the census and the population measures per cell come
-after training, from ``experiments/phase_measures.py``)::
+The per-row rows (128 seeds a cell; the same command with ``--census`` afterwards trains
+nothing and rewrites the summary with the families per cell)::
 
     python3 experiments/phase_diagram.py --seeds 128 --epochs 3000 --no-progress \\
         --tasks lengths_per_row,flags_per_row --out results/phase_diagram_per_row
