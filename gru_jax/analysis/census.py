@@ -30,7 +30,8 @@ assigned (the group with the largest summed posterior). Beyond :data:`FIT_SAMPLE
 (:func:`census_of`), only the sample is described in full; every other seed is described by
 its mechanism alone (the lean features of :func:`gru_jax.analysis.features.seed_features`:
 what its assignment needs), so the outcomes reported per family and strategy (median loss
-and errors) are the sample's, and the commitment epochs are measured on the sample's seeds.
+and errors) are the sample's. Beyond :data:`COMMITMENT_SAMPLE` seeds the commitment epochs
+are measured on a uniform sample of that many fitted seeds.
 The threshold axis is measured on every seed.
 
 The number of families is a consensus (:func:`_family_partition`): the partition is fitted on
@@ -77,6 +78,9 @@ FAMILY_FEATURES = ("z_flag0", "z_flag1")
 STRATEGY_FEATURES = ("log10_leak_flag0", "flag_push_n")
 MIN_SEEDS = 5
 FIT_SAMPLE = 4096
+#: Beyond this many seeds the commitment epochs are measured on a uniform sample of this many
+#: of the fitted seeds (62 snapshots each: the census's largest cost).
+COMMITMENT_SAMPLE = 1024
 N_BOOTSTRAP = 10
 N_STATES = 3
 SUBSAMPLE = 0.8
@@ -555,8 +559,11 @@ def census_of(params, final_train_loss, *, seeds=None, high: int = 100, init_gro
     result.probe_error = thresholds.probe_error
     if snapshots is None:
         return result
-    # commitment: every snapshot of every seed, or of the fitted sample's seeds when sampled
-    placed = rows if sampled else np.arange(count)
+    # commitment: every snapshot of every seed, or of COMMITMENT_SAMPLE of the fitted seeds
+    placed = np.arange(count)
+    if count > COMMITMENT_SAMPLE:
+        placed = np.sort(np.random.default_rng(options.get("random_state", 0)).choice(
+            rows, min(COMMITMENT_SAMPLE, len(rows)), replace=False))
     flat, _ = flatten_models(take(snapshots, placed))
     losses = np.asarray(snapshot_losses, np.float64)[placed]
     snapshot_values = seed_features(flat, losses.reshape(-1), reference=feats.reference,
