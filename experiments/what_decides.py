@@ -92,11 +92,11 @@ def agreement_test(labels, rng) -> dict:
             "kappa": float((observed - np.mean(null_pair)) / (1 - np.mean(null_pair)))}
 
 
-def spread(values, names) -> dict:
+def spread(values, names, features=SPREAD_FEATURES) -> dict:
     """``values (G, D, F)``: per feature the within-init spread (root mean variance across
     draws), the between-init spread (standard deviation of the inits' means), their ratio."""
     out = {}
-    for name in SPREAD_FEATURES:
+    for name in features:
         x = values[..., names.index(name)]
         within = float(np.sqrt(np.nanmean(np.nanvar(x, axis=1, ddof=1))))
         between = float(np.nanstd(np.nanmean(x, axis=1), ddof=1))

@@ -44,6 +44,7 @@ from gru_jax.analysis.features import seed_features  # noqa: E402
 from gru_jax.analysis.stats import wilson_interval  # noqa: E402
 from gru_jax.files import write_json, write_text  # noqa: E402
 from gru_jax.run import RunError  # noqa: E402
+from what_decides import all_agree, spread  # noqa: E402  (this folder, the crossed analysis)
 
 FORK_EPOCHS = (0, 25, 100, 400)
 BATCH_SIZES = (16, 256, 2048)
@@ -109,12 +110,6 @@ def _parent_inits(runs: str, parents) -> dict:
 
 
 # ---- analysis --------------------------------------------------------------------------------
-def all_agree(labels) -> np.ndarray:
-    """``(P, C)`` -> ``(P,)`` whether every copy of a parent has the same label."""
-    labels = np.asarray(labels)
-    return np.all(labels == labels[:, :1], axis=1)
-
-
 def agreement(labels, rng) -> dict:
     """The fraction of parents whose copies all agree, its 95% Wilson interval, and the same
     fraction with the parents shuffled within every copy column (chance)."""
@@ -125,19 +120,6 @@ def agreement(labels, rng) -> dict:
     return {"fraction_all_agree": float(agree.mean()), "ci95": [low, high],
             "chance": float(null.mean()), "chance_ci95": np.percentile(null, [2.5, 97.5]).tolist(),
             "p_value": float((1 + np.sum(null >= agree.mean())) / (1 + N_SHUFFLE))}
-
-
-def spread(values, names) -> dict:
-    """Within-parent vs between-parent spread of each feature: ``values (P, C, F)``. Within:
-    the root mean over parents of the variance across copies; between: the standard deviation
-    over parents of the parents' means; their ratio (0: the parent decides the feature)."""
-    out = {}
-    for name in SPREAD_FEATURES:
-        x = values[..., names.index(name)]
-        within = float(np.sqrt(np.nanmean(np.nanvar(x, axis=1, ddof=1))))
-        between = float(np.nanstd(np.nanmean(x, axis=1), ddof=1))
-        out[name] = {"within": within, "between": between, "ratio": within / between}
-    return out
 
 
 def analyse(args) -> None:
@@ -172,7 +154,7 @@ def analyse(args) -> None:
         entry = {"design": name, "models": int(run.n_seeds),
                  "family_agreement": agreement(fam, rng),
                  "strategy_agreement": agreement(strat, rng),
-                 "spread": spread(values, list(feats.names)),
+                 "spread": spread(values, list(feats.names), SPREAD_FEATURES),
                  "family_fractions": {census.family_labels[f]: {
                      "fraction": float(counts[f] / run.n_seeds),
                      "ci95": list(wilson_interval(int(counts[f]), run.n_seeds))}
