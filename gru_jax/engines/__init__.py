@@ -12,7 +12,7 @@ import warnings
 import jax
 
 from .. import native as native_library
-from ..config import ENGINES
+from ..config import ENGINES, ProgramConfig
 from . import native, xla
 from .base import Engine
 
@@ -46,10 +46,12 @@ def resolve_engine(cfg, name: str = "auto", mesh=None) -> Engine:
     ``"native"`` raises ``ValueError`` naming each condition that fails.
 
     Args:
-      cfg: the :class:`gru_jax.Config`.
+      cfg: the :class:`gru_jax.Config` (or its :class:`gru_jax.config.ProgramConfig`: Configs
+        that differ only in per-member fields get the same Engine).
       name: ``"auto"``, ``"xla"`` or ``"native"``.
       mesh: the devices that will train (default: the local devices).
     """
+    cfg = cfg if isinstance(cfg, ProgramConfig) else ProgramConfig(cfg)
     if name not in ENGINES:
         raise ValueError(f"train: engine must be one of {ENGINES}, got {name!r}")
     if name == "xla":
