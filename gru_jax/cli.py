@@ -294,7 +294,8 @@ def _compare(run_dir: str, out, options, census=None) -> str:
     run = gj.Run.load(run_dir)
     stability = (None if run.diverged.all() else
                  gj.stability.comparison_stability(run.config, options))
-    return gj.reports.run_compare(run_dir, out, options, census=census, stability=stability)
+    return gj.reports.run_compare(run_dir, out_dir=out, options=options, census=census,
+                                  stability=stability)
 
 
 def cmd_compare(args) -> int:
