@@ -148,8 +148,9 @@ def _join(joined: RunDir, count: int, provenance: dict, timeout_s: Optional[floa
     runs = [Run.load(p) for p in parts]
     provenance["processes"] = [dict(r.provenance, first_seed=int(r.seeds[0]),
                                     n_seeds=r.n_seeds) for r in runs]
-    joined.finish(Run.concatenate(runs, wall_s=max(r.wall_s for r in runs),
-                                  provenance=provenance))
+    Run.concatenate(runs, wall_s=max(r.wall_s for r in runs),
+                    provenance=provenance).save(joined.path, overwrite=True)
+    joined.clear_training()
     return Run.load(joined.path)
 
 

@@ -223,11 +223,10 @@ class RunDir:
         """A distributed job's part of process ``process_id`` (``processes/process_<i>``)."""
         return RunDir(os.path.join(self.path, PROCESSES, f"process_{process_id:03d}"))
 
-    def finish(self, run, loss_every: Optional[int] = None) -> None:
-        """Write the finished ``run`` (a :class:`gru_jax.Run`, through :meth:`write_run`) over
-        the started run here, then drop what training left: the checkpoint, the batches and
-        a distributed job's parts."""
-        run.save(self.path, overwrite=True, loss_every=loss_every)
+    def clear_training(self) -> None:
+        """Once the finished run is written here (:meth:`write_run`, through
+        :meth:`gru_jax.Run.save`): drop what training left, the checkpoint, the batches and a
+        distributed job's parts."""
         self.remove_checkpoint()
         for name in (BATCHES, PROCESSES):
             shutil.rmtree(self._file(name), ignore_errors=True)

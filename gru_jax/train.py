@@ -211,7 +211,7 @@ def train_batches(cfg, seeds: list, engine: Engine, options: TrainOptions,
     run = Run.concatenate(runs, wall_s=time.perf_counter() - start_time,
                           provenance=options.provenance)
     if run_dir is not None:
-        run_dir.finish(run, options.loss_every)
+        _save(run, run_dir, options)
     return run
 
 
@@ -324,9 +324,15 @@ def _train_program(cells, seeds: list, engine: Engine, options: TrainOptions,
                                 cut(state.diverged, c), logs[c], wall_s=wall_s,
                                 engine=engine.name, provenance=options.provenance)
         if run_dir is not None:
-            run_dir.finish(run, options.loss_every)
+            _save(run, run_dir, options)
         runs.append(run)
     return runs
+
+
+def _save(run: Run, run_dir: RunDir, options: TrainOptions) -> None:
+    """The finished run over its started directory, then what training left there removed."""
+    run.save(run_dir.path, overwrite=True, loss_every=options.loss_every)
+    run_dir.clear_training()
 
 
 @contextlib.contextmanager
