@@ -51,6 +51,12 @@ class Logs:
     def snapshots_state_dict(self):
         return {k: np.concatenate([s[k] for s in self.snaps], axis=1) for k in STATE_DICT_KEYS}
 
+    def trajectories(self) -> dict:
+        """The chunks joined: ``train_loss``, ``test_loss``, ``lr`` and ``snapshots`` (a state
+        dict), the keywords of :meth:`gru_jax.Run.from_training`."""
+        return dict(train_loss=self.train_loss(), test_loss=self.test_loss(), lr=self.lr(),
+                    snapshots=self.snapshots_state_dict())
+
 
 def _flatten(prefix: str, tree) -> dict[str, np.ndarray]:
     leaves = jax.tree_util.tree_leaves(jax.device_get(tree))

@@ -89,19 +89,21 @@ class Run:
     provenance: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_training(cls, cfg, seeds, params0, params, diverged, logs, wall_s=0.0,
-                      engine="", provenance: Optional[dict] = None) -> "Run":
+    def from_training(cls, cfg, seeds, params0, params, diverged, *, train_loss, test_loss, lr,
+                      snapshots, wall_s=0.0, engine="",
+                      provenance: Optional[dict] = None) -> "Run":
         """A Run from the trainer's results: initial and final params ``(S, ...)`` (PyTorch
-        layout), ``diverged (S,)``, the chunk logs (:class:`gru_jax.checkpoint.Logs`) and
-        the provenance (:func:`gru_jax.provenance.collect`)."""
+        layout), ``diverged (S,)``, the trajectories (``train_loss (S, epochs)``, ``test_loss``
+        and ``lr`` ``(S, n_eval)``, ``snapshots`` a state dict of ``(S, n_eval, ...)``: what
+        :meth:`gru_jax.checkpoint.Logs.trajectories` gives) and the provenance
+        (:func:`gru_jax.provenance.collect`)."""
         to_np = lambda tree: from_state_dict(to_state_dict(tree))
         return cls(config=cfg, seeds=np.asarray(seeds, np.int64),
                    eval_epochs=np.asarray(cfg.eval_epochs, np.int64),
                    init_params=to_np(params0), params=to_np(params),
-                   snapshots=from_state_dict(logs.snapshots_state_dict()),
-                   train_loss=logs.train_loss(), test_loss=logs.test_loss(), lr=logs.lr(),
-                   diverged=np.asarray(diverged, bool), wall_s=float(wall_s),
-                   engine=engine, provenance=dict(provenance or {}))
+                   snapshots=from_state_dict(snapshots), train_loss=train_loss,
+                   test_loss=test_loss, lr=lr, diverged=np.asarray(diverged, bool),
+                   wall_s=float(wall_s), engine=engine, provenance=dict(provenance or {}))
 
     @classmethod
     def concatenate(cls, runs: list["Run"], wall_s: Optional[float] = None,

@@ -321,8 +321,9 @@ def _train_program(cells, seeds: list, engine: Engine, options: TrainOptions,
     runs = []
     for c, (cfg, run_dir) in enumerate(cells):
         run = Run.from_training(cfg, seeds, cut(params0, c), cut(final, c),
-                                cut(state.diverged, c), logs[c], wall_s=wall_s,
-                                engine=engine.name, provenance=options.provenance)
+                                cut(state.diverged, c), **logs[c].trajectories(),
+                                wall_s=wall_s, engine=engine.name,
+                                provenance=options.provenance)
         if run_dir is not None:
             _save(run, run_dir, options)
         runs.append(run)
