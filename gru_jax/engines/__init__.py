@@ -1,9 +1,13 @@
-"""Engines: how a step's loss and gradient and an epoch's order are computed.
+"""Engines: how a run's setup (datasets, first orders), a step's loss and gradient and an
+epoch's order are computed, and what memory that takes.
 
-``resolve_engine(cfg, name) -> Engine`` chooses; the training program takes the Engine it is
-given. ``"xla"``: :mod:`gru_jax.engines.xla` (every backend, every model size). ``"native"``:
-:mod:`gru_jax.engines.native` (C++ kernels, CPUs, input 2, output 1, hidden 1 to 16). Both give
-the same orders bit for bit and the same losses and gradients to float32 rounding.
+``resolve_engine(cfg, name) -> Engine`` chooses, once; everything else (the program, the
+setup in :mod:`gru_jax.inputs`, the memory estimate in :mod:`gru_jax.train`) takes the Engine
+it is given and never asks which backend it runs on or whether native code is loaded.
+``"xla"``: :mod:`gru_jax.engines.xla` (every backend, every model size; no native code).
+``"native"``: :mod:`gru_jax.engines.native` (C++ kernels, CPUs, input 2, output 1, hidden 1 to
+16). Both give the same datasets and orders bit for bit and the same losses and gradients to
+float32 rounding.
 """
 from __future__ import annotations
 
