@@ -3,7 +3,13 @@ from __future__ import annotations
 
 import time
 
+import jax
+
 import gru_jax as gj
+from gru_jax.engines import resolve_engine
+from gru_jax.inputs import datasets, initial_params, seed_streams
+from gru_jax.optim import member_hyper
+from gru_jax.program import ProgramSpec, compiled_init
 from gru_jax.train import auto_seed_batch
 
 
@@ -17,7 +23,7 @@ def timed_train(cfg, n_seeds: int, chunk_epochs: int, engine: str = "auto",
     state setup and compilation are excluded) and ``compile_s`` (the first chunk's time beyond
     what the steady rate accounts for).
     """
-    per_batch = min(n_seeds, seed_batch or auto_seed_batch(cfg))
+    per_batch = min(n_seeds, seed_batch or auto_seed_batch(cfg, resolve_engine(cfg, engine)))
     marks = []
     start = time.perf_counter()
     run = gj.train(cfg, seeds=range(n_seeds), progress=False, chunk_epochs=chunk_epochs,
@@ -45,21 +51,17 @@ def setup_seconds(cfg, n_seeds: int, engine: str = "auto", seed_batch=None,
     """Seconds ``gj.train`` spends before its first step for seeds ``first_seed ..
     first_seed + n_seeds - 1``: per group of ``seed_batch`` (default as train chooses), the
     streams, datasets, initial params, first orders and initial state, the calls
-    ``gru_jax.train._train_group`` makes, finished (``block_until_ready``). Call it once on
+    ``gru_jax.train._train_program`` makes, finished (``block_until_ready``). Call it once on
     other seeds first to leave compilation out."""
-    import jax
-    from gru_jax.engines import resolve_engine
-    from gru_jax.inputs import datasets, initial_params, seed_streams
-    from gru_jax.program import compiled_init
-
     chosen = resolve_engine(cfg, engine)
-    per_batch = min(n_seeds, seed_batch or auto_seed_batch(cfg))
+    per_batch = min(n_seeds, seed_batch or auto_seed_batch(cfg, chosen))
+    init = compiled_init(ProgramSpec.of([cfg], chosen, cfg.epochs))
     start = time.perf_counter()
     for first in range(first_seed, first_seed + n_seeds, per_batch):
         seeds = list(range(first, min(first + per_batch, first_seed + n_seeds)))
         streams = seed_streams(cfg, seeds)
-        data, _ = datasets(cfg, seeds, streams)
+        data, _ = datasets(cfg, seeds, streams, chosen)
         params = initial_params(cfg, len(seeds), streams)
-        state = compiled_init(cfg, chosen)(params, streams.order)
+        state = init(params, streams.order, member_hyper([cfg] * len(seeds)))
         jax.block_until_ready((data, state))
     return time.perf_counter() - start

@@ -39,8 +39,8 @@ _EXPORTS = {
 _SUBMODULES = (
     "analysis", "blog", "bridges", "checkpoint", "cli", "compilation_cache", "config", "data",
     "distributed", "engines", "export", "files", "grid", "handcrafted", "inputs", "interop",
-    "lock", "model", "native", "optim", "plots", "prng", "program", "progress", "provenance",
-    "reports", "run", "rundir", "sharding", "sweeps", "version",
+    "lock", "model", "native", "optim", "options", "plots", "prng", "program", "progress",
+    "provenance", "reports", "run", "rundir", "sharding", "stability", "sweeps", "version",
 )
 
 __all__ = ["__version__", "blog", "Config", "seed_dataset", "init_params", "forward",

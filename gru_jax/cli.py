@@ -23,7 +23,7 @@ import gru_jax as gj
 from .blog import SEQUENCE
 from .config import (ENGINES, FIELD_CHOICES, FIELD_HELP, FIXED_FIELDS, RANGE_FIELDS, Config,
                      parse_curriculum, parse_range)
-from .rundir import RunError, read_config, read_meta
+from .options import TrainOptions
 from .version import __version__
 
 # Only the modules above load with the command line (no JAX: `gru-jax --version` and every
@@ -134,28 +134,34 @@ def _add_train_options(parser: argparse.ArgumentParser, default_seeds: str) -> N
 
 
 # ---- commands --------------------------------------------------------------------------------
+def train_options(args) -> TrainOptions:
+    """The host options of ``train``, ``pipeline`` and ``sweep``, as one object (the command
+    line recorded in every run's provenance)."""
+    _check_counts(args, "seed_batch", "chunk_epochs", "loss_every")
+    return TrainOptions(engine=args.engine, chunk_epochs=args.chunk_epochs,
+                        seed_batch=args.seed_batch, loss_every=args.loss_every,
+                        progress=not args.no_progress, command=" ".join(sys.argv))
+
+
 def cmd_train(args) -> int:
-    _check_counts(args, "seed_batch", "chunk_epochs", "loss_every", "num_processes")
+    options = train_options(args)
+    _check_counts(args, "num_processes")
     if args.resume:
         cfg, seeds, complete = _resume_target(args)
     else:
         cfg = config_from_args(args)
         seeds = _parse_seeds(args.seeds or args.default_seeds)
         complete = False
-    options = dict(resume=args.resume, chunk_epochs=args.chunk_epochs, engine=args.engine,
-                   progress=not args.no_progress, seed_batch=args.seed_batch,
-                   loss_every=args.loss_every)
     if _distributed(args):
         run = gj.distributed.train_distributed(
             cfg, seeds, args.out, coordinator=args.coordinator,
             num_processes=args.num_processes, process_id=args.process_id,
-            command=" ".join(sys.argv), **options)
+            resume=args.resume, options=options)
         if run is None:                   # not process 0: its share is in the joined run
             print(f"process {args.process_id}: share trained -> {args.out}")
             return 0
     else:
-        provenance = gj.provenance.collect(" ".join(sys.argv))
-        run = gj.train(cfg, seeds, out=args.out, provenance=provenance, **options)
+        run = gj.train(cfg, seeds, out=args.out, resume=args.resume, options=options)
     if complete:
         print(f"{args.out} is already complete ({run.n_seeds} seeds x {cfg.epochs} epochs): "
               "nothing trained")
@@ -170,16 +176,17 @@ def _resume_target(args):
     """``--resume``: the stored Config and seeds, with every option given on the command line
     in their place, so that ``train`` compares them with the stored ones and refuses any
     difference (naming it) before writing. Returns ``(cfg, seeds, complete)``."""
-    if not os.path.exists(os.path.join(args.out, "config.json")):
+    run_dir = gj.rundir.RunDir(args.out)
+    if not run_dir.has_config():
         raise ValueError(f"--resume: {args.out} holds no run to resume")
-    if not os.path.exists(os.path.join(args.out, "run.json")):
+    if not run_dir.started():
         raise ValueError(f"--resume: {args.out} was interrupted before training started "
                          "(config.json but no run.json); start it again without --resume")
-    stored, meta = read_config(args.out), read_meta(args.out)
+    stored, meta = run_dir.config(), run_dir.meta()
     cfg = dataclasses.replace(stored, **_given_fields(args))
     seeds = meta.get("seeds") if args.seeds is None else _parse_seeds(args.seeds)
     if seeds is None:
-        raise RunError(f"{args.out}/run.json records no seeds; give --seeds")
+        raise gj.RunError(f"{args.out}/run.json records no seeds; give --seeds")
     return cfg, seeds, bool(meta.get("complete"))
 
 
@@ -193,7 +200,7 @@ def _distributed(args) -> bool:
 
 def cmd_sweep(args) -> int:
     """Expand --grid over the fixed options, train every cell, write the summary."""
-    _check_counts(args, "seed_batch", "chunk_epochs", "loss_every")
+    options = train_options(args)
     given = _given_fields(args)
     if args.resume and not args.grid:
         stored, grid, seeds = gj.sweeps.read_sweep(args.out)
@@ -215,11 +222,8 @@ def cmd_sweep(args) -> int:
             grid[key] = values
         cfg = config_from_args(args)
         seeds = list(_parse_seeds(args.seeds or "8"))
-    result = gj.sweep(cfg, grid, seeds, args.out, resume=args.resume,
-                      progress=not args.no_progress, engine=args.engine,
-                      chunk_epochs=args.chunk_epochs, seed_batch=args.seed_batch,
-                      loss_every=args.loss_every, census=args.census,
-                      provenance=gj.provenance.collect(" ".join(sys.argv)))
+    result = gj.sweep(cfg, grid, seeds, args.out, resume=args.resume, census=args.census,
+                      options=options)
     print(f"swept {len(result.cells)} cells x {len(seeds)} seeds -> {args.out}")
     print(f"summary: {os.path.join(args.out, 'summary.md')}")
     return 0
@@ -263,7 +267,7 @@ def cmd_pipeline(args) -> int:
     options = gj.reports.CompareOptions(
         stability_epochs=0 if args.no_stability else gj.reports.CompareOptions.stability_epochs,
         figure_formats=args.figure_formats)
-    print(f"comparison: {gj.reports.run_compare(args.out, options=options, census=census)}")
+    print(f"comparison: {_compare(args.out, None, options, census)}")
     print("writing the report ...", flush=True)
     report = gj.reports.write_report(args.out, run_comparison=False, census=census,
                                      figure_formats=args.figure_formats)
@@ -283,19 +287,37 @@ def cmd_explore(args) -> int:
     return 0
 
 
+def _compare(run_dir: str, out, options, census=None) -> str:
+    """The comparison (:func:`gru_jax.reports.run_compare`), its stability runs trained here
+    first (:func:`gru_jax.stability.comparison_stability`: reports never train; none for a run
+    whose every seed diverged, which the comparison refuses)."""
+    run = gj.Run.load(run_dir)
+    stability = (None if run.diverged.all() else
+                 gj.stability.comparison_stability(run.config, options))
+    return gj.reports.run_compare(run_dir, out_dir=out, options=options, census=census,
+                                  stability=stability)
+
+
 def cmd_compare(args) -> int:
     _check_counts(args, "stability_runs", "n_per_cell")
     options = gj.reports.CompareOptions(
         stability_epochs=0 if args.no_stability else args.stability_epochs,
         stability_runs=args.stability_runs, n_per_cell=args.n_per_cell,
         figure_formats=args.figure_formats)
-    print(gj.reports.run_compare(args.run_dir, args.out, options))
+    print(_compare(args.run_dir, args.out, options))
     return 0
 
 
 def cmd_report(args) -> int:
+    census = None
+    compared = os.path.exists(os.path.join(args.run_dir, "compare", "compare.md"))
+    if not args.no_compare and not compared:   # the comparison first, with its stability runs
+        run = gj.Run.load(args.run_dir)
+        census = None if run.diverged.all() else gj.analysis.cache.cached_census(args.run_dir,
+                                                                                  run)
+        _compare(args.run_dir, None, gj.reports.CompareOptions(), census)
     path = gj.reports.write_report(args.run_dir, args.out, run_comparison=not args.no_compare,
-                                   figure_formats=args.figure_formats)
+                                   census=census, figure_formats=args.figure_formats)
     print(f"report written: {path}")
     return 0
 

@@ -278,6 +278,53 @@ class Config:
         return cls.from_dict(json.loads(text))
 
 
+#: The Config fields a member may vary inside one compiled program: the optimizer's and the
+#: plateau schedule's constants (they change no shape). A program reads them per member from a
+#: :class:`gru_jax.optim.Hyper`, never from a Config.
+MEMBER_FIELDS = ("learning_rate", "weight_decay", "clip", "beta1", "beta2", "eps",
+                 "plateau_factor", "plateau_patience", "plateau_threshold", "plateau_cooldown",
+                 "min_lr")
+
+
+class ProgramConfig:
+    """A Config less its per-member fields (:data:`MEMBER_FIELDS`): what every member of one
+    compiled program shares (shapes, data, epochs, curriculum, eval period, fixed streams).
+
+    Reads every other field and derived value of the Config it is made from (``n_train``,
+    ``max_len``, ``eval_epochs``, ...); reading a per-member field raises AttributeError, so
+    code inside a program cannot take a member's learning rate from the wrong object. Hashable
+    and frozen: Configs that differ only in per-member fields give equal ProgramConfigs (one
+    compiled program, one Engine).
+    """
+
+    __slots__ = ("_config",)
+
+    def __init__(self, cfg: Config):
+        defaults = {f.name: f.default for f in dataclasses.fields(Config)
+                    if f.name in MEMBER_FIELDS}
+        object.__setattr__(self, "_config", dataclasses.replace(cfg, **defaults))
+
+    def __getattr__(self, name: str):
+        if name in MEMBER_FIELDS:
+            raise AttributeError(f"{name} is a per-member field: a program reads it from each "
+                                 f"member's gru_jax.optim.Hyper, not from its ProgramConfig")
+        return getattr(object.__getattribute__(self, "_config"), name)
+
+    def __setattr__(self, name: str, value) -> None:
+        raise dataclasses.FrozenInstanceError(f"ProgramConfig is frozen: cannot set {name}")
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, ProgramConfig) and self._config == other._config
+
+    def __hash__(self) -> int:
+        return hash(self._config)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{f.name}={getattr(self._config, f.name)!r}"
+                           for f in dataclasses.fields(Config) if f.name not in MEMBER_FIELDS)
+        return f"ProgramConfig({fields})"
+
+
 #: One line per field: what it means (the CLI's option help).
 FIELD_HELP = {
     "seq_len": "sequence length L (>= 4)", "high": "values are integers in [0, high)",

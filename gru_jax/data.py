@@ -449,3 +449,22 @@ def shuffle_words(n: int):
 @functools.lru_cache(maxsize=8)
 def _first_orders_device(n: int):
     return jax.jit(jax.vmap(lambda k: first_order(jax.random.wrap_key_data(k), n)))
+
+
+@functools.lru_cache(maxsize=16)
+def jax_datasets_fn(cfg, per_seed: bool):
+    """Jitted jax-generator datasets from raw data keys: ``(S, 2)`` keys -> the seeds'
+    :class:`Dataset` ``(S, ...)`` (``per_seed``), or one ``(2,)`` key -> one Dataset. Keys go
+    through :func:`gru_jax.prng.fast_key` (the same numbers, faster); a curriculum's datasets
+    (:func:`stage_datasets`) are made in one program. Cached per Config, so repeated calls
+    reuse it. (On CPUs the native engine makes the same numbers by its kernel:
+    :func:`gru_jax.native.draws.datasets_fn`.)"""
+    if cfg.curriculum is not None:
+        make = lambda k: stage_datasets(cfg, fast_key(k))
+        return jax.jit(jax.vmap(make) if per_seed else make)
+    draws = lambda k: jax_dataset_draws(cfg, fast_key(k))
+    finish = lambda *d: prepare(cfg, *jax_dataset_from_draws(cfg, *d))
+    if per_seed:
+        draws, finish = jax.vmap(draws), jax.vmap(finish)
+    draws, finish = jax.jit(draws), jax.jit(finish)
+    return lambda keys: finish(*draws(keys))

@@ -1,7 +1,9 @@
 """One ensemble over several processes or machines (``jax.distributed``), joined into one run.
 
 Seeds never interact, so each process trains its own share of the seeds with
-:func:`gru_jax.train.train` on its own devices, and process 0 joins the parts::
+:func:`gru_jax.train.train` (the same :class:`gru_jax.options.TrainOptions`) on its own
+devices, each share in its part of the run directory (:meth:`gru_jax.rundir.RunDir.part`),
+and process 0 joins the parts::
 
     OUT/config.json, OUT/run.json        written by process 0 at the start (complete: false)
     OUT/processes/process_000/           process 0's part: a complete run directory
@@ -22,22 +24,18 @@ retrained; a complete joined run is returned as it is).
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import time
 from typing import Optional, Sequence
 
 import jax
 
-from . import checkpoint as ckpt
 from .files import OptionRequiredError
-from .lock import run_lock
+from .options import TrainOptions, options_of
 from .provenance import collect
 from .run import Run
-from .train import train
-
-PROCESSES = "processes"
+from .rundir import RunDir
+from .train import train_run
 
 
 def process_share(seeds: Sequence[int], num_processes: int, process_id: int) -> list[int]:
@@ -55,16 +53,7 @@ def process_share(seeds: Sequence[int], num_processes: int, process_id: int) -> 
 
 def part_directory(out: str, process_id: int) -> str:
     """``out/processes/process_<i:03d>``: where process ``i`` trains its share."""
-    return os.path.join(out, PROCESSES, f"process_{process_id:03d}")
-
-
-def is_complete(directory: str) -> bool:
-    """True once ``directory/run.json`` exists and says ``complete`` (written last)."""
-    try:
-        with open(os.path.join(directory, "run.json")) as handle:
-            return bool(json.load(handle).get("complete"))
-    except (OSError, ValueError):
-        return False
+    return RunDir(out).part(process_id).path
 
 
 def wait_until_complete(directories: Sequence[str], timeout_s: Optional[float] = None,
@@ -76,7 +65,7 @@ def wait_until_complete(directories: Sequence[str], timeout_s: Optional[float] =
     """
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while True:
-        waiting = [d for d in directories if not is_complete(d)]
+        waiting = [d for d in directories if not RunDir(d).complete()]
         if not waiting:
             return
         if deadline is not None and time.monotonic() > deadline:
@@ -102,7 +91,7 @@ def initialize(coordinator: Optional[str] = None, num_processes: Optional[int] =
 def train_distributed(cfg, seeds: Sequence[int], out: str, *, coordinator: Optional[str] = None,
                       num_processes: Optional[int] = None, process_id: Optional[int] = None,
                       resume: bool = False, timeout_s: Optional[float] = None,
-                      command: Optional[str] = None, **train_kwargs) -> Optional[Run]:
+                      options: Optional[TrainOptions] = None, **keywords) -> Optional[Run]:
     """Train ``seeds`` across the processes of a ``jax.distributed`` job; call it in EVERY
     process with the same arguments (except ``process_id``).
 
@@ -115,9 +104,10 @@ def train_distributed(cfg, seeds: Sequence[int], out: str, *, coordinator: Optio
         ``None``: auto-detected (SLURM, Open MPI).
       resume: continue an interrupted job (each process its own part; see the module docs).
       timeout_s: how long to wait for the other processes (``None``: no limit).
-      command: the command line for the joined run's provenance (default ``sys.argv``).
-      **train_kwargs: passed to :func:`gru_jax.train.train` (``engine``, ``chunk_epochs``,
-        ``seed_batch``, ``progress``, ...); not ``init``/``data``/``orders``/``out``.
+      options: a :class:`gru_jax.options.TrainOptions` for every part (its ``command`` also
+        goes into the joined run's provenance; default ``sys.argv``), or its fields as
+        keywords (``engine``, ``chunk_epochs``, ``seed_batch``, ``progress``, ...); not
+        ``init``/``data``/``orders``/``out``.
 
     Returns:
       the joined :class:`gru_jax.Run` (saved at ``out``) in process 0, ``None`` elsewhere.
@@ -126,55 +116,51 @@ def train_distributed(cfg, seeds: Sequence[int], out: str, *, coordinator: Optio
     if len(set(seeds)) != len(seeds):
         raise ValueError("train_distributed: seeds contain duplicates")
     for name in ("init", "data", "orders", "out"):
-        if name in train_kwargs:
+        if name in keywords:
             raise ValueError(f"train_distributed: {name}= is not supported (each process "
                              "trains its own seeds from their own streams)")
+    options = options_of("train_distributed", options, **keywords)
     index, count = initialize(coordinator, num_processes, process_id)
     share = process_share(seeds, count, index)
-    provenance = collect(command)
-    if is_complete(out):
+    provenance = collect(options.command)
+    joined, part = RunDir(out), RunDir(out).part(index)
+    if joined.complete():
         if not resume:
             raise OptionRequiredError(f"{out} already holds a complete run; choose a new "
                                       "directory or {option} to return it", "resume")
         return Run.load(out) if index == 0 else None
-    part = part_directory(out, index)
+    resume_part = resume and os.path.isdir(part.path)
     if index != 0:
-        train(cfg, share, out=part, resume=resume and os.path.isdir(part), **train_kwargs)
+        train_run(cfg, share, options, out=part.path, resume=resume_part)
         # leave together: process 0 joins once every part is complete (then removes the parts)
         wait_until_complete([out], timeout_s)
         return None
-    with run_lock(out):        # one job writes the joined run: a second one is refused
-        _start_joined(out, cfg, seeds, resume)
-        train(cfg, share, out=part, resume=resume and os.path.isdir(part), **train_kwargs)
-        return _join(out, count, provenance, timeout_s)
+    with joined.lock():        # one job writes the joined run: a second one is refused
+        _start_joined(joined, cfg, seeds, resume)
+        train_run(cfg, share, options, out=part.path, resume=resume_part)
+        return _join(joined, count, provenance, timeout_s)
 
 
-def _join(out: str, count: int, provenance: dict, timeout_s: Optional[float]) -> Run:
+def _join(joined: RunDir, count: int, provenance: dict, timeout_s: Optional[float]) -> Run:
     """Process 0: wait for every part, save their concatenation at ``out``, remove them."""
-    parts = [part_directory(out, i) for i in range(count)]
+    parts = [joined.part(i).path for i in range(count)]
     wait_until_complete(parts, timeout_s)
     runs = [Run.load(p) for p in parts]
     provenance["processes"] = [dict(r.provenance, first_seed=int(r.seeds[0]),
                                     n_seeds=r.n_seeds) for r in runs]
-    joined = Run.concatenate(runs, wall_s=max(r.wall_s for r in runs), provenance=provenance)
-    joined.save(out, overwrite=True)
-    shutil.rmtree(os.path.join(out, PROCESSES), ignore_errors=True)
-    return Run.load(out)
+    Run.concatenate(runs, wall_s=max(r.wall_s for r in runs),
+                    provenance=provenance).save(joined.path, overwrite=True)
+    joined.clear_training()
+    return Run.load(joined.path)
 
 
-def _start_joined(out: str, cfg, seeds: list[int], resume: bool) -> None:
-    """Process 0: refuse a foreign run at ``out``; write its config.json and run.json."""
-    if os.path.exists(os.path.join(out, "config.json")):
+def _start_joined(joined: RunDir, cfg, seeds: list[int], resume: bool) -> None:
+    """Process 0: refuse a foreign run at ``out`` (the resume comparison of
+    :meth:`gru_jax.rundir.RunDir.check_same`); start the joined run."""
+    if joined.has_config():
         if not resume:
-            raise OptionRequiredError(f"{out} already holds a run (config.json); choose a new "
-                                      "directory or {option} to continue it", "resume")
-        with open(os.path.join(out, "config.json")) as handle:
-            saved = json.load(handle)
-        saved_seeds = seeds
-        if os.path.exists(os.path.join(out, "run.json")):
-            with open(os.path.join(out, "run.json")) as handle:
-                saved_seeds = json.load(handle).get("seeds")
-        if saved != cfg.to_dict() or saved_seeds != seeds:
-            raise ValueError(f"cannot resume {out!r}: its Config or seeds differ from the "
-                             "ones given")
-    ckpt.write_config(out, cfg, seeds)
+            raise OptionRequiredError(f"{joined.path} already holds a run (config.json); "
+                                      "choose a new directory or {option} to continue it",
+                                      "resume")
+        joined.check_same(cfg, seeds)
+    joined.start(cfg, seeds)

@@ -18,8 +18,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from .config import RANGE_FIELDS, Config
-from .optim import program_config
+from .config import RANGE_FIELDS, Config, ProgramConfig
 
 
 def _field_names() -> list[str]:
@@ -97,11 +96,12 @@ def describe(cell: dict) -> str:
 
 
 def programs(configs: list[Config]) -> list[list[int]]:
-    """Cells that can share one compiled program (equal :func:`gru_jax.optim.program_config`),
-    as lists of cell indices in grid order, groups in order of first appearance."""
-    groups: dict[Config, list[int]] = {}
+    """Cells that can share one compiled program (equal :class:`gru_jax.config.ProgramConfig`:
+    they differ only in per-member fields), as lists of cell indices in grid order, groups in
+    order of first appearance."""
+    groups: dict[ProgramConfig, list[int]] = {}
     for index, cfg in enumerate(configs):
-        groups.setdefault(program_config(cfg), []).append(index)
+        groups.setdefault(ProgramConfig(cfg), []).append(index)
     return list(groups.values())
 
 

@@ -8,17 +8,16 @@ one of that fixed seed for every member.
 from __future__ import annotations
 
 import functools
-from typing import Mapping, NamedTuple, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .data import (Dataset, jax_dataset_draws, jax_dataset_from_draws, numpy_dataset_raw,
-                   prepare, stage_datasets)
+from .data import Dataset, jax_datasets_fn, numpy_dataset_raw, prepare
+from .engines import Engine
 from .interop import from_state_dict
 from .model import init_params
-from .native.draws import datasets_fn as native_datasets_fn
 from .prng import fast_key
 
 
@@ -52,15 +51,6 @@ def check_seeds(seeds) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise ValueError("train: seeds contain duplicates")
     return seeds
-
-
-def check_count(name: str, value, allow_none: bool = False):
-    """An int >= 1 (Python or numpy) -> int; None passes when ``allow_none``."""
-    if value is None and allow_none:
-        return None
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"train: {name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 @jax.jit
@@ -146,13 +136,14 @@ def initial_params(cfg, n_seeds: int, streams: Streams, init=None):
     return jax.tree_util.tree_map(jnp.asarray, params)
 
 
-def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
+def datasets(cfg, seeds, streams: Streams, engine: Engine, data=None) -> tuple[Dataset, bool]:
     """Every seed's dataset; returns ``(Dataset, shared)`` where ``shared`` means one dataset
     for all seeds (no seed axis).
 
     ``data``: explicit raw ``(X, Y)``, ``(N, L, 2)``/``(N, 1)`` shared by all seeds or with a
-    leading seed axis. Otherwise the Config's generator: ``"jax"`` from the data streams, or
-    ``"numpy"`` (the seed's exact generator) per seed value. With a curriculum every Dataset
+    leading seed axis. Otherwise the Config's generator: ``"jax"`` from the data streams (each
+    seed's by ``engine.datasets``, one shared dataset by :func:`gru_jax.data.jax_datasets_fn`),
+    or ``"numpy"`` (the seed's exact generator) per seed value. With a curriculum every Dataset
     leaf has a stage axis after the seed axis (:func:`gru_jax.data.stage_datasets`).
     """
     if data is not None and cfg.curriculum is not None:
@@ -179,8 +170,8 @@ def datasets(cfg, seeds, streams: Streams, data=None) -> tuple[Dataset, bool]:
         prepared = [prepare(cfg, *numpy_dataset_raw(cfg, s)) for s in seeds]
         return jax.tree_util.tree_map(lambda *a: jnp.stack(a), *prepared), False
     if cfg.data_seed is not None:
-        return _dataset_fn(cfg, False)(streams.data[0]), True
-    return _in_chunks(_dataset_fn(cfg, True), streams.data), False
+        return jax_datasets_fn(cfg, False)(streams.data[0]), True
+    return _in_chunks(engine.datasets, streams.data), False
 
 
 def _numeric(array, name: str) -> np.ndarray:
@@ -207,27 +198,6 @@ def _check_raw(x: np.ndarray, y: np.ndarray) -> None:
                          f"= {flags[where]!r}")
 
 
-@functools.lru_cache(maxsize=16)
-def _dataset_fn(cfg, per_seed: bool):
-    """Jitted jax-generator dataset maker (cached per Config, so repeated calls reuse it); keys
-    through :func:`gru_jax.prng.fast_key`: the same numbers, faster; per seed on CPUs by the
-    native kernel (:func:`gru_jax.native.draws.datasets_fn`), the same numbers again (per-row
-    tasks by jax: the kernel draws per dataset). A curriculum's datasets
-    (:func:`gru_jax.data.stage_datasets`) are made in one program."""
-    native = native_datasets_fn(cfg) if per_seed else None
-    if native is not None:
-        return native
-    if cfg.curriculum is not None:
-        make = lambda k: stage_datasets(cfg, fast_key(k))
-        return jax.jit(jax.vmap(make) if per_seed else make)
-    draws = lambda k: jax_dataset_draws(cfg, fast_key(k))
-    finish = lambda *d: prepare(cfg, *jax_dataset_from_draws(cfg, *d))
-    if per_seed:
-        draws, finish = jax.vmap(draws), jax.vmap(finish)
-    draws, finish = jax.jit(draws), jax.jit(finish)
-    return lambda keys: finish(*draws(keys))
-
-
 def check_orders(cfg, orders, n_seeds: int) -> np.ndarray:
     """Explicit sample orders, int ``(S, epochs, n_train)`` with indices in ``[0, n_train)``."""
     orders = np.asarray(orders)
@@ -249,17 +219,35 @@ def check_orders(cfg, orders, n_seeds: int) -> np.ndarray:
     return orders.astype(np.int32)
 
 
-def slice_seeds(start: int, stop: int, init=None, data=None, orders=None):
-    """Seeds ``[start, stop)`` of explicit inputs: per-seed arrays are cut, shared ones (no
-    seed axis) passed on whole. Returns ``(init, data, orders)``."""
-    if init is not None:
-        flat = as_state_dict(init)
-        if np.asarray(flat["gru.weight_ih_l0"]).ndim == 3:
-            init = {k: np.asarray(v)[start:stop] for k, v in flat.items()}
-    if data is not None:
-        x, y = data
-        if np.asarray(x).ndim == 4:
-            data = (np.asarray(x)[start:stop], np.asarray(y)[start:stop])
-    if orders is not None:
-        orders = np.asarray(orders)[start:stop]
-    return init, data, orders
+class Inputs(NamedTuple):
+    """Explicit starting points in place of the seeds' streams (each optional; see
+    :func:`gru_jax.train`): ``init`` params (state dict or params, optional seed axis), raw
+    ``data`` ``(X, Y)`` (optional seed axis), sample ``orders`` ``(S, epochs, n_train)``
+    (a replay)."""
+
+    init: Any = None
+    data: Any = None
+    orders: Any = None
+
+    def checked(self, cfg, n_seeds: int) -> "Inputs":
+        """The orders checked (:func:`check_orders`); init and data are checked where they are
+        used (:func:`initial_params`, :func:`datasets`)."""
+        if self.orders is None:
+            return self
+        return self._replace(orders=check_orders(cfg, self.orders, n_seeds))
+
+    def slice(self, start: int, stop: int) -> "Inputs":
+        """Seeds ``[start, stop)``: per-seed arrays are cut, shared ones (no seed axis) passed
+        on whole."""
+        init, data, orders = self
+        if init is not None:
+            flat = as_state_dict(init)
+            if np.asarray(flat["gru.weight_ih_l0"]).ndim == 3:
+                init = {k: np.asarray(v)[start:stop] for k, v in flat.items()}
+        if data is not None:
+            x, y = data
+            if np.asarray(x).ndim == 4:
+                data = (np.asarray(x)[start:stop], np.asarray(y)[start:stop])
+        if orders is not None:
+            orders = np.asarray(orders)[start:stop]
+        return Inputs(init, data, orders)

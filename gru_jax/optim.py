@@ -14,7 +14,6 @@ constant program's.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import NamedTuple
 
@@ -23,10 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-#: The Config fields a member may vary inside one compiled program (they change no shape).
-MEMBER_FIELDS = ("learning_rate", "weight_decay", "clip", "beta1", "beta2", "eps",
-                 "plateau_factor", "plateau_patience", "plateau_threshold", "plateau_cooldown",
-                 "min_lr")
+from .config import MEMBER_FIELDS  # noqa: F401 - which fields a Hyper holds
 
 
 class Hyper(NamedTuple):
@@ -92,45 +88,29 @@ HYPER_FIELDS = {"learning_rate": ("learning_rate",), "weight_decay": ("weight_de
 CONSTANT_FIELDS = ("beta1", "beta2")
 
 
-def program_hyper(key_cfg, members: Hyper, varying=()) -> Hyper:
-    """What a compiled program reads: the members' values (arrays, one per member), except
-    :data:`CONSTANT_FIELDS` that do not vary (``varying``), which are ``key_cfg``'s, compiled
-    in (``key_cfg``: :func:`program_key`)."""
-    unknown = sorted(set(varying) - set(MEMBER_FIELDS))
-    if unknown:
-        raise ValueError(f"program_hyper: {unknown} are not per-member fields {MEMBER_FIELDS}")
-    constant = {h for name in CONSTANT_FIELDS if name not in varying for h in HYPER_FIELDS[name]}
-    constants = hyper_of(key_cfg)
-    return Hyper(*(getattr(constants if name in constant else members, name)
-                   for name in Hyper._fields))
-
-
-def program_key(cfg, varying=()):
-    """The Config a compiled program is built from and cached on: ``cfg`` with every per-member
-    field at its default, except the :data:`CONSTANT_FIELDS` not in ``varying`` (compiled in).
-    Configs that differ only in per-member fields share it (a new learning rate or weight
-    decay does not recompile)."""
-    keep = {name: getattr(cfg, name) for name in CONSTANT_FIELDS if name not in varying}
-    return dataclasses.replace(program_config(cfg), **keep)
-
-
-def varying_fields(configs) -> tuple[str, ...]:
-    """The :data:`MEMBER_FIELDS` whose values differ among ``configs`` (in field order)."""
+def compiled_constants(configs) -> tuple[tuple[str, np.floating], ...]:
+    """The :class:`Hyper` entries a program compiles in as constants: those of the
+    :data:`CONSTANT_FIELDS` that do not vary among ``configs`` (the members' Configs), with
+    the first Config's float32 values, as ``((hyper field, value), ...)`` (hashable: part of
+    :class:`gru_jax.program.ProgramSpec`)."""
     configs = list(configs)
-    return tuple(name for name in MEMBER_FIELDS
-                 if len({getattr(cfg, name) for cfg in configs}) > 1)
+    constants = hyper_of(configs[0])
+    return tuple((name, getattr(constants, name)) for field in CONSTANT_FIELDS
+                 if len({getattr(cfg, field) for cfg in configs}) == 1
+                 for name in HYPER_FIELDS[field])
 
 
-def program_config(cfg):
-    """``cfg`` with every :data:`MEMBER_FIELDS` field at its default: Configs with the same
-    program Config can train as members of one compiled program (:func:`program_hyper`)."""
-    defaults = {f.name: f.default for f in dataclasses.fields(cfg) if f.name in MEMBER_FIELDS}
-    return dataclasses.replace(cfg, **defaults)
+def program_hyper(members: Hyper, constants=()) -> Hyper:
+    """What a compiled program reads: the members' values (arrays, one per member), except the
+    entries of ``constants`` (:func:`compiled_constants`), compiled in."""
+    fixed = dict(constants)
+    return Hyper(*(fixed.get(name, getattr(members, name)) for name in Hyper._fields))
 
 
 def _as_hyper(source) -> Hyper:
     """A Hyper as is; a Config's constants otherwise."""
     return source if isinstance(source, Hyper) else hyper_of(source)
+
 
 TORCH_CLIP_EPS = 1e-6
 

@@ -1,7 +1,7 @@
 """The compiled training program: the blog's protocol for ONE seed, vmapped over seeds.
 
-``make_train(cfg, engine, chunk_epochs, replay)`` returns ``train_chunk``, a pure function of
-one seed's state and data that trains ``chunk_epochs`` epochs (PureJaxRL's shape: one factory,
+``make_train(spec)`` returns ``train_chunk``, a pure function of one seed's state, data and
+hyperparameters that trains ``spec.chunk_epochs`` epochs (PureJaxRL's shape: one factory,
 named inner functions, nested ``lax.scan``s)::
 
     train_chunk                      scan over the chunk's epochs
@@ -9,21 +9,24 @@ named inner functions, nested ``lax.scan``s)::
         train_step                   engine.loss_and_grad -> optax update -> divergence guard
       end_of_epoch                   on eval epochs: evaluate, plateau LR step, snapshot
 
-:func:`compiled_chunk` is ``jit(vmap(train_chunk))`` over seeds, cached per shape; the host
+The :class:`ProgramSpec` is everything that is compiled, and the cache key:
+:func:`compiled_chunk` is ``jit(vmap(train_chunk))`` over members, cached per spec; the host
 driver (:mod:`gru_jax.train`) calls it chunk by chunk. The program never branches on the
-engine: the :class:`gru_jax.engines.Engine` supplies the step's loss and gradient, the order
-and the layout the optimizer steps on.
+engine: the :class:`gru_jax.engines.Engine` supplies the step's loss and gradient, the order,
+the first orders and the layout the optimizer steps on.
 
 Randomness: epoch ``e``'s order uses ``fold_in(order_key, e)`` only, so a seed's numbers
 depend neither on its neighbours nor on where chunks start.
 
 Hyperparameters: the optimizer's and the plateau schedule's constants come from each member's
-:class:`gru_jax.optim.Hyper` (an argument with the seed axis, never read from the Config), so
-members with different learning rates, weight decays, ... train in one program, each with the
-numbers it has alone.
+:class:`gru_jax.optim.Hyper` (an argument with the member axis). The spec holds no per-member
+field (its :class:`gru_jax.config.ProgramConfig` refuses to give one), so members with
+different learning rates, weight decays, ... train in one program, each with the numbers it
+has alone.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 from typing import Any, NamedTuple
 
@@ -31,12 +34,47 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from .data import Dataset, first_orders, split_lengths, valid_mask
+from .config import ProgramConfig
+from .data import Dataset, split_lengths, valid_mask
 from .engines import Engine
 from .model import forward_columns
-from .native.draws import first_orders_fn
-from .optim import (Hyper, PlateauState, hyper_of, make_optimizer, plateau_init, plateau_step,
-                    program_hyper)
+from .optim import (Hyper, PlateauState, compiled_constants, make_optimizer, plateau_init,
+                    plateau_step, program_hyper)
+
+
+@dataclasses.dataclass(frozen=True)
+class ProgramSpec:
+    """What a compiled program is built from: static, hashable, the compile-cache key.
+
+    Attributes:
+      config: the :class:`gru_jax.config.ProgramConfig` every member shares (shapes, data,
+        epochs, curriculum, eval period); it has no per-member field.
+      engine: the :class:`gru_jax.engines.Engine` (made for ``config``).
+      chunk_epochs: epochs per call of the program.
+      replay: the orders are given (``orders``), not drawn.
+      shared_data: one dataset for every member (no member axis on the data).
+      constants: ``((Hyper field, float32 value), ...)``: the per-member constants compiled in
+        because no member varies them (:func:`gru_jax.optim.compiled_constants`: beta1/beta2).
+    """
+
+    config: ProgramConfig
+    engine: Engine
+    chunk_epochs: int
+    replay: bool = False
+    shared_data: bool = False
+    constants: tuple = ()
+
+    @classmethod
+    def of(cls, configs, engine: Engine, chunk_epochs: int, replay: bool = False,
+           shared_data: bool = False) -> "ProgramSpec":
+        """The spec of a program whose members have these Configs (equal but for per-member
+        fields; one Config for a plain ensemble)."""
+        configs = list(configs)
+        config = ProgramConfig(configs[0])
+        if any(ProgramConfig(c) != config for c in configs[1:]):
+            raise ValueError("train: the cells differ in fields that are not per-member")
+        return cls(config, engine, int(chunk_epochs), bool(replay), bool(shared_data),
+                   compiled_constants(configs))
 
 
 class TrainState(NamedTuple):
@@ -75,7 +113,7 @@ def eval_slots(cfg, chunk_epochs: int) -> int:
     return (chunk_epochs - 1) // cfg.eval_every + 1
 
 
-def make_init(cfg, engine: Engine):
+def make_init(engine: Engine):
     """``init(params, first, hyper) -> TrainState`` for one seed: packed params, fresh
     optimizer and plateau state (at ``hyper``'s learning rate), and the first order ``first``
     ``(n_train,)`` (:func:`gru_jax.data.first_order` of the seed's order key)."""
@@ -88,22 +126,21 @@ def make_init(cfg, engine: Engine):
     return init
 
 
-def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=()):
-    """Build the per-seed ``train_chunk`` (vmap it over seeds; jit the result).
-
-    ``cfg``: the program's Config (:func:`gru_jax.optim.program_key`); its per-member fields
-    are read from each member's ``hyper`` (:func:`gru_jax.optim.program_hyper`), except
-    ``beta1``/``beta2`` unless named in ``varying``.
+def make_train(spec: ProgramSpec):
+    """Build the per-seed ``train_chunk`` of ``spec`` (vmap it over members; jit the result).
 
     ``train_chunk(state, data, order_key, first_epoch, orders, hyper) -> (state, ChunkLog)``
-    trains epochs ``first_epoch .. first_epoch + chunk_epochs - 1`` (epochs ``>= cfg.epochs``
-    are skipped) with the member's :class:`gru_jax.optim.Hyper`. With ``replay`` the orders
-    come from ``orders`` ``(chunk_epochs, n_train)``; otherwise each epoch's order is
-    ``engine.next_order`` of the last one with key ``fold_in(order_key, epoch)``.
+    trains epochs ``first_epoch .. first_epoch + chunk_epochs - 1`` (epochs ``>= epochs`` are
+    skipped) with the member's :class:`gru_jax.optim.Hyper` (less ``spec.constants``, compiled
+    in). With ``spec.replay`` the orders come from ``orders`` ``(chunk_epochs, n_train)``;
+    otherwise each epoch's order is ``engine.next_order`` of the last one with key
+    ``fold_in(order_key, epoch)``.
 
     The factory is longer than 80 lines because it holds the whole program as named inner
-    functions (PureJaxRL's shape), each short and each closing over the Config and the engine.
+    functions (PureJaxRL's shape), each short and each closing over the spec's config and
+    engine.
     """
+    cfg, engine, chunk_epochs, replay = spec.config, spec.engine, spec.chunk_epochs, spec.replay
     n_full = cfg.n_train // cfg.batch_size
     rest = cfg.n_train - n_full * cfg.batch_size
     slots = eval_slots(cfg, chunk_epochs)
@@ -186,7 +223,7 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
     def train_chunk(state: TrainState, data: Dataset, order_key, first_epoch, orders,
                     hyper: Hyper):
         order_key = jax.random.wrap_key_data(order_key)
-        hyper = program_hyper(cfg, hyper, varying)
+        hyper = program_hyper(hyper, spec.constants)
         optimizer = make_optimizer(hyper)
         if staged:            # data: (stages + 1, ...): the curriculum's, then the final task's
             stages = jax.vmap(engine.prepare)(data)
@@ -242,62 +279,25 @@ def make_train(cfg, engine: Engine, chunk_epochs: int, replay: bool, varying=())
     return train_chunk
 
 
-def _members_hyper(cfg, hyper, n_members: int) -> Hyper:
-    """The members' Hyper ``(M,)`` leaves: as given, or the Config's for every member."""
-    if hyper is not None:
-        return hyper
-    return jax.tree_util.tree_map(lambda v: jnp.full((n_members,), v), hyper_of(cfg))
-
-
-def compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_data: bool,
-                   varying: tuple = ()):
-    """``jit(vmap(train_chunk))`` over members, cached per (Config, engine, chunk length,
-    replay, shared data, varying fields) so repeated ``train`` calls (notebooks, tests, seed
-    batches) compile once per shape. ``shared_data``: one dataset for every member (no member
-    axis on the data).
-
-    The result takes ``(state, data, order_keys, first_epoch, orders, hyper=None)``; ``hyper``
-    is a :class:`gru_jax.optim.Hyper` of ``(M,)`` leaves (default: the Config's for every
-    member). Build it on :func:`gru_jax.optim.program_key` so Configs that differ only in
-    per-member fields share it.
-    """
-    return _compiled_chunk(cfg, engine, chunk_epochs, replay, shared_data, tuple(varying))
+@functools.lru_cache(maxsize=16)
+def compiled_chunk(spec: ProgramSpec):
+    """``jit(vmap(train_chunk))`` over members, cached per :class:`ProgramSpec`, so repeated
+    ``train`` calls (notebooks, tests, seed batches, other learning rates) compile once per
+    spec. The result takes ``(state, data, order_keys, first_epoch, orders, hyper)``: ``hyper``
+    a :class:`gru_jax.optim.Hyper` of ``(M,)`` leaves, the data without a member axis when
+    ``spec.shared_data``."""
+    in_axes = (0, None if spec.shared_data else 0, 0, None, 0, 0)
+    return jax.jit(jax.vmap(make_train(spec), in_axes=in_axes))
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled_chunk(cfg, engine: Engine, chunk_epochs: int, replay: bool, shared_data: bool,
-                    varying: tuple):
-    """:func:`compiled_chunk`, cached on all its arguments given positionally."""
-    chunk = make_train(cfg, engine, chunk_epochs, replay, varying)
-    program = jax.jit(jax.vmap(chunk, in_axes=(0, None if shared_data else 0, 0, None, 0, 0)))
-
-    def run_chunk(state, data, order_keys, first_epoch, orders, hyper=None):
-        n_members = order_keys.shape[0]
-        return program(state, data, order_keys, first_epoch, orders,
-                       _members_hyper(cfg, hyper, n_members))
-
-    return run_chunk
+def _compiled_init(engine: Engine):
+    return jax.jit(jax.vmap(make_init(engine)))
 
 
-compiled_chunk.cache_clear = _compiled_chunk.cache_clear
-
-
-@functools.lru_cache(maxsize=16)
-def compiled_init(cfg, engine: Engine):
-    """``jit(vmap(init))`` over members: ``(params (M, ...), order keys (M, 2), hyper=None) ->
-    TrainState``: the first orders (:func:`gru_jax.data.first_orders`), then the program;
-    ``hyper`` as for :func:`compiled_chunk`. On CPUs the native kernel makes the first orders
-    inside the same program (:func:`gru_jax.native.draws.first_orders_fn`)."""
-    init = jax.vmap(make_init(cfg, engine))
-    native_orders = first_orders_fn(cfg.n_train)
-    if native_orders is not None:
-        program = jax.jit(lambda params, keys, hyper: init(params, native_orders(keys), hyper))
-    else:
-        jitted = jax.jit(init)
-        program = lambda params, keys, hyper: jitted(params, first_orders(keys, cfg.n_train),
-                                                     hyper)
-
-    def run_init(params, order_keys, hyper=None):
-        return program(params, order_keys, _members_hyper(cfg, hyper, order_keys.shape[0]))
-
-    return run_init
+def compiled_init(spec: ProgramSpec):
+    """``(params (M, ...), order keys (M, 2), hyper (M,)) -> TrainState``: each member's first
+    order (``spec.engine.first_orders``), then ``jit(vmap(init))`` over members (cached per
+    engine)."""
+    init, engine = _compiled_init(spec.engine), spec.engine
+    return lambda params, order_keys, hyper: init(params, engine.first_orders(order_keys), hyper)

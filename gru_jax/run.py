@@ -1,6 +1,7 @@
-"""A trained ensemble on disk and in memory: the :class:`Run`.
+"""A trained ensemble in memory: the :class:`Run`, and what its files on disk mean.
 
-A run directory, format 2 (written by :meth:`Run.save`; numpy alone reads it, no pickles)::
+Its run directory (:class:`gru_jax.rundir.RunDir` opens the files; :meth:`Run.save` and
+:meth:`Run.load` ask it), format 2 (numpy alone reads it, no pickles)::
 
     config.json                       the Config (its defaults are the blog's protocol)
     run.json                          format_version 2, complete, seeds, epochs, loss_every,
@@ -28,26 +29,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
-import tokenize
-import zipfile
 from typing import Any, Optional
 
 import numpy as np
 
 from . import bridges  # a lazy package: xarray loads with to_xarray / from_xarray
 from .config import Config
-from .files import OptionRequiredError, write_json, write_npy
-from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
+from .interop import from_state_dict, to_state_dict
 from .model import select_model
-from .rundir import READABLE_FORMATS  # noqa: F401 - part of this module's interface
-from .rundir import FORMAT_VERSION, RunError, read_config, read_meta
-ARRAYS = "arrays"
-PARAM_GROUPS = ("params", "init_params", "snapshots")
-METRIC_KEYS = ("seeds", "eval_epochs", "train_loss", "test_loss", "lr", "diverged")
-#: Format 1's array files (gru_jax 0.1).
-V1_ARRAY_FILES = ("params.npz", "init_params.npz", "snapshots.npz", "metrics.npz")
-RUN_FILES = ("config.json", "run.json", ARRAYS) + V1_ARRAY_FILES
+from .rundir import FORMAT_VERSION, PARAM_GROUPS, READABLE_FORMATS, RunDir, RunError
+
+__all__ = ["FORMAT_VERSION", "READABLE_FORMATS", "Run", "RunError", "loss_epochs_kept",
+           "summary_table"]
 
 
 def loss_epochs_kept(epochs: int, loss_every: int) -> np.ndarray:
@@ -96,19 +89,21 @@ class Run:
     provenance: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def from_training(cls, cfg, seeds, params0, params, diverged, logs, wall_s=0.0,
-                      engine="", provenance: Optional[dict] = None) -> "Run":
+    def from_training(cls, cfg, seeds, params0, params, diverged, *, train_loss, test_loss, lr,
+                      snapshots, wall_s=0.0, engine="",
+                      provenance: Optional[dict] = None) -> "Run":
         """A Run from the trainer's results: initial and final params ``(S, ...)`` (PyTorch
-        layout), ``diverged (S,)``, the chunk logs (:class:`gru_jax.checkpoint.Logs`) and
-        the provenance (:func:`gru_jax.provenance.collect`)."""
+        layout), ``diverged (S,)``, the trajectories (``train_loss (S, epochs)``, ``test_loss``
+        and ``lr`` ``(S, n_eval)``, ``snapshots`` a state dict of ``(S, n_eval, ...)``: what
+        :meth:`gru_jax.checkpoint.Logs.trajectories` gives) and the provenance
+        (:func:`gru_jax.provenance.collect`)."""
         to_np = lambda tree: from_state_dict(to_state_dict(tree))
         return cls(config=cfg, seeds=np.asarray(seeds, np.int64),
                    eval_epochs=np.asarray(cfg.eval_epochs, np.int64),
                    init_params=to_np(params0), params=to_np(params),
-                   snapshots=from_state_dict(logs.snapshots_state_dict()),
-                   train_loss=logs.train_loss(), test_loss=logs.test_loss(), lr=logs.lr(),
-                   diverged=np.asarray(diverged, bool), wall_s=float(wall_s),
-                   engine=engine, provenance=dict(provenance or {}))
+                   snapshots=from_state_dict(snapshots), train_loss=train_loss,
+                   test_loss=test_loss, lr=lr, diverged=np.asarray(diverged, bool),
+                   wall_s=float(wall_s), engine=engine, provenance=dict(provenance or {}))
 
     @classmethod
     def concatenate(cls, runs: list["Run"], wall_s: Optional[float] = None,
@@ -231,32 +226,17 @@ class Run:
         Raises ``FileExistsError`` if ``path`` already holds run files and not ``overwrite``.
         """
         run = self if loss_every is None else self.thin_losses(loss_every)
-        existing = [f for f in RUN_FILES if os.path.exists(os.path.join(path, f))]
-        if existing and not overwrite:
-            raise OptionRequiredError(f"{path} already holds a run ({existing}); refusing to "
-                                      "overwrite it ({option} to replace it)", "overwrite")
-        arrays = os.path.join(path, ARRAYS)
-        for group in PARAM_GROUPS:
-            for name, value in to_state_dict(getattr(run, group)).items():
-                write_npy(os.path.join(arrays, group, name + ".npy"), value)
-        metrics = {"seeds": np.asarray(run.seeds, np.int64),
-                   "eval_epochs": np.asarray(run.eval_epochs, np.int64),
-                   "train_loss": run.train_loss, "loss_epochs": run.loss_epochs,
-                   "test_loss": run.test_loss, "lr": run.lr,
-                   "diverged": np.asarray(run.diverged, bool)}
-        for name, value in metrics.items():
-            write_npy(os.path.join(arrays, "metrics", name + ".npy"), value)
-        write_json(os.path.join(path, "config.json"), run.config.to_dict())
         provenance = dict(run.provenance)
         provenance.setdefault("end_time", utc_now())
-        write_json(os.path.join(path, "run.json"), {
-            "format_version": FORMAT_VERSION, "complete": True, "n_seeds": run.n_seeds,
-            "seeds": np.asarray(run.seeds).tolist(), "epochs": run.config.epochs,
-            "loss_every": run.loss_every, "wall_s": run.wall_s, "engine": run.engine,
-            "provenance": provenance})
-        for stale in V1_ARRAY_FILES:
-            if os.path.exists(os.path.join(path, stale)):
-                os.remove(os.path.join(path, stale))
+        RunDir(path).write_run(
+            run.config, {group: to_state_dict(getattr(run, group)) for group in PARAM_GROUPS},
+            {"seeds": np.asarray(run.seeds, np.int64),
+             "eval_epochs": np.asarray(run.eval_epochs, np.int64),
+             "train_loss": run.train_loss, "loss_epochs": run.loss_epochs,
+             "test_loss": run.test_loss, "lr": run.lr, "diverged": np.asarray(run.diverged, bool)},
+            {"n_seeds": run.n_seeds, "seeds": np.asarray(run.seeds).tolist(),
+             "epochs": run.config.epochs, "loss_every": run.loss_every, "wall_s": run.wall_s,
+             "engine": run.engine, "provenance": provenance}, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str) -> "Run":
@@ -264,24 +244,8 @@ class Run:
 
         Raises :class:`RunError` naming the file that is missing, partial or corrupt.
         """
-        if not os.path.isdir(path):
-            raise RunError(f"no run directory at {path!r}")
-        partial = os.path.exists(os.path.join(path, "checkpoint.npz"))
-        hint = (" (training was interrupted: resume it with `gru-jax train --resume`)"
-                if partial else "")
-        missing = [f for f in ("config.json", "run.json")
-                   if not os.path.exists(os.path.join(path, f))]
-        if missing:
-            raise RunError(f"{path} is not a complete run: missing {missing}{hint}")
-        meta = read_meta(path)
-        version = meta["format_version"]
-        if not meta.get("complete", version == 1):
-            raise RunError(f"{path} is not a complete run: run.json says complete=false{hint}")
-        cfg = read_config(path)
-        if version == 1:
-            metrics, groups = _read_v1(path, hint)
-        else:
-            metrics, groups = _read_v2(path, hint)
+        cfg, meta, metrics, groups = RunDir(path).read_run()
+        groups = {group: _nest(state_dict) for group, state_dict in groups.items()}
         run = cls(config=cfg, seeds=metrics["seeds"], eval_epochs=metrics["eval_epochs"],
                   init_params=groups["init_params"], params=groups["params"],
                   snapshots=groups["snapshots"], train_loss=metrics["train_loss"],
@@ -366,53 +330,3 @@ def _nest(flat: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
         module, leaf = name.split(".", 1)
         nested.setdefault(module, {})[leaf] = value
     return nested
-
-
-def _read_v2(path: str, hint: str):
-    """Format 2: every array memory-mapped. Returns (metrics dict, {group: params})."""
-    def read(group, name):
-        return _read_npy(path, os.path.join(ARRAYS, group, name + ".npy"), hint)
-    metrics = {k: read("metrics", k) for k in METRIC_KEYS + ("loss_epochs",)}
-    groups = {g: _nest({k: read(g, k) for k in STATE_DICT_KEYS}) for g in PARAM_GROUPS}
-    return metrics, groups
-
-
-def _read_v1(path: str, hint: str):
-    """Format 1 (gru_jax 0.1): four ``.npz`` files, read into memory."""
-    missing = [f for f in V1_ARRAY_FILES if not os.path.exists(os.path.join(path, f))]
-    if missing:
-        raise RunError(f"{path} is not a complete run: missing {missing}{hint}")
-    metrics = _read_npz(path, "metrics.npz", METRIC_KEYS)
-    groups = {g: from_state_dict(_read_npz(path, g + ".npz", STATE_DICT_KEYS))
-              for g in PARAM_GROUPS}
-    return metrics, groups
-
-
-#: What numpy raises on a damaged ``.npy`` header: besides OSError/ValueError/EOFError, a
-#: flipped byte in the header's dict text can fail its parse (SyntaxError, tokenize.TokenError).
-DAMAGED_NPY = (OSError, ValueError, EOFError, SyntaxError, tokenize.TokenError)
-
-
-def _read_npy(path: str, name: str, hint: str = "") -> np.ndarray:
-    """``path/name`` memory-mapped, read-only."""
-    full = os.path.join(path, name)
-    if not os.path.exists(full):
-        raise RunError(f"{path} is not a complete run: missing {name}{hint}")
-    try:
-        array = np.load(full, mmap_mode="r", allow_pickle=False)
-    except DAMAGED_NPY as err:
-        raise RunError(f"{path}/{name} is corrupt: {err}") from err
-    return array
-
-
-def _read_npz(path: str, name: str, keys) -> dict[str, np.ndarray]:
-    try:
-        with np.load(os.path.join(path, name), allow_pickle=False) as handle:
-            missing = [k for k in keys if k not in handle.files]
-            if missing:
-                raise RunError(f"{path}/{name} lacks arrays {missing}")
-            return {k: handle[k] for k in keys}
-    except (zipfile.BadZipFile, *DAMAGED_NPY) as err:
-        if isinstance(err, RunError):
-            raise
-        raise RunError(f"{path}/{name} is corrupt: {err}") from err

@@ -1,18 +1,26 @@
 """The host driver: trains the protocol for many seeds with the compiled program.
 
-``train(cfg, seeds)`` checks its inputs, chooses the engine (:mod:`gru_jax.engines`), builds
-each seed's streams, dataset and initial params (:mod:`gru_jax.inputs`), places the seed axis
-on the devices (:mod:`gru_jax.sharding`), and runs the compiled program
-(:mod:`gru_jax.program`) chunk by chunk: progress bar, a checkpoint after each chunk
-(:mod:`gru_jax.checkpoint`), resume. Ensembles larger than memory run as consecutive batches
-of seeds with the same results. It returns a :class:`gru_jax.Run`.
+A training is three values and a run directory:
+
+- :class:`gru_jax.program.ProgramSpec`: what is compiled (shapes, epochs, curriculum, engine);
+- :class:`gru_jax.optim.Hyper`: what each member varies (learning rate, weight decay, ...);
+- :class:`gru_jax.options.TrainOptions`: how the host drives it (chunks, seeds at once, ...);
+- :class:`gru_jax.rundir.RunDir`: where it is checkpointed and saved.
+
+``train(cfg, seeds)`` packs its keywords into TrainOptions once, asks
+:func:`gru_jax.engines.resolve_engine` for the Engine, opens the run directory, and runs one
+cell: :func:`train_cells` builds each seed's streams, dataset and initial params
+(:mod:`gru_jax.inputs`), places the member axis on the devices (:mod:`gru_jax.sharding`) and
+runs the compiled program (:mod:`gru_jax.program`) chunk by chunk, with a progress bar and a
+checkpoint after each chunk (:mod:`gru_jax.checkpoint`). Ensembles larger than memory run as
+consecutive batches of seeds with the same results. :func:`gru_jax.sweep` and
+:func:`gru_jax.distributed.train_distributed` run cells the same way. It returns a
+:class:`gru_jax.Run`.
 """
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import shutil
 import time
 from typing import Callable, Optional, Sequence
 
@@ -20,42 +28,36 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import checkpoint as ckpt
 from . import compilation_cache
+from .checkpoint import Logs, load_checkpoint, save_checkpoint
+from .config import ProgramConfig
 from .engines import Engine, resolve_engine
-from .engines.native import row_width
-from .inputs import (check_count, check_orders, check_seeds, datasets, initial_params,
-                     seed_streams, slice_seeds)
-from .lock import run_lock
-from .optim import (CONSTANT_FIELDS, member_hyper, program_config, program_key,
-                    varying_fields)
-from .program import compiled_chunk, compiled_init
+from .inputs import Inputs, check_seeds, datasets, initial_params, seed_streams
+from .optim import member_hyper
+from .options import TrainOptions, options_of
+from .program import ProgramSpec, compiled_chunk, compiled_init
 from .progress import progress_bar
 from .provenance import collect
 from .run import Run
+from .rundir import RunDir
 from .sharding import seed_sharding
 
 #: On CPUs, the most seeds trained at once (per device); see :func:`auto_seed_batch`.
 CPU_SEED_BATCH = 256
 
 
-def default_chunk_epochs(cfg) -> int:
-    """About 20 chunks a run, a whole number of eval periods, at most ``epochs``."""
-    periods = max(1, math.ceil(cfg.epochs / 20 / cfg.eval_every))
-    return min(cfg.epochs, periods * cfg.eval_every)
-
-
-def bytes_per_seed(cfg, shared_data: bool = False) -> int:
-    """Estimated device memory one seed needs while training (data, order, state, activations,
-    and the native engine's packed rows: 64 bytes a training sample for the blog's length; a
-    per-row task's lengths, 4 bytes a sample, ride in the rows' spare float)."""
+# ---- memory --------------------------------------------------------------------------------
+def bytes_per_seed(cfg, engine: Engine, shared_data: bool = False) -> int:
+    """Estimated device memory one seed needs while training (data, what the engine prepares
+    from it, e.g. the native engine's packed rows, order, state, activations). A per-row task's
+    lengths (4 bytes a sample) ride with the data."""
     copies = 1 if cfg.curriculum is None else len(cfg.curriculum) + 1     # stage datasets
     per_row = 1 if cfg.per_row else 0                                     # each row's length
     data = 0 if shared_data else 4 * cfg.n_samples * (2 * cfg.max_len + 1 + per_row) * copies
-    rows = 0 if shared_data else 4 * cfg.n_train * row_width(cfg.max_len)
+    prepared = 0 if shared_data else engine.prepared_bytes
     order = 4 * 4 * cfg.n_train                       # order, sort keys and their temporaries
     activations = 4 * cfg.batch_size * cfg.max_len * 64 * max(1, cfg.hidden_size)
-    return data + rows + order + activations + 64 * 1024
+    return data + prepared + order + activations + 64 * 1024
 
 
 def memory_budget(fraction: float = 0.5) -> float:
@@ -69,7 +71,7 @@ def memory_budget(fraction: float = 0.5) -> float:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * fraction
 
 
-def auto_seed_batch(cfg, fraction: float = 0.5) -> int:
+def auto_seed_batch(cfg, engine: Engine, fraction: float = 0.5) -> int:
     """How many seeds fit in ``fraction`` of the first device's memory (host RAM on CPU).
 
     On CPU it is also capped at ``CPU_SEED_BATCH`` (x devices): with the XLA engine the rate
@@ -78,7 +80,7 @@ def auto_seed_batch(cfg, fraction: float = 0.5) -> int:
     (experiments/PERF_NOTES.md), so larger CPU ensembles run as consecutive batches of 256.
     """
     budget = memory_budget(fraction)
-    fit = max(1, int(budget // bytes_per_seed(cfg)) * max(1, jax.local_device_count()))
+    fit = max(1, int(budget // bytes_per_seed(cfg, engine)) * max(1, jax.local_device_count()))
     if jax.default_backend() == "cpu":
         fit = min(fit, CPU_SEED_BATCH * max(1, jax.local_device_count()))
     return fit
@@ -92,11 +94,11 @@ def result_bytes_per_seed(cfg) -> int:
     return 4 * (cfg.epochs + 2 * cfg.n_eval + n_params * (cfg.n_eval + 2)) + 64
 
 
-def check_fits(cfg, n_seeds: int) -> None:
+def check_fits(cfg, engine: Engine, n_seeds: int) -> None:
     """Refuse, with the estimates, a run that cannot fit: one seed's training needs more than
     90% of the device's available memory, or the results of ``n_seeds`` more than the host's
     RAM."""
-    one, device = bytes_per_seed(cfg), memory_budget(0.9)
+    one, device = bytes_per_seed(cfg, engine), memory_budget(0.9)
     if one > device:
         raise ValueError(
             f"train: one seed needs about {_gib(one)} of device memory to train (seq_len "
@@ -115,9 +117,20 @@ def _gib(n_bytes: float) -> str:
     return f"{n_bytes / 2**30:.3g} GiB"
 
 
+def start_options(options: TrainOptions) -> TrainOptions:
+    """``options`` with the provenance of a training that starts now (unless it has one) and
+    the persistent compilation cache on (:func:`gru_jax.compilation_cache.enable`)."""
+    compilation_cache.enable()
+    if options.provenance is not None:
+        return options
+    return options.replace(provenance=collect(options.command))
+
+
+# ---- train ---------------------------------------------------------------------------------
 def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=None,
-          out: Optional[str] = None, resume: bool = False, chunk_epochs: Optional[int] = None,
-          progress: bool = True, mesh=None, on_chunk: Optional[Callable[[int], None]] = None,
+          out: Optional[str] = None, resume: bool = False,
+          options: Optional[TrainOptions] = None, chunk_epochs: Optional[int] = None,
+          progress=True, mesh=None, on_chunk: Optional[Callable[[int], None]] = None,
           seed_batch: Optional[int] = None, engine: str = "auto", loss_every: int = 1,
           provenance: Optional[dict] = None) -> Run:
     """Train the protocol for every seed at once; returns a :class:`gru_jax.Run`.
@@ -135,146 +148,138 @@ def train(cfg, seeds: Sequence[int] = range(8), *, init=None, data=None, orders=
       resume: continue ``out``'s run from its checkpoint. Its Config, seeds and grouping of
         seeds (``seed_batch``) are checked before anything is written: a difference raises
         ValueError naming each field and both values. A complete run is returned as stored.
-      chunk_epochs: epochs per compiled chunk (default: about 20 chunks).
-      progress: show a progress bar (seeds x epochs, rate, ETA); or a callable
-        ``advance(seed_epochs)`` called after every chunk (a caller's own bar).
-      mesh: optional ``jax.sharding.Mesh`` with axis "seeds"; default: all local devices.
-      on_chunk: called with the number of finished epochs after each chunk (tests use it).
-      seed_batch: most seeds trained at once; more are trained in consecutive batches with the
-        same results (default: what fits half the device's memory, see ``auto_seed_batch``).
-      engine: "auto", "xla" or "native" (see :func:`gru_jax.engines.resolve_engine`); the Run
-        records which one trained it.
-      loss_every: with ``out``, store the training loss every ``loss_every`` epochs (and the
-        last) in the run directory (:meth:`gru_jax.Run.save`); the returned Run holds all.
-      provenance: what ``run.json`` records about versions, devices, host and command
-        (default :func:`gru_jax.provenance.collect` at the start of training).
+      options: the host options below as one :class:`gru_jax.options.TrainOptions` (then
+        leave those keywords out).
+      chunk_epochs, progress, mesh, on_chunk, seed_batch, engine, loss_every, provenance: the
+        fields of :class:`gru_jax.options.TrainOptions` (see there), packed into one.
 
     The compiled programs are kept in JAX's persistent compilation cache
     (:func:`gru_jax.compilation_cache.enable`: ``~/.cache/gru_jax/xla`` unless the process has
     a cache already; ``GRU_JAX_COMPILATION_CACHE=0`` turns it off), so the next process that
     trains the same programs loads them instead of compiling.
     """
-    compilation_cache.enable()
-    check_fits(cfg, len(seeds) if hasattr(seeds, "__len__") else 1)
+    options = options_of("train", options, chunk_epochs=chunk_epochs, progress=progress,
+                         mesh=mesh, on_chunk=on_chunk, seed_batch=seed_batch, engine=engine,
+                         loss_every=loss_every, provenance=provenance)
+    return train_run(cfg, seeds, options, Inputs(init, data, orders), out, resume)
+
+
+def train_run(cfg, seeds: Sequence[int], options: TrainOptions, inputs: Inputs = Inputs(),
+              out: Optional[str] = None, resume: bool = False) -> Run:
+    """:func:`train` with its options as one object and its explicit inputs as one
+    :class:`gru_jax.inputs.Inputs`: the Engine, the memory check, the run directory (opened,
+    compared on resume, started), then the seeds in batches (:func:`train_batches`)."""
+    engine = resolve_engine(cfg, options.engine, options.mesh)
+    check_fits(cfg, engine, len(seeds) if hasattr(seeds, "__len__") else 1)
     seeds = check_seeds(seeds)
-    seed_batch = check_count("seed_batch", seed_batch, allow_none=True)
-    chunk_epochs = check_count("chunk_epochs", chunk_epochs, allow_none=True)
-    loss_every = check_count("loss_every", loss_every)
-    chosen = resolve_engine(program_config(cfg), engine, mesh)   # one Engine per program
-    if orders is not None:
-        orders = check_orders(cfg, orders, len(seeds))
-    provenance = collect() if provenance is None else provenance
-    options = dict(chunk_epochs=chunk_epochs or default_chunk_epochs(cfg), progress=progress,
-                   mesh=mesh, on_chunk=on_chunk, loss_every=loss_every, provenance=provenance)
-    inputs = dict(init=init, data=data, orders=orders)
+    inputs = inputs.checked(cfg, len(seeds))
+    options = start_options(options)
     if out is None:
-        return _train_seeds(cfg, seeds, seed_batch or auto_seed_batch(cfg), chosen, inputs,
-                            None, **options)
-    with run_lock(out):
-        ckpt.check_out_dir(out, resume)
-        if resume and ckpt.started(out):
-            stored = ckpt.check_resume(out, cfg, seeds, seed_batch)
-            if ckpt.is_complete(out):
-                return Run.load(out)
-            seed_batch = seed_batch or stored
-        seed_batch = seed_batch or auto_seed_batch(cfg)
-        ckpt.write_config(out, cfg, seeds, min(seed_batch, len(seeds)))
-        return _train_seeds(cfg, seeds, seed_batch, chosen, inputs, out, **options)
+        return train_batches(cfg, seeds, engine, options, inputs)
+    run_dir = RunDir(out)
+    with run_dir.lock():
+        stored = run_dir.open(cfg, seeds, resume, options.seed_batch)
+        if run_dir.complete():
+            return Run.load(out)
+        seed_batch = options.seed_batch or stored or auto_seed_batch(cfg, engine)
+        run_dir.start(cfg, seeds, min(seed_batch, len(seeds)))
+        return train_batches(cfg, seeds, engine, options.replace(seed_batch=seed_batch),
+                             inputs, run_dir)
 
 
-def _train_seeds(cfg, seeds, seed_batch: int, engine: Engine, inputs: dict, out, **options):
-    """All seeds at once, or in consecutive batches of ``seed_batch``."""
-    if len(seeds) > seed_batch:
-        return _train_in_batches(cfg, seeds, seed_batch, engine, out=out, **inputs, **options)
-    return _train_group(cfg, seeds, engine, out=out, **inputs, **options)
+def train_batches(cfg, seeds: list, engine: Engine, options: TrainOptions,
+                  inputs: Inputs = Inputs(), run_dir: Optional[RunDir] = None) -> Run:
+    """All seeds at once, or in consecutive batches of ``options.seed_batch`` (default: what
+    fits, :func:`auto_seed_batch`) joined into one Run, with the same results.
 
-
-def _train_in_batches(cfg, seeds, seed_batch, engine: Engine, *, init, data, orders, out,
-                      **options) -> Run:
-    """Train ``seeds`` in consecutive batches of ``seed_batch`` and join the Runs.
-
-    With ``out`` (started, locked), each batch is a run directory ``out/batches/batch_<i>``:
-    a resumed run continues the batch that was training and skips the finished ones.
+    With ``run_dir`` (started, locked), each batch is a run directory of its own
+    (:meth:`gru_jax.rundir.RunDir.batch`): a resumed run continues the batch that was training
+    and loads the finished ones.
     """
-    groups = [(i, min(i + seed_batch, len(seeds))) for i in range(0, len(seeds), seed_batch)]
-    runs = []
-    start_time = time.perf_counter()
-    for index, (start, stop) in enumerate(groups):
-        group_out = None if out is None else os.path.join(out, "batches", f"batch_{index:04d}")
-        if group_out is not None:
-            ckpt.write_config(group_out, cfg, seeds[start:stop])
-        group_init, group_data, group_orders = slice_seeds(start, stop, init, data, orders)
-        runs.append(_train_group(       # batches keep every epoch's loss until joined
-            cfg, seeds[start:stop], engine, init=group_init, data=group_data,
-            orders=group_orders, out=group_out, **dict(options, loss_every=1)))
+    seed_batch = options.seed_batch or auto_seed_batch(cfg, engine)
+    if len(seeds) <= seed_batch:
+        return train_cells([(cfg, run_dir)], seeds, engine, options, inputs)[0]
+    start_time, runs = time.perf_counter(), []
+    batch_options = options.replace(loss_every=1)   # batches keep every epoch's loss until joined
+    for index, start in enumerate(range(0, len(seeds), seed_batch)):
+        stop = min(start + seed_batch, len(seeds))
+        batch_dir = None if run_dir is None else run_dir.batch(index)
+        if batch_dir is not None:
+            batch_dir.start(cfg, seeds[start:stop])
+        runs += train_cells([(cfg, batch_dir)], seeds[start:stop], engine, batch_options,
+                            inputs.slice(start, stop))
     run = Run.concatenate(runs, wall_s=time.perf_counter() - start_time,
-                          provenance=options["provenance"])
-    if out is not None:
-        run.save(out, overwrite=True, loss_every=options["loss_every"])
-        shutil.rmtree(os.path.join(out, "batches"), ignore_errors=True)
+                          provenance=options.provenance)
+    if run_dir is not None:
+        _save(run, run_dir, options)
     return run
 
 
-def _train_group(cfg, seeds, engine: Engine, *, init, data, orders, out, chunk_epochs,
-                 progress, mesh, on_chunk, loss_every, provenance) -> Run:
-    """Train one group of seeds (all at once on the devices); see :func:`train`.
-
-    ``out``: a started run directory of exactly these seeds (:func:`gru_jax.checkpoint.
-    write_config`); its checkpoint, if any, is continued, and a complete run is returned.
-    """
-    if out is not None and ckpt.is_complete(out):
-        ckpt.check_resume(out, cfg, seeds, None)
-        return Run.load(out)
-    return train_cells([(cfg, out)], seeds, engine, init=init, data=data, orders=orders,
-                       chunk_epochs=chunk_epochs, progress=progress, mesh=mesh,
-                       on_chunk=on_chunk, loss_every=loss_every, provenance=provenance)[0]
-
-
-def train_cells(cells, seeds, engine: Engine, *, chunk_epochs: int, progress=True, mesh=None,
-                on_chunk=None, loss_every: int = 1, provenance: Optional[dict] = None,
-                init=None, data=None, orders=None) -> list[Run]:
+# ---- cells: one compiled program -----------------------------------------------------------
+def train_cells(cells, seeds: list, engine: Engine, options: TrainOptions,
+                inputs: Inputs = Inputs(), on_cell=None) -> list[Run]:
     """Train several Configs on the same seeds as ONE compiled program; one Run per cell.
 
-    The cells' Configs may differ only in per-member fields (:data:`gru_jax.optim.
-    MEMBER_FIELDS`: equal :func:`gru_jax.optim.program_config`). The program's members are
-    cells x seeds, cell-major (member ``c * S + s`` is seed ``s`` of cell ``c``); each member
-    reads its own :class:`gru_jax.optim.Hyper`, so a cell's numbers are those it has trained
-    alone (the learning rate and the varying fields become arrays, see
-    :func:`gru_jax.optim.program_hyper`).
+    The cells' Configs may differ only in per-member fields (:data:`gru_jax.config.
+    MEMBER_FIELDS`: equal :class:`gru_jax.config.ProgramConfig`). A cell whose run directory is
+    complete is loaded (after the resume comparison); the others train as members of one
+    program per checkpoint epoch (normally one program: all start from scratch or from the
+    same chunk), each member reading its own :class:`gru_jax.optim.Hyper`, so a cell's numbers
+    are those it has trained alone.
 
     Args:
-      cells: ``[(cfg, out), ...]``; ``out`` a started run directory of these seeds (locked by
-        the caller) or None. Every cell's checkpoint must be at the same epoch (or absent in
-        all): each is continued, and after every chunk each cell's checkpoint is written.
+      cells: ``[(cfg, run_dir), ...]``; ``run_dir`` a started :class:`gru_jax.rundir.RunDir`
+        of these seeds (locked by the caller) or None.
       seeds: distinct seeds, the same for every cell.
-      progress: True/False (a bar for this program) or a callable ``advance(seed_epochs)``.
-      Others: as for :func:`train` (the compilation cache included).
+      options: ``chunk_epochs`` (default: the first cell's), ``progress``, ``mesh``,
+        ``on_chunk``, ``loss_every`` and ``provenance`` are used here.
+      inputs: explicit init, data and orders (:func:`train`).
+      on_cell: called with ``(position in cells, Run)`` as each cell is loaded or trained.
     """
-    compilation_cache.enable()
-    configs = [cell_cfg for cell_cfg, _ in cells]
-    cfg, n_cells, n_seeds = configs[0], len(cells), len(seeds)
-    if len({program_config(c) for c in configs}) != 1:
-        raise ValueError("train_cells: the cells differ in fields that are not per-member")
+    runs, waiting = [None] * len(cells), {}
+    for position, (cfg, run_dir) in enumerate(cells):
+        if run_dir is not None and run_dir.complete():
+            run_dir.check_same(cfg, seeds)
+            runs[position] = Run.load(run_dir.path)
+            if on_cell is not None:
+                on_cell(position, runs[position])
+        else:
+            done = 0 if run_dir is None else run_dir.epochs_done()
+            waiting.setdefault(done, []).append(position)
+    for group in waiting.values():
+        trained = _train_program([cells[p] for p in group], seeds, engine, options, inputs)
+        for position, run in zip(group, trained):
+            runs[position] = run
+            if on_cell is not None:
+                on_cell(position, run)
+    return runs
+
+
+def _train_program(cells, seeds: list, engine: Engine, options: TrainOptions,
+                   inputs: Inputs) -> list[Run]:
+    """The cells as members of one compiled program (members are cells x seeds, cell-major:
+    member ``c * S + s`` is seed ``s`` of cell ``c``), continued from their checkpoints (all
+    at the same epoch) and checkpointed after every chunk."""
+    configs = [cfg for cfg, _ in cells]
+    config, n_cells, n_seeds = ProgramConfig(configs[0]), len(cells), len(seeds)
     n_members = n_cells * n_seeds
-    # only beta1/beta2 change the program when they vary (optim.CONSTANT_FIELDS): a sweep over
-    # the other fields runs gj.train's own program
-    varying = tuple(f for f in varying_fields(configs) if f in CONSTANT_FIELDS)
-    key = program_key(cfg, varying)
     tile = lambda tree: jax.tree_util.tree_map(lambda a: jnp.concatenate([a] * n_cells), tree)
     cut = lambda tree, c: jax.tree_util.tree_map(
         lambda a: a[c * n_seeds:(c + 1) * n_seeds], tree)
-    streams = seed_streams(cfg, seeds)
-    dataset, shared = datasets(cfg, seeds, streams, data)
+    streams = seed_streams(config, seeds)
+    dataset, shared = datasets(config, seeds, streams, engine, inputs.data)
     dataset = dataset if shared else tile(dataset)
-    params0 = tile(initial_params(cfg, n_seeds, streams, init))
+    params0 = tile(initial_params(config, n_seeds, streams, inputs.init))
+    spec = ProgramSpec.of(configs, engine, options.chunk_for(config),
+                          replay=inputs.orders is not None, shared_data=shared)
     hyper = member_hyper([c for c in configs for _ in seeds])
-    init_cell = lambda c: lambda params: compiled_init(key, engine)(
-        params, streams.order, cut(hyper, c))
+    init = compiled_init(spec)
 
-    state, done, logs = None, 0, [ckpt.Logs.empty() for _ in cells]
-    restored = [None if out is None else
-                ckpt.load_checkpoint(out, cell_cfg, seeds, init_cell(c), engine.name)
-                for c, (cell_cfg, out) in enumerate(cells)]
+    state, done, logs = None, 0, [Logs.empty() for _ in cells]
+    restored = [None if run_dir is None else load_checkpoint(
+                    run_dir, cfg, seeds,
+                    lambda params, c=c: init(params, streams.order, cut(hyper, c)), engine.name)
+                for c, (cfg, run_dir) in enumerate(cells)]
     if any(r is not None for r in restored):
         dones = {None if r is None else r[2] for r in restored}
         if len(dones) != 1:
@@ -285,44 +290,50 @@ def train_cells(cells, seeds, engine: Engine, *, chunk_epochs: int, progress=Tru
                                          *[r[3] for r in restored])
         logs, done = [r[1] for r in restored], restored[0][2]
     if state is None:
-        state = compiled_init(key, engine)(params0, tile(streams.order), hyper)
+        state = init(params0, tile(streams.order), hyper)
 
-    put = seed_sharding(n_members, mesh)
+    put = seed_sharding(n_members, options.mesh)
     state, hyper = put(state), put(hyper)
     dataset = dataset if shared else put(dataset)
     order_keys = put(tile(streams.order))
-    compiled = compiled_chunk(key, engine, chunk_epochs, orders is not None, shared, varying)
+    compiled, chunk_epochs = compiled_chunk(spec), spec.chunk_epochs
     no_orders = jnp.zeros((n_members, 1, 1), jnp.int32)
     t_start = time.perf_counter()
-    with _advancer(progress, n_members * cfg.epochs, n_members * done) as advance:
-        while done < cfg.epochs:
-            window = no_orders if orders is None else put(tile(jnp.asarray(
-                _order_window(orders, done, chunk_epochs))))
+    with _advancer(options.progress, n_members * config.epochs, n_members * done) as advance:
+        while done < config.epochs:
+            window = no_orders if inputs.orders is None else put(tile(jnp.asarray(
+                _order_window(inputs.orders, done, chunk_epochs))))
             state, log = compiled(state, dataset, order_keys, jnp.int32(done), window, hyper)
-            n_epochs = min(chunk_epochs, cfg.epochs - done)
-            n_evals = sum(1 for e in cfg.eval_epochs if done <= e < done + n_epochs)
+            n_epochs = min(chunk_epochs, config.epochs - done)
+            n_evals = sum(1 for e in config.eval_epochs if done <= e < done + n_epochs)
             logs = [cell_logs.append(cut(log, c), n_epochs, n_evals)
                     for c, cell_logs in enumerate(logs)]
             done += n_epochs
-            for c, (cell_cfg, out) in enumerate(cells):
-                if out is not None:
-                    ckpt.save_checkpoint(out, cut(state, c), logs[c], done, cut(params0, c),
-                                         engine.name, seeds, cell_cfg)
+            for c, (cfg, run_dir) in enumerate(cells):
+                if run_dir is not None:
+                    save_checkpoint(run_dir, cut(state, c), logs[c], done, cut(params0, c),
+                                    engine.name, seeds, cfg)
             advance(n_members * n_epochs)
-            if on_chunk is not None:
-                on_chunk(done)
+            if options.on_chunk is not None:
+                options.on_chunk(done)
     wall_s = time.perf_counter() - t_start
     final = jax.vmap(engine.unpack)(state.params)
     runs = []
-    for c, (cell_cfg, out) in enumerate(cells):
-        run = Run.from_training(cell_cfg, seeds, cut(params0, c), cut(final, c),
-                                cut(state.diverged, c), logs[c], wall_s=wall_s,
-                                engine=engine.name, provenance=provenance)
-        if out is not None:
-            run.save(out, overwrite=True, loss_every=loss_every)
-            ckpt.remove_checkpoint(out)
+    for c, (cfg, run_dir) in enumerate(cells):
+        run = Run.from_training(cfg, seeds, cut(params0, c), cut(final, c),
+                                cut(state.diverged, c), **logs[c].trajectories(),
+                                wall_s=wall_s, engine=engine.name,
+                                provenance=options.provenance)
+        if run_dir is not None:
+            _save(run, run_dir, options)
         runs.append(run)
     return runs
+
+
+def _save(run: Run, run_dir: RunDir, options: TrainOptions) -> None:
+    """The finished run over its started directory, then what training left there removed."""
+    run.save(run_dir.path, overwrite=True, loss_every=options.loss_every)
+    run_dir.clear_training()
 
 
 @contextlib.contextmanager

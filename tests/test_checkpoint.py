@@ -1,4 +1,5 @@
-"""gru_jax.checkpoint: a chunk checkpoint restores the exact state, and refuses what it cannot.
+"""gru_jax.checkpoint (in a gru_jax.rundir.RunDir): a chunk checkpoint restores the exact state,
+and refuses what it cannot.
 
 The state is checked leaf by leaf against the one saved (np.array_equal); the refusals name
 what differs.
@@ -14,7 +15,9 @@ import gru_jax as gj
 from gru_jax import checkpoint as ckpt
 from gru_jax.engines import resolve_engine
 from gru_jax.inputs import initial_params, seed_streams
-from gru_jax.program import compiled_init
+from gru_jax.optim import member_hyper
+from gru_jax.program import ProgramSpec, compiled_init
+from gru_jax.rundir import CHECKPOINT, RunDir
 
 CFG = gj.Config(n_samples=200, batch_size=64, epochs=4, eval_every=2)
 
@@ -23,7 +26,8 @@ def _state(engine_name="xla", seeds=(0, 1)):
     engine = resolve_engine(CFG, engine_name)
     streams = seed_streams(CFG, seeds)
     params0 = initial_params(CFG, len(seeds), streams)
-    init = lambda params: compiled_init(CFG, engine)(params, streams.order)
+    init = lambda params: compiled_init(ProgramSpec.of([CFG], engine, 2))(
+        params, streams.order, member_hyper([CFG] * len(seeds)))
     return init, params0, init(params0)
 
 
@@ -37,12 +41,12 @@ def _logs(n_seeds=2):
 
 def _write_run_files(out, seeds=(0, 1)):
     os.makedirs(out, exist_ok=True)
-    ckpt.write_config(out, CFG, list(seeds))
+    RunDir(out).start(CFG, list(seeds))
+    return RunDir(out)
 
 
 def test_round_trip_is_exact(tmp_path):
-    out = str(tmp_path)
-    _write_run_files(out)
+    out = _write_run_files(str(tmp_path))
     init, params0, state = _state()
     logs = _logs()
     ckpt.save_checkpoint(out, state, logs, 2, params0, "xla")
@@ -53,12 +57,11 @@ def test_round_trip_is_exact(tmp_path):
     for a, b in zip(jax.tree_util.tree_leaves(params0_back), jax.tree_util.tree_leaves(params0)):
         assert np.array_equal(np.asarray(a), np.asarray(b))
     assert np.array_equal(logs2.train_loss(), logs.train_loss())
-    assert not [f for f in os.listdir(out) if f.endswith(".tmp") or ".tmp." in f]
+    assert not [f for f in os.listdir(out.path) if f.endswith(".tmp") or ".tmp." in f]
 
 
 def test_another_engine_config_or_seeds_is_refused(tmp_path):
-    out = str(tmp_path)
-    _write_run_files(out)
+    out = _write_run_files(str(tmp_path))
     init, params0, state = _state()
     ckpt.save_checkpoint(out, state, _logs(), 2, params0, "xla")
     with pytest.raises(ValueError, match="written by the xla engine"):
@@ -71,17 +74,16 @@ def test_another_engine_config_or_seeds_is_refused(tmp_path):
 
 
 def test_completeness_and_removal(tmp_path):
-    out = str(tmp_path)
-    _write_run_files(out)
-    assert not ckpt.is_complete(out)
-    with open(os.path.join(out, "run.json")) as handle:
+    out = _write_run_files(str(tmp_path))
+    assert not out.complete()
+    with open(os.path.join(out.path, "run.json")) as handle:
         meta = json.load(handle)
     meta["complete"] = True
-    with open(os.path.join(out, "run.json"), "w") as handle:
+    with open(os.path.join(out.path, "run.json"), "w") as handle:
         json.dump(meta, handle)
-    assert ckpt.is_complete(out)
+    assert out.complete()
     init, params0, state = _state()
     ckpt.save_checkpoint(out, state, _logs(), 2, params0, "xla")
-    ckpt.remove_checkpoint(out)
-    assert not os.path.exists(os.path.join(out, ckpt.CHECKPOINT))
+    out.remove_checkpoint()
+    assert not os.path.exists(os.path.join(out.path, CHECKPOINT))
     assert ckpt.load_checkpoint(out, CFG, [0, 1], init, "xla") is None

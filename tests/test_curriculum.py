@@ -6,6 +6,7 @@ import pytest
 import numpy as np
 
 import gru_jax as gj
+from gru_jax.engines import resolve_engine
 from gru_jax.inputs import datasets, seed_streams
 
 BASE = dict(n_samples=60, batch_size=16, epochs=6, eval_every=2, n_flags=2)
@@ -13,7 +14,7 @@ BASE = dict(n_samples=60, batch_size=16, epochs=6, eval_every=2, n_flags=2)
 
 def test_each_stage_holds_its_task_and_the_final_task_is_the_configs_own_data():
     cfg = gj.Config(**BASE, curriculum=((0, 2, 2), (2, 6, 3), (4, 4, 2)))
-    data, shared = datasets(cfg, [5, 6], seed_streams(cfg, [5, 6]))
+    data, shared = datasets(cfg, [5, 6], seed_streams(cfg, [5, 6]), resolve_engine(cfg, "xla"))
     assert not shared and data.x_train.shape == (2, 4, cfg.n_train, 6, 2)   # seeds, stages+1
     for stage, (_, length, flags) in enumerate(cfg.curriculum + ((None, 4, 2),)):
         x = np.asarray(data.x_train[:, stage], np.float64)

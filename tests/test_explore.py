@@ -275,6 +275,7 @@ def test_pipeline_writes_the_explorer(page, tmp_path, capsys, monkeypatch):
         os.remove(os.path.join(args.out, "explore.html"))
         return 0
     monkeypatch.setattr(cli, "cmd_train", trained)
+    monkeypatch.setattr(gj.stability, "comparison_stability", lambda *_: None)
     monkeypatch.setattr(gj.reports, "run_compare", lambda directory, **_: "compare.md")
     monkeypatch.setattr(gj.reports, "write_report", lambda directory, **_: "report.md")
     monkeypatch.setattr(gj.analysis.cache, "cached_census", lambda directory, run, **_: page.census)

@@ -20,7 +20,12 @@ from hypothesis import strategies as st
 import gru_jax as gj
 from gru_jax import checkpoint as ckpt
 from gru_jax.cli import main
+from gru_jax.engines import resolve_engine
+from gru_jax.inputs import seed_streams
 from gru_jax.interop import STATE_DICT_KEYS
+from gru_jax.optim import member_hyper
+from gru_jax.program import ProgramSpec, compiled_init
+from gru_jax.rundir import RunDir
 
 TINY = gj.Config(n_samples=200, batch_size=64, epochs=4, eval_every=2)
 FAST = settings(max_examples=40, deadline=None,
@@ -222,18 +227,16 @@ def test_damaged_run_loads_or_names_the_file(runs, which, data, damage):
                 gj.run.summary_table(run)
             else:
                 template = _template()
-                ckpt.load_checkpoint(directory, TINY, [0, 1], template, "xla")
+                ckpt.load_checkpoint(RunDir(directory), TINY, [0, 1], template, "xla")
         except (ValueError, OSError) as err:     # RunError is a ValueError
             assert "/" in str(err) or "config" in str(err).lower(), err
         assert _snapshot(directory) == before
 
 
 def _template():
-    from gru_jax.engines import resolve_engine
-    from gru_jax.inputs import seed_streams
-    from gru_jax.program import compiled_init
     engine, streams = resolve_engine(TINY, "xla"), seed_streams(TINY, [0, 1])
-    return lambda params0: compiled_init(TINY, engine)(params0, streams.order)
+    init = compiled_init(ProgramSpec.of([TINY], engine, 2))
+    return lambda params0: init(params0, streams.order, member_hyper([TINY] * 2))
 
 
 def test_a_flipped_byte_in_an_npy_header_is_named(runs):

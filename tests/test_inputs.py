@@ -19,7 +19,8 @@ from gru_jax.data import first_orders, prepare
 from gru_jax.engines import resolve_engine
 from gru_jax.model import init_params
 from gru_jax.native import draws
-from gru_jax.program import compiled_init
+from gru_jax.optim import member_hyper
+from gru_jax.program import ProgramSpec, compiled_init
 
 
 def reference_raw(cfg, key):
@@ -76,28 +77,27 @@ def assert_trees_equal(a, b):
                          ids=["blog", "hidden3-variable-length", "three-flags-high-977"])
 def test_setup_is_bit_identical_to_the_reference(cfg, native, monkeypatch):
     """Seven seeds in chunks of three (so the last chunk is padded): streams, datasets, initial
-    params and first orders equal the reference's exactly, made by the native setup kernels
-    (the default on CPUs) and by jax alone."""
+    params and first orders equal the reference's exactly, made by the native engine's setup
+    kernels and by the XLA engine's jax and numpy."""
     monkeypatch.setattr(inputs, "SETUP_CHUNK", 3)
-    inputs._dataset_fn.cache_clear()
-    if not native:
-        monkeypatch.setattr(inputs, "native_datasets_fn", lambda cfg: None)
-        monkeypatch.setattr(draws, "available", lambda: False)
-    else:
-        assert draws.available() and draws.datasets_fn(cfg) is not None
+    engine = resolve_engine(cfg, "native" if native else "xla")
+    if native:
+        assert draws.datasets_fn(cfg) is not None      # the kernel draws these datasets
     seeds = [0, 1, 5, 37, 1000, 2**31, 2**32 - 1]
     raw, ref_data, ref_params, ref_first = reference_setup(cfg, seeds)
     streams = inputs.seed_streams(cfg, seeds)
     np.testing.assert_array_equal(np.stack(streams, axis=1), raw)
-    data, shared = inputs.datasets(cfg, seeds, streams)
-    assert not shared
+    chunks = []
+    data, shared = inputs.datasets(cfg, seeds, streams, engine._replace(
+        datasets=lambda keys: chunks.append(len(keys)) or engine.datasets(keys)))
+    assert not shared and chunks == [3, 3, 3]
     assert_trees_equal(data, ref_data)
     params = inputs.initial_params(cfg, len(seeds), streams)
     assert_trees_equal(params, ref_params)
-    state = compiled_init(cfg, resolve_engine(cfg, "xla"))(params, streams.order)
+    state = compiled_init(ProgramSpec.of([cfg], engine, 1))(params, streams.order,
+                                                            member_hyper([cfg] * len(seeds)))
     np.testing.assert_array_equal(state.order, ref_first)
     assert sorted(np.asarray(state.order[0]).tolist()) == list(range(cfg.n_train))
-    inputs._dataset_fn.cache_clear()
 
 
 def test_initial_params_of_many_keys_in_chunks():

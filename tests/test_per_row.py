@@ -16,6 +16,7 @@ import gru_jax as gj
 from gru_jax import native
 from gru_jax.data import split_lengths, valid_mask
 from gru_jax.engines import native as ops
+from gru_jax.engines import resolve_engine
 from gru_jax.inputs import datasets, seed_streams
 from gru_jax.model import forward_columns, unflatten_params
 from gru_jax.train import bytes_per_seed
@@ -127,7 +128,8 @@ def xla_run():
 
 def test_datasets_carry_each_rows_length(xla_run):
     seeds = list(range(4))
-    data, shared = datasets(TASK, seeds, seed_streams(TASK, seeds))
+    data, shared = datasets(TASK, seeds, seed_streams(TASK, seeds),
+                            resolve_engine(TASK, "xla"))
     assert not shared and data.length.shape == (4, TASK.n_samples)
     lengths = np.asarray(data.length)
     assert lengths.min() == 2 and lengths.max() == 8 and len(np.unique(lengths[0])) == 7
@@ -141,7 +143,8 @@ def test_test_loss_masks_each_test_row(xla_run):
     """The program's test loss at epoch 0 against the float64 GRU on each test row's real steps
     alone, with the epoch-0 snapshot's params (original units)."""
     seeds = list(range(4))
-    data, _ = datasets(TASK, seeds, seed_streams(TASK, seeds))
+    data, _ = datasets(TASK, seeds, seed_streams(TASK, seeds),
+                       resolve_engine(TASK, "xla"))
     _, test_lengths = split_lengths(TASK, np.asarray(data.length))
     for s in range(2):
         params = gj.model.select_model(xla_run.snapshots, s, 0)
@@ -177,4 +180,7 @@ def test_explicit_data_is_refused_for_per_row_lengths():
 
 def test_bytes_per_seed_counts_the_lengths():
     scalar = dataclasses.replace(TASK, per_row_lengths=None, per_row_flags=None)
-    assert bytes_per_seed(TASK) - bytes_per_seed(scalar) == 4 * TASK.n_samples
+    for name in ("xla", "native"):           # the same rows either way: the lengths ride in them
+        engines = [resolve_engine(c, name) for c in (TASK, scalar)]
+        assert (bytes_per_seed(TASK, engines[0]) - bytes_per_seed(scalar, engines[1])
+                == 4 * TASK.n_samples)

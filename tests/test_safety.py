@@ -17,6 +17,11 @@ import pytest
 import gru_jax as gj
 from gru_jax import checkpoint as ckpt
 from gru_jax import files
+from gru_jax.engines import resolve_engine
+from gru_jax.inputs import seed_streams
+from gru_jax.optim import member_hyper
+from gru_jax.program import ProgramSpec, compiled_init
+from gru_jax.rundir import RunDir
 from gru_jax.analysis.dissect import parse_sequence
 from gru_jax.cli import main
 
@@ -86,7 +91,7 @@ def test_batched_resume_keeps_its_grouping_and_refuses_another(tmp_path, full4, 
         gj.train(TINY, seeds=range(4), out=out, resume=True, seed_batch=2, **KW)
     assert _snapshot(out) == before
     # more free memory now: the default grouping would be one batch of all 4; the stored wins
-    monkeypatch.setattr(train_module, "auto_seed_batch", lambda cfg, fraction=0.5: 64)
+    monkeypatch.setattr(train_module, "auto_seed_batch", lambda cfg, engine, fraction=0.5: 64)
     run = gj.train(TINY, seeds=range(4), out=out, resume=True, **KW)
     _assert_same_run(run, full4, atol=1e-6)
     _assert_same_run(gj.Run.load(out), full4, atol=1e-6)
@@ -190,19 +195,17 @@ def test_full_disk_during_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypa
         gj.train(TINY, seeds=range(4), out=out, on_chunk=disk_fills, **KW)
     monkeypatch.undo()
     assert not _temporaries(out)
-    restored = ckpt.load_checkpoint(out, TINY, list(range(4)), lambda p: _state_template(p),
+    restored = ckpt.load_checkpoint(RunDir(out), TINY, list(range(4)), _state_template,
                                     "xla")
     assert restored[2] == 2                                 # the first chunk's checkpoint
     _assert_same_run(gj.train(TINY, seeds=range(4), out=out, resume=True, **KW), full4)
 
 
 def _state_template(params0):
-    from gru_jax.engines import resolve_engine
-    from gru_jax.inputs import seed_streams
-    from gru_jax.program import compiled_init
     engine = resolve_engine(TINY, "xla")
     streams = seed_streams(TINY, list(range(4)))
-    return compiled_init(TINY, engine)(params0, streams.order)
+    return compiled_init(ProgramSpec.of([TINY], engine, 2))(params0, streams.order,
+                                                            member_hyper([TINY] * 4))
 
 
 def test_cli_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys):

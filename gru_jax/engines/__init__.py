@@ -1,9 +1,13 @@
-"""Engines: how a step's loss and gradient and an epoch's order are computed.
+"""Engines: how a run's setup (datasets, first orders), a step's loss and gradient and an
+epoch's order are computed, and what memory that takes.
 
-``resolve_engine(cfg, name) -> Engine`` chooses; the training program takes the Engine it is
-given. ``"xla"``: :mod:`gru_jax.engines.xla` (every backend, every model size). ``"native"``:
-:mod:`gru_jax.engines.native` (C++ kernels, CPUs, input 2, output 1, hidden 1 to 16). Both give
-the same orders bit for bit and the same losses and gradients to float32 rounding.
+``resolve_engine(cfg, name) -> Engine`` chooses, once; everything else (the program, the
+setup in :mod:`gru_jax.inputs`, the memory estimate in :mod:`gru_jax.train`) takes the Engine
+it is given and never asks which backend it runs on or whether native code is loaded.
+``"xla"``: :mod:`gru_jax.engines.xla` (every backend, every model size; no native code).
+``"native"``: :mod:`gru_jax.engines.native` (C++ kernels, CPUs, input 2, output 1, hidden 1 to
+16). Both give the same datasets and orders bit for bit and the same losses and gradients to
+float32 rounding.
 """
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import warnings
 import jax
 
 from .. import native as native_library
-from ..config import ENGINES
+from ..config import ENGINES, ProgramConfig
 from . import native, xla
 from .base import Engine
 
@@ -46,10 +50,12 @@ def resolve_engine(cfg, name: str = "auto", mesh=None) -> Engine:
     ``"native"`` raises ``ValueError`` naming each condition that fails.
 
     Args:
-      cfg: the :class:`gru_jax.Config`.
+      cfg: the :class:`gru_jax.Config` (or its :class:`gru_jax.config.ProgramConfig`: Configs
+        that differ only in per-member fields get the same Engine).
       name: ``"auto"``, ``"xla"`` or ``"native"``.
       mesh: the devices that will train (default: the local devices).
     """
+    cfg = cfg if isinstance(cfg, ProgramConfig) else ProgramConfig(cfg)
     if name not in ENGINES:
         raise ValueError(f"train: engine must be one of {ENGINES}, got {name!r}")
     if name == "xla":

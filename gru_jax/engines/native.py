@@ -15,8 +15,10 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
-from ..data import Dataset, order_words, split_lengths, valid_mask
+from ..data import (Dataset, first_orders, jax_datasets_fn, order_words, split_lengths,
+                    valid_mask)
 from ..model import flatten_params, hidden_size, unflatten_params
+from ..native import draws
 from .base import Engine
 
 #: Hidden sizes with a compiled loss kernel (``kMaxHidden`` in ``gru_jax/native/kernels.cc``).
@@ -113,7 +115,11 @@ def next_order(previous: jax.Array, key: jax.Array) -> jax.Array:
 
 @functools.lru_cache(maxsize=32)
 def make(cfg) -> Engine:
-    """The native engine for ``cfg`` (which :func:`supports` must accept; cached per Config)."""
+    """The native engine for ``cfg`` (a :class:`gru_jax.config.ProgramConfig`, which
+    :func:`supports` must accept; cached per ProgramConfig), once the kernels are loaded
+    (:func:`gru_jax.engines.resolve_engine`). Its setup runs on the kernels too: each seed's
+    dataset (:func:`gru_jax.native.draws.datasets_fn`; jax's for the datasets the kernel does
+    not draw) and first order, the same numbers as the XLA engine's bit for bit."""
     masked = cfg.variable_length        # delta > 0, a short curriculum stage, per-row lengths
 
     def prepare(data: Dataset):
@@ -127,6 +133,10 @@ def make(cfg) -> Engine:
         rows, valid = prepared
         return loss_and_grad_flat(flat, rows, index, valid, cfg.max_len, cfg.per_row)
 
+    native_orders = draws.first_orders_fn(cfg.n_train)        # None: nothing to permute
     return Engine(name="native", pack=flatten_params,
                   unpack=lambda flat: unflatten_params(flat, hidden=cfg.hidden_size),
-                  prepare=prepare, loss_and_grad=step_loss_and_grad, next_order=next_order)
+                  prepare=prepare, loss_and_grad=step_loss_and_grad, next_order=next_order,
+                  datasets=draws.datasets_fn(cfg) or jax_datasets_fn(cfg, True),
+                  first_orders=native_orders or (lambda keys: first_orders(keys, cfg.n_train)),
+                  prepared_bytes=4 * cfg.n_train * row_width(cfg.max_len))

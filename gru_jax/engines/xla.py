@@ -1,7 +1,8 @@
 """The XLA engine: the model's loss differentiated by ``jax.value_and_grad``.
 
-Runs on every backend and at every model size; on CPUs the native engine is faster where it
-applies (:mod:`gru_jax.engines.native`).
+Runs on every backend and at every model size, and runs no native code (its datasets and first
+orders are jax's and numpy's too); on CPUs the native engine is faster where it applies
+(:mod:`gru_jax.engines.native`).
 """
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from ..data import Dataset, next_order, split_lengths, valid_mask
+from ..data import (Dataset, first_orders, jax_datasets_fn, next_order, split_lengths,
+                    valid_mask)
 from ..model import forward_columns
 from .base import Engine
 
@@ -24,8 +26,8 @@ def batch_loss(params, x, y, valid):
 
 @functools.lru_cache(maxsize=32)
 def make(cfg) -> Engine:
-    """The XLA engine for ``cfg`` (cached: the same Config gives the same Engine object, so
-    compiled programs keyed on it are reused)."""
+    """The XLA engine for ``cfg`` (a :class:`gru_jax.config.ProgramConfig`; cached: the same
+    one gives the same Engine object, so compiled programs keyed on it are reused)."""
     masked = cfg.variable_length
 
     def prepare(data: Dataset):
@@ -46,4 +48,6 @@ def make(cfg) -> Engine:
 
     identity = lambda tree: tree
     return Engine(name="xla", pack=identity, unpack=identity, prepare=prepare,
-                  loss_and_grad=loss_and_grad, next_order=next_order)
+                  loss_and_grad=loss_and_grad, next_order=next_order,
+                  datasets=jax_datasets_fn(cfg, True),
+                  first_orders=lambda keys: first_orders(keys, cfg.n_train), prepared_bytes=0)

@@ -8,8 +8,9 @@ Keys are derived by jax as before (:func:`gru_jax.data.dataset_scalars`,
   multiplication by the float32 reciprocal of ``high``: the same numbers, tested);
 - the first permutation's words and stable sorts.
 
-Where the kernels do not load (no compiler, another backend, ``GRU_JAX_NATIVE=0``),
-:func:`datasets_fn` returns None and :func:`first_orders` is :func:`gru_jax.data.first_orders`.
+Only the native engine calls them (:mod:`gru_jax.engines.native`: it exists only where the
+kernels load, on CPUs); :func:`datasets_fn` returns None for the datasets the kernel does not
+draw, and the engine then uses :func:`gru_jax.data.jax_datasets_fn`.
 """
 from __future__ import annotations
 
@@ -22,15 +23,9 @@ import jax.numpy as jnp
 from ..data import Dataset, dataset_scalars, shuffle_keys, shuffle_rounds
 from ..data import first_orders as jax_first_orders
 from ..prng import fast_key
-from .build import load
 
 #: Longest padded row the dataset kernel ranks (``kMaxWidth`` in ``setup.h``).
 MAX_WIDTH = 64
-
-
-def available() -> bool:
-    """The native setup kernels run here: a CPU backend and a loaded kernel library."""
-    return jax.default_backend() == "cpu" and load() is not None
 
 
 def _dataset_inputs(cfg, key_data: jax.Array):
@@ -47,10 +42,9 @@ def _dataset_inputs(cfg, key_data: jax.Array):
 def datasets_fn(cfg) -> Optional[Callable]:
     """Jitted ``(S, 2)`` raw data keys -> the seeds' :class:`gru_jax.data.Dataset` ``(S, ...)``,
     equal bit for bit to ``vmap(prepare(jax_dataset_raw(fast_key(k))))``; None where the
-    kernels do not apply (not :func:`available`, a curriculum, a per-row task: the kernel
-    draws one length and flag count per dataset, rows longer than :data:`MAX_WIDTH`)."""
-    if (cfg.curriculum is not None or cfg.per_row_draws or cfg.max_len > MAX_WIDTH
-            or not available()):
+    kernel does not apply (a curriculum, a per-row task: the kernel draws one length and flag
+    count per dataset, rows longer than :data:`MAX_WIDTH`). Needs the loaded kernels."""
+    if cfg.curriculum is not None or cfg.per_row_draws or cfg.max_len > MAX_WIDTH:
         return None
 
     def make(key_data):
@@ -69,10 +63,9 @@ def datasets_fn(cfg) -> Optional[Callable]:
 def first_orders_fn(n: int) -> Optional[Callable]:
     """Jitted ``(S, 2)`` raw order keys -> ``(S, n)`` int32 first orders
     (:func:`gru_jax.data.first_orders`' permutations): the rounds' keys by jax
-    (:func:`gru_jax.data.shuffle_keys`), their words and sorts by the kernel. None where the
-    kernels do not load or there is nothing to permute (n <= 1). Traceable: a caller may call
-    it inside its own ``jit``."""
-    if not available() or shuffle_rounds(n) == 0:
+    (:func:`gru_jax.data.shuffle_keys`), their words and sorts by the kernel. None where
+    there is nothing to permute (n <= 1). Needs the loaded kernels."""
+    if shuffle_rounds(n) == 0:
         return None
 
     def orders(key_data):

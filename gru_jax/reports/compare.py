@@ -35,7 +35,6 @@ from ..files import write_json, write_text
 from ..interop import from_state_dict
 from ..plots import reference as plots
 from ..run import Run
-from ..train import train
 from .census import census_lead, lead_figures
 from .markdown import dict_table, save_figure, table
 
@@ -88,7 +87,8 @@ class _Page:
 
 
 def run_compare(run_dir: str, out_dir: Optional[str] = None,
-                options: CompareOptions = CompareOptions(), census=None) -> str:
+                options: CompareOptions = CompareOptions(), census=None,
+                stability: Optional[Run] = None) -> str:
     """Compare a run with the hand-crafted sets; returns the path of the Markdown file.
 
     Args:
@@ -99,6 +99,9 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
       options: see :class:`CompareOptions`.
       census: the run's discovered census (:func:`gru_jax.analysis.census`), if already
         computed (the pipeline computes it once for the comparison and the report).
+      stability: the stability runs (:func:`gru_jax.stability.comparison_stability` of the
+        run's Config and ``options``), trained by the caller: the comparison never trains.
+        None with ``options.stability_epochs > 0`` at H = 1: the section says how to add them.
     """
     t0 = time.perf_counter()
     run = Run.load(run_dir)
@@ -134,9 +137,13 @@ def run_compare(run_dir: str, out_dir: Optional[str] = None,
         _generalization(page, run, census, exact, reachable, options.n_per_cell)
     with page.timed("interpolation"):
         _interpolation(page, run, exact, reachable)
-    if options.stability_epochs > 0 and hidden == 1:
-        with page.timed("stability runs"):
-            _stability(page, run, reachable, options)
+    if options.stability_epochs > 0 and hidden == 1 and stability is not None:
+        with page.timed("stability (report of the runs)"):
+            _stability(page, stability, reachable, options)
+    elif options.stability_epochs > 0 and hidden == 1:
+        page.add("## Stability", "", "(Not run: the stability runs train; pass them as "
+                 "`stability=gru_jax.stability.comparison_stability(run.config, options)`, as "
+                 "`gru-jax compare` does.)", "")
     elif options.stability_epochs > 0:
         page.add("## Stability", "", "(Skipped: the stability runs start from the reachable "
                  "accumulator, which is designed for one hidden unit; this run has "
@@ -449,14 +456,10 @@ def _interpolation(page: _Page, run: Run, exact, reachable) -> None:
                     for label, losses in paths.items()]))
 
 
-def _stability(page: _Page, run: Run, reachable, options: CompareOptions) -> None:
-    """Train the run's protocol (shortened) from the reachable accumulator and perturbations
-    of it, and report the drift."""
-    epochs, n = options.stability_epochs, options.stability_runs
-    cfg = dataclasses.replace(run.config, epochs=epochs,
-                              eval_every=min(run.config.eval_every, epochs))
-    start = ref.perturbed_copies(reachable, n, options.stability_scale)
-    stab = train(cfg, seeds=range(n), init=start, progress=False)
+def _stability(page: _Page, stab: Run, reachable, options: CompareOptions) -> None:
+    """The drift of the stability runs ``stab`` (the run's protocol, shortened, from the
+    reachable accumulator and perturbations of it; trained by the caller)."""
+    epochs, n = stab.config.epochs, stab.n_seeds
     s = ref.stability_summary(stab, reachable)
     page.add(f"## Stability: the protocol started from the reachable accumulator ({epochs} "
              f"epochs; run 0 exact, the rest perturbed by {options.stability_scale:.1%} of each "
