@@ -43,11 +43,11 @@ import numpy as np
 
 from ..data import scale_inputs
 from ..model import flatten_models, forward_columns, hidden_size, map_models
-from .canonical import merge_biases
 from .thresholds import behaviour_probe
 from .generalization import HeldOut, relative_rms_error
 from .slow_points import fixed_point_summary
-from .symmetry import align, canonical_names, canonical_vector, canonicalize, coordinates
+from .symmetry import (align, canonical_names, canonical_vector, canonicalize, coordinates,
+                       merge_biases)
 
 ROUTES = ("r", "z", "n")
 FEATURE_CELLS = ((4, 2), (2, 1), (8, 2), (16, 3))

@@ -23,9 +23,8 @@ import numpy as np
 from .. import handcrafted
 from ..data import scale_inputs
 from ..model import forward_columns, map_models
-from .canonical import canonical_vector, from_canonical_vector, merge_biases
 from .thresholds import update_gate_behaviour
-from .symmetry import align
+from .symmetry import align, canonical_vector, from_canonical_vector, merge_biases
 from .generalization import HeldOut, cell_data
 
 

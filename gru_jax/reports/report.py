@@ -29,7 +29,7 @@ from ..analysis import dissect, ensemble, events
 from ..analysis.cache import cached_census
 from ..analysis.features import seed_features
 from ..analysis.stats import wilson_interval
-from ..analysis.canonical import canonical_vector
+from ..analysis.symmetry import canonical_vector
 from ..blog import EPOCHS, MEAN_BASELINE, SEED37_STATE_DICT, SEQUENCE, Z_FLAG0, Z_FLAG1
 from ..config import Config
 from ..files import write_json, write_text
