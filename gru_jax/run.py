@@ -39,7 +39,7 @@ from . import bridges  # a lazy package: xarray loads with to_xarray / from_xarr
 from .config import Config
 from .files import OptionRequiredError, write_json, write_npy
 from .interop import STATE_DICT_KEYS, from_state_dict, to_state_dict
-from .model import select_model
+from .model import nest_params, select_model
 from .rundir import READABLE_FORMATS  # noqa: F401 - part of this module's interface
 from .rundir import FORMAT_VERSION, RunError, read_config, read_meta
 ARRAYS = "arrays"
@@ -359,21 +359,12 @@ def _seed_span(seeds) -> str:
     return ", ".join(map(str, seeds[:6].tolist())) + (" ..." if seeds.size > 6 else "")
 
 
-def _nest(flat: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """``{"gru.weight_ih_l0": a, ...}`` -> ``{"gru": {"weight_ih_l0": a}, ...}`` (no copies)."""
-    nested: dict[str, dict[str, np.ndarray]] = {}
-    for name, value in flat.items():
-        module, leaf = name.split(".", 1)
-        nested.setdefault(module, {})[leaf] = value
-    return nested
-
-
 def _read_v2(path: str, hint: str):
     """Format 2: every array memory-mapped. Returns (metrics dict, {group: params})."""
     def read(group, name):
         return _read_npy(path, os.path.join(ARRAYS, group, name + ".npy"), hint)
     metrics = {k: read("metrics", k) for k in METRIC_KEYS + ("loss_epochs",)}
-    groups = {g: _nest({k: read(g, k) for k in STATE_DICT_KEYS}) for g in PARAM_GROUPS}
+    groups = {g: nest_params({k: read(g, k) for k in STATE_DICT_KEYS}) for g in PARAM_GROUPS}
     return metrics, groups
 
 
