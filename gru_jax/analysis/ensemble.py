@@ -31,7 +31,7 @@ import numpy as np
 
 from ..blog import MEAN_BASELINE, Z_FLAG0, Z_FLAG1
 from ..data import scale_inputs
-from ..model import forward
+from ..model import forward, hidden_size
 from .stats import wilson_interval
 from . import symmetry
 from .dissect import gate_curves, param_index
@@ -111,7 +111,7 @@ def first_step_update_gate(params, values: Optional[np.ndarray] = None) -> np.nd
       ``(S, 2, V, H)``: axis 1 is the flag.
     """
     values = np.linspace(0.0, 1.0, 101) if values is None else np.asarray(values, float)
-    hidden = np.shape(params["gru"]["weight_hh_l0"])[-1]
+    hidden = hidden_size(params)
     h0 = jnp.zeros((hidden,), jnp.float32)
 
     def one(gru):
@@ -200,7 +200,7 @@ def weight_sign_changes(init_params, snapshots, eval_epochs, name: str = "W_iz[f
       trajectory (S, n_eval + 1))``.
     """
     epochs, names, values = weight_trajectory(init_params, snapshots, eval_epochs)
-    hidden = np.shape(snapshots["gru"]["weight_hh_l0"])[-1]
+    hidden = hidden_size(snapshots)
     if hidden == 1:
         trajectory = values[..., param_index(name, 1)]
     else:

@@ -65,7 +65,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg
 import numpy as np
 
-from ..model import forward, gru_cell
+from ..model import flatten_models, forward, gru_cell, hidden_size
 from .dissect import one_network, require_one_unit
 
 
@@ -107,12 +107,8 @@ class FixedPointSummary(NamedTuple):
 
 def _flatten(params):
     """Leaves to float32 jnp with the leading axes flattened to one seed axis ``S``."""
-    hidden = int(np.shape(params["gru"]["weight_hh_l0"])[-1])
-    lead = tuple(np.shape(params["gru"]["weight_hh_l0"])[:-2])
-    count = int(np.prod(lead))
-    flat = jax.tree_util.tree_map(
-        lambda a: jnp.asarray(a, jnp.float32).reshape((count,) + np.shape(a)[len(lead):]), params)
-    return flat, lead, hidden
+    flat, lead = flatten_models(params)
+    return jax.tree_util.tree_map(jnp.asarray, flat), lead, hidden_size(params)
 
 
 def typical_sequences(n_sequences: int, seed: int = 0, length: int = 4,

@@ -36,7 +36,7 @@ from ..files import write_json, write_text
 from ..interop import from_state_dict
 from ..plots import dissect as dissect_plots
 from ..plots import ensemble as ensemble_plots
-from ..model import select_model
+from ..model import hidden_size, select_model
 from ..run import Run
 from ..plots.reference import behaviour_scatter, census_bars
 from .census import census_lead, family_rows, lead_figures, strategy_rows
@@ -94,7 +94,7 @@ def _ci(count: int, total: int) -> str:
 def blog_family(census, high: int) -> str:
     """The family the blog's own net (seed 37) falls in, at hidden size 1 ("" otherwise)."""
     blog = from_state_dict(SEED37_STATE_DICT)
-    if census.reference is None or np.shape(census.reference["gru"]["weight_hh_l0"])[-1] != 1:
+    if census.reference is None or hidden_size(census.reference) != 1:
         return ""
     stacked = {m: {k: np.asarray(v)[None] for k, v in sub.items()} for m, sub in blog.items()}
     feats = seed_features(stacked, np.array([1e-4]), reference=census.reference, high=high)
