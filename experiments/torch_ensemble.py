@@ -54,11 +54,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
 import time
 
 import numpy as np
 import torch
-import torch.nn as nn
+
+# The seed's code (data generator and model, verbatim) has ONE copy in the repository:
+# tests/torch_reference.py, the tests' independent reference (it also works without torch).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "tests"))
+from torch_reference import AddingProblemGRU, adding_problem_generator  # noqa: E402
 
 # ---- the blog's constants ------------------------------------------------------------------------
 DELTA, SEQ_LEN, HIGH, N_SAMPLES, TRAIN_SPLIT = 0, 4, 100, 10000, 0.8
@@ -94,39 +100,6 @@ def layout(hidden: int) -> dict:
         out[key] = (slice(start, start + size), stored, torch_shape)
         start += size
     return out
-
-
-# ---- the seed's code (data generator and model, verbatim) ----------------------------------------
-def adding_problem_generator(N, seq_len=6, high=1, delta=0.6):
-    actual_seq_len = np.random.randint(int(seq_len * (1 - delta)), int(seq_len * (1 + delta))) if delta > 0 else seq_len  # noqa: E501 (the blog's line, verbatim)
-    num_ones = np.random.randint(2, min(actual_seq_len - 1, 4))
-    X_num = np.random.randint(low=0, high=high, size=(N, actual_seq_len, 1))
-    X_mask = np.zeros((N, actual_seq_len, 1))
-    Y = np.ones((N, 1))
-    for i in range(N):
-        positions = np.random.choice(actual_seq_len, size=num_ones, replace=False)
-        X_mask[i, positions] = 1
-        Y[i, 0] = np.sum(X_num[i, positions])
-    X = np.append(X_num, X_mask, axis=2)
-    return X, Y
-
-
-class AddingProblemGRU(nn.Module):
-    def __init__(self, input_size, hidden_size, output_size):
-        super().__init__()
-        self.gru = nn.GRU(input_size, hidden_size, num_layers=1, batch_first=True)
-        self.linear = nn.Linear(hidden_size, output_size)
-        for name, param in self.gru.named_parameters():
-            if "weight" in name:
-                nn.init.orthogonal_(param)
-            elif "bias" in name:
-                nn.init.constant_(param, 0)
-        nn.init.xavier_uniform_(self.linear.weight)
-        nn.init.zeros_(self.linear.bias)
-
-    def forward(self, x):
-        out, hn = self.gru(x)
-        return self.linear(out[:, -1, :]), out
 
 
 # ---- parameters: state_dict <-> one row of theta ------------------------------------------------

@@ -349,8 +349,8 @@ def cmd_dissect(args) -> int:
     print(gj.analysis.dissect.walkthrough_markdown(walkthrough))
     if gj.model.hidden_size(params) == 1:
         print("\nFixed points of h_t -> h_(t+1):\n")
-        dynamics = gj.analysis.dynamics
-        print(dynamics.fixed_points_markdown(dynamics.dynamics(params, high=high)))
+        slow_points = gj.analysis.slow_points
+        print(slow_points.fixed_points_markdown(slow_points.dynamics(params, high=high)))
     print(f"\nfigures and {os.path.basename(path)} written to {out}")
     return 0
 

@@ -512,6 +512,11 @@ def _normalise_types(cfg: Config) -> None:
         object.__setattr__(cfg, field.name, convert(value))
 
 
+def is_int(value) -> bool:
+    """An integer of Python or numpy, not a bool (numpy's bool is not an Integral)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def _check_int(cfg: Config, name: str, minimum: int, note: str = "") -> None:
     value = getattr(cfg, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

@@ -186,7 +186,7 @@ REACH = Reach()
 
 
 def reachable_caps(reach: Reach = REACH) -> np.ndarray:
-    """``(15,)`` caps in the order of :data:`gru_jax.analysis.canonical.CANONICAL_NAMES`."""
+    """``(15,)`` caps in the order of :data:`gru_jax.analysis.symmetry.CANONICAL_NAMES`."""
     c = reach.caps()
     return np.array([c["weight"]] * 9 + [c["merged_bias"]] * 2 + [c["bias"]] * 2
                     + [c["readout"], c["bias"]], np.float32)

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .config import is_int
 from .data import Dataset, jax_datasets_fn, numpy_dataset_raw, prepare
 from .engines import Engine
 from .interop import from_state_dict
@@ -29,10 +30,6 @@ class Streams(NamedTuple):
     order: jax.Array
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
 def check_seeds(seeds) -> list[int]:
     """Distinct ints (Python or numpy) in ``[0, 2**32)``; ValueError naming the offenders
     otherwise (floats such as 1.5 are refused, not truncated)."""
@@ -41,7 +38,7 @@ def check_seeds(seeds) -> list[int]:
     seeds = list(seeds)
     if not seeds:
         raise ValueError("train: seeds is empty; give at least one seed")
-    not_int = [s for s in seeds if not _is_int(s)]
+    not_int = [s for s in seeds if not is_int(s)]
     if not_int:
         raise ValueError(f"train: seeds must be ints in [0, 2**32), got {not_int[:5]}")
     seeds = [int(s) for s in seeds]

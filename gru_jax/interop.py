@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import Config
 from .files import OptionRequiredError, write_json
-from .model import param_shapes
+from .model import nest_params, param_shapes
 
 STATE_DICT_KEYS = ("gru.weight_ih_l0", "gru.weight_hh_l0", "gru.bias_ih_l0", "gru.bias_hh_l0",
                    "linear.weight", "linear.bias")
@@ -69,11 +69,7 @@ def from_state_dict(state_dict: Mapping[str, Any]) -> dict[str, dict[str, np.nda
             raise ValueError(f"state dict: {name} has shape {arrays[name].shape}, expected "
                              f"{lead + shape} (leading axes {lead}, H={hidden}, I={inputs}, "
                              f"O={outputs})")
-    params: dict[str, dict[str, np.ndarray]] = {}
-    for name, value in arrays.items():
-        module, leaf = name.split(".", 1)
-        params.setdefault(module, {})[leaf] = value
-    return params
+    return nest_params(arrays)
 
 
 def _as_float32(name: str, value) -> np.ndarray:

@@ -210,8 +210,9 @@ class AddingGRU(nn.Module):
         return forward({"gru": gru, "linear": linear}, x, valid)
 
 
-def _nest(flat: dict[str, Any]) -> Params:
-    """``{"gru.weight_ih_l0": a, ...}`` -> ``{"gru": {"weight_ih_l0": a}, ...}``."""
+def nest_params(flat: dict[str, Any]) -> Params:
+    """``{"gru.weight_ih_l0": a, ...}`` (torch names) -> ``{"gru": {"weight_ih_l0": a}, ...}``;
+    the leaves are not copied or converted."""
     nested: dict[str, dict[str, Any]] = {}
     for name, value in flat.items():
         module, leaf = name.split(".", 1)
@@ -232,7 +233,7 @@ def init_params(cfg, key: jax.Array) -> Params:
     module = AddingGRU(cfg.input_size, cfg.hidden_size, cfg.output_size)
     dummy = jnp.zeros((1, 1, cfg.input_size), jnp.float32)
     variables = module.init(key, dummy)
-    return _nest(dict(variables["params"]))
+    return nest_params(dict(variables["params"]))
 
 
 def param_count(params: Params) -> int:

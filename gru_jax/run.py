@@ -36,7 +36,7 @@ import numpy as np
 from . import bridges  # a lazy package: xarray loads with to_xarray / from_xarray
 from .config import Config
 from .interop import from_state_dict, to_state_dict
-from .model import select_model
+from .model import nest_params, select_model
 from .rundir import FORMAT_VERSION, PARAM_GROUPS, READABLE_FORMATS, RunDir, RunError
 
 __all__ = ["FORMAT_VERSION", "READABLE_FORMATS", "Run", "RunError", "loss_epochs_kept",
@@ -245,7 +245,7 @@ class Run:
         Raises :class:`RunError` naming the file that is missing, partial or corrupt.
         """
         cfg, meta, metrics, groups = RunDir(path).read_run()
-        groups = {group: _nest(state_dict) for group, state_dict in groups.items()}
+        groups = {group: nest_params(state_dict) for group, state_dict in groups.items()}
         run = cls(config=cfg, seeds=metrics["seeds"], eval_epochs=metrics["eval_epochs"],
                   init_params=groups["init_params"], params=groups["params"],
                   snapshots=groups["snapshots"], train_loss=metrics["train_loss"],
@@ -321,12 +321,3 @@ def _seed_span(seeds) -> str:
     if seeds.size and np.array_equal(seeds, np.arange(seeds[0], seeds[0] + seeds.size)):
         return f"{seeds[0]}..{seeds[-1]}"
     return ", ".join(map(str, seeds[:6].tolist())) + (" ..." if seeds.size > 6 else "")
-
-
-def _nest(flat: dict[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]]:
-    """``{"gru.weight_ih_l0": a, ...}`` -> ``{"gru": {"weight_ih_l0": a}, ...}`` (no copies)."""
-    nested: dict[str, dict[str, np.ndarray]] = {}
-    for name, value in flat.items():
-        module, leaf = name.split(".", 1)
-        nested.setdefault(module, {})[leaf] = value
-    return nested

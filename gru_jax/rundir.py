@@ -34,7 +34,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from .config import Config
+from .config import Config, is_int
 from .files import (OptionRequiredError, is_temporary, remove_temporaries, write_json,
                     write_npy, write_npz)
 from .interop import STATE_DICT_KEYS
@@ -78,10 +78,6 @@ def read_json(directory: str, name: str) -> dict:
     return payload
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
 def _short(value) -> str:
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
@@ -89,16 +85,16 @@ def _short(value) -> str:
 
 #: run.json's keys: (test, what is allowed); every key is optional except format_version.
 _META_KEYS = {
-    "format_version": (lambda v: _is_int(v) and v in READABLE_FORMATS,
+    "format_version": (lambda v: is_int(v) and v in READABLE_FORMATS,
                        f"one of {list(READABLE_FORMATS)}"),
     "complete": (lambda v: isinstance(v, bool), "true or false"),
-    "n_seeds": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+    "n_seeds": (lambda v: is_int(v) and v >= 1, "an int >= 1"),
     "seeds": (lambda v: isinstance(v, list) and len(v) >= 1
-              and all(_is_int(s) and 0 <= s < 2**32 for s in v),
+              and all(is_int(s) and 0 <= s < 2**32 for s in v),
               "a non-empty list of ints in [0, 2**32)"),
-    "epochs": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-    "loss_every": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
-    "seed_batch": (lambda v: _is_int(v) and v >= 1, "an int >= 1"),
+    "epochs": (lambda v: is_int(v) and v >= 1, "an int >= 1"),
+    "loss_every": (lambda v: is_int(v) and v >= 1, "an int >= 1"),
+    "seed_batch": (lambda v: is_int(v) and v >= 1, "an int >= 1"),
     "wall_s": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool),
                "a number"),
     "engine": (lambda v: isinstance(v, str), "a string"),

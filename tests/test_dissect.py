@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gru_jax import forward, from_state_dict
-from gru_jax.analysis import dissect, dynamics
+from gru_jax.analysis import dissect, slow_points
 from gru_jax.model import GATES, flatten_params, param_names
 
 # The blog's final state dict (seed 37; the CPU replay that agrees with every published digit).
@@ -89,7 +89,7 @@ def test_walkthrough_matches_numpy_and_gain(blog):
 
 
 def test_dynamics_gain_and_fixed_points(blog):
-    dyn = dynamics.dynamics(blog, values=(0, 12, 99), flags=(0, 1))
+    dyn = slow_points.dynamics(blog, values=(0, 12, 99), flags=(0, 1))
     assert dyn.h_next.shape == dyn.gain.shape == (2, 3, dyn.h_grid.size)
     for fi, flag in enumerate(dyn.flags):
         for vi, value in enumerate(dyn.values):
@@ -113,7 +113,7 @@ def test_dynamics_gain_and_fixed_points(blog):
     flag0 = [p["h"] for p in dyn.fixed_points if p["flag"] == 0]
     flag1 = [p["h"] for p in dyn.fixed_points if p["flag"] == 1]
     assert min(flag0) > 0.8 and max(flag1) < -0.3
-    assert "| 1 | 12 |" in dynamics.fixed_points_markdown(dyn)
+    assert "| 1 | 12 |" in slow_points.fixed_points_markdown(dyn)
 
 
 def test_gate_response_figure_one(blog):
@@ -134,7 +134,7 @@ def test_one_unit_quantities_refuse_two_units():
           "linear.weight": rng.normal(size=(1, 2)), "linear.bias": rng.normal(size=1)}
     params = from_state_dict(sd)
     with pytest.raises(ValueError, match="ONE hidden unit"):
-        dynamics.dynamics(params)
+        slow_points.dynamics(params)
     walk = dissect.walkthrough(params, "12,0 37,1 12,0 21,1")  # any H works
     assert walk.gain is None and walk.h.shape == (4, 2)
     y, _ = forward(params, np.array([[[0.12, 0], [0.37, 1], [0.12, 0], [0.21, 1]]], np.float32))
@@ -158,10 +158,10 @@ def test_perfect_memory_is_a_line_of_fixed_points():
         "gru.weight_hh_l0": [[0.0], [0.0], [1.0]],
         "gru.bias_ih_l0": [5.0, 10.0, 0.0], "gru.bias_hh_l0": [5.0, 10.0, 0.0],
         "linear.weight": [[20.0]], "linear.bias": [0.0]})
-    dyn = dynamics.dynamics(adder, values=(12,), flags=(0, 1))
+    dyn = slow_points.dynamics(adder, values=(12,), flags=(0, 1))
     flag0 = [p for p in dyn.fixed_points if p["flag"] == 0]
     assert len(flag0) == 1 and flag0[0]["continuum"] == (-1.0, 1.0)
     assert flag0[0]["gain"] == pytest.approx(1.0, abs=1e-5)
-    assert "line of fixed points" in dynamics.fixed_points_markdown(dyn)
+    assert "line of fixed points" in slow_points.fixed_points_markdown(dyn)
     flag1 = [p for p in dyn.fixed_points if p["flag"] == 1]
     assert len(flag1) == 1 and flag1[0]["continuum"] is None

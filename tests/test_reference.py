@@ -7,7 +7,7 @@ import numpy as np
 from gru_jax import Config, Run, handcrafted
 from gru_jax.analysis import reference as cmp
 from gru_jax.analysis.tradeoff import tradeoff_table, within_reach
-from gru_jax.analysis.canonical import flip_sign
+from gru_jax.analysis.symmetry import flip_sign
 
 
 def _stack(*models):

@@ -1,12 +1,12 @@
 """Fixed points at any hidden size, against an independent float64 numpy GRU step, finite
-differences, the exact one-unit analysis of dynamics.py, and the hand-crafted accumulator."""
+differences, the exact one-unit bracketing (slow_points.dynamics), and the hand-crafted
+accumulator. The one-unit map itself is tested in test_dissect.py, beside the dissection."""
 import numpy as np
 import pytest
 
 from gru_jax import analysis as ga
 from gru_jax import handcrafted
-from gru_jax.analysis.dynamics import dynamics
-from gru_jax.analysis.slow_points import fixed_point_summary
+from gru_jax.analysis.slow_points import dynamics, fixed_point_summary
 
 
 def numpy_step(model, h, x):

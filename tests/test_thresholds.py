@@ -5,7 +5,7 @@ import numpy as np
 from gru_jax import handcrafted
 from gru_jax.analysis.stats import wilson_interval
 from gru_jax.analysis.thresholds import classify, threshold_classes, update_gate_behaviour
-from gru_jax.analysis.canonical import flip_sign
+from gru_jax.analysis.symmetry import flip_sign
 from gru_jax.blog import SEED37_STATE_DICT
 from gru_jax.interop import from_state_dict
 

@@ -1,10 +1,11 @@
 """experiments/torch_ensemble.py (the vectorized PyTorch competitor) against the blog's plain loop.
 
 The blog's loop (nn.GRU, DataLoader with shuffle, clip_grad_norm_, torch Adam with coupled
-weight decay, ReduceLROnPlateau stepped at epoch % eval_every == 0) is replicated inline below;
-its per-epoch DataLoader orders are recorded and replayed by the ensemble on the same init and
-data, and the weights must agree to float32 rounding: at hidden size 1 (both forms of the
-cell) and at hidden sizes 2 and 3 (the feature-major and batch-major baddbmm forms).
+weight decay, ReduceLROnPlateau stepped at epoch % eval_every == 0) is the one inline in
+torch_reference.blog_protocol (also the replay test's reference); its per-epoch DataLoader
+orders are recorded and replayed by the ensemble on the same init and data, and the weights
+must agree to float32 rounding: at hidden size 1 (both forms of the cell) and at hidden sizes
+2 and 3 (the feature-major and batch-major baddbmm forms).
 """
 import os
 import sys
@@ -13,8 +14,7 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-import torch.nn as nn  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+import torch_reference as ref  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "experiments"))
@@ -33,62 +33,17 @@ def one_thread():
 
 
 def blog_loop(seed, epochs, lr=1e-4, eval_every=49, patience=5, min_lr=1e-6, hidden=1):
-    """The seed's training loop (seed_reference.py), with its hyper-parameters as arguments.
+    """The seed's training loop (seed_reference.py, inline in torch_reference.blog_protocol),
+    with its hyper-parameters as arguments.
 
     Returns the init and final state_dicts, the dataset, the per-epoch sample orders, losses,
     lrs and the largest gradient norm seen by clip_grad_norm_."""
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    X, Y = te.adding_problem_generator(te.N_SAMPLES, seq_len=te.SEQ_LEN, high=te.HIGH,
-                                       delta=te.DELTA)
-    n = int(te.TRAIN_SPLIT * te.N_SAMPLES)
-    tensor = lambda a: torch.tensor(a).float()
-    train_loader = DataLoader(TensorDataset(tensor(X[:n]), tensor(Y[:n]), torch.arange(n)),
-                              batch_size=te.BATCH_SIZE, shuffle=True)
-    test_loader = DataLoader(TensorDataset(tensor(X[n:]), tensor(Y[n:])),
-                             batch_size=te.BATCH_SIZE, shuffle=False)
-    criterion = nn.MSELoss()
-    model = te.AddingProblemGRU(2, hidden, 1)
-    init = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-
-    def evaluate():
-        total = 0
-        with torch.no_grad():
-            for inputs, labels in test_loader:
-                inputs[:, :, 0] /= te.HIGH
-                outputs, _ = model(inputs)
-                total += criterion(outputs * te.HIGH, labels).item() * inputs.size(0)
-        return total / len(test_loader.dataset)
-
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=te.WEIGHT_DECAY)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5,
-                                                       patience=patience,
-                                                       min_lr=min_lr)
-    orders, train_losses, test_losses, lrs, max_norm = [], [], [], [], 0.0
-    for epoch in range(epochs):
-        running, order = 0.0, []
-        for inputs, labels, bidx in train_loader:
-            order.append(bidx)
-            inputs[:, :, 0] /= te.HIGH
-            opt.zero_grad()
-            outputs, _ = model(inputs)
-            loss = criterion(outputs, labels / te.HIGH)
-            loss.backward()
-            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), te.CLIP_VALUE)
-            max_norm = max(max_norm, float(norm))
-            opt.step()
-            running += loss.item() * inputs.size(0)
-        orders.append(torch.cat(order).numpy())
-        train_losses.append(running / n)
-        if epoch % eval_every == 0:
-            tl = evaluate()
-            test_losses.append(tl)
-            sched.step(tl)
-            lrs.append(opt.param_groups[0]["lr"])
-    final = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    return dict(init=init, final=final, X=X, Y=Y, orders=np.stack(orders),
-                train_losses=np.array(train_losses),
-                test_losses=np.array(test_losses), lrs=np.array(lrs), max_norm=max_norm)
+    out = ref.blog_protocol(seed, epochs, eval_every, lr=lr, patience=patience, min_lr=min_lr,
+                            hidden=hidden, with_data=True)
+    state = lambda part: {k: out[f"{part}.{k}"] for k in ref.STATE_DICT_KEYS}
+    return dict(init=state("init"), final=state("final"), X=out["X"], Y=out["Y"],
+                orders=out["orders"].astype(np.int64), train_losses=out["train_losses"],
+                test_losses=out["test_losses"], lrs=out["lrs"], max_norm=out["max_grad_norm"])
 
 
 def replay(runs, epochs, **kw):
@@ -113,7 +68,7 @@ def assert_matches(runs, out, atol=1e-5):
 def test_init_is_the_seeds(hidden):
     for s in (0, 37):
         torch.manual_seed(s)
-        model = te.AddingProblemGRU(2, hidden, 1)
+        model = ref.AddingProblemGRU(2, hidden, 1)
         theta = te.seed_init(s, hidden)
         assert theta.shape == (te.n_params(hidden),)
         sd = te.state_dicts_from_theta(theta[None])
@@ -126,7 +81,7 @@ def test_layout_views_are_the_transposed_weights():
     one entry each): W_ih[:, g] is torch's row g, W_hh[k, g] is torch's [g, k]."""
     hidden = 3
     torch.manual_seed(4)
-    model = te.AddingProblemGRU(2, hidden, 1)
+    model = ref.AddingProblemGRU(2, hidden, 1)
     theta = torch.tensor(te.theta_from_state_dict(model.state_dict()))[None]
     w_ih, w_hh, b_ih, b_hh, w_out, b_out = (theta[:, sl].view((1,) + stored)
                                             for sl, stored, _ in te.layout(hidden).values())
@@ -146,7 +101,7 @@ def test_forward_bmm_equals_torch_gru():
         models = []
         for s in range(3):
             torch.manual_seed(s)
-            models.append(te.AddingProblemGRU(2, hidden, 1))
+            models.append(ref.AddingProblemGRU(2, hidden, 1))
         theta = torch.tensor(np.stack([te.theta_from_state_dict(m.state_dict())
                                        for m in models]))
         v, f = torch.rand(L, 3, B, generator=gen), (torch.rand(L, 3, B, generator=gen) > .5)
@@ -154,8 +109,8 @@ def test_forward_bmm_equals_torch_gru():
         for s, m in enumerate(models):
             x = torch.stack([v[:, s].T, f[:, s].T.float()], dim=-1)        # (B, L, 2)
             with torch.no_grad():
-                ref = m(x)[0][:, 0]
-            np.testing.assert_allclose(pred[s].detach().numpy(), ref.numpy(), rtol=0,
+                expected = m(x)[0][:, 0]
+            np.testing.assert_allclose(pred[s].detach().numpy(), expected.numpy(), rtol=0,
                                        atol=2e-6, err_msg=f"H {hidden} seed {s}")
 
 

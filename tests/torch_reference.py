@@ -1,9 +1,13 @@
 """Independent references for the tests: the seed's code (copied verbatim) and PyTorch runs.
 
-Used two ways, so the same function makes both numbers (no copy-paste):
+Used three ways, so the same function makes every number (no copy-paste):
   * live, by the tests, when torch is importable;
   * by ``experiments/make_fixtures.py``, which stores the results in ``tests/fixtures/*.npz``
-    so the tests also run without torch.
+    so the tests also run without torch;
+  * by ``experiments/torch_ensemble.py`` (the vectorized PyTorch competitor), which takes the
+    seed's generator and model from here: this file holds the ONE copy of the blog's code, as
+    it is the one that must work without torch (the generator) and that the package never
+    imports.
 
 Nothing here imports gru_jax: these are the numbers our code is checked against. The case
 inputs (``*_case`` functions) are plain numpy and deterministic.
@@ -17,14 +21,14 @@ import os
 import numpy as np
 
 try:  # torch is optional: without it the tests read the committed fixtures
-    if os.environ.get("GRU_JAX_TEST_FIXTURES_ONLY"):   # exercise the no-torch path
-        raise ImportError("GRU_JAX_TEST_FIXTURES_ONLY is set")
     import torch
     import torch.nn as nn
-    HAVE_TORCH = True
 except ImportError:  # pragma: no cover - depends on the environment
     torch = nn = None
-    HAVE_TORCH = False
+#: True: the references are computed live. False without torch, or with
+#: GRU_JAX_TEST_FIXTURES_ONLY set (to exercise the no-torch path; the seed's model is still
+#: defined for experiments/torch_ensemble.py when torch is importable).
+HAVE_TORCH = torch is not None and not os.environ.get("GRU_JAX_TEST_FIXTURES_ONLY")
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 STATE_DICT_KEYS = ("gru.weight_ih_l0", "gru.weight_hh_l0", "gru.bias_ih_l0", "gru.bias_hh_l0",
@@ -74,7 +78,7 @@ def adding_problem_generator(N, seq_len=6, high=1, delta=0.6):
     return X, Y
 
 
-if HAVE_TORCH:
+if torch is not None:
     class AddingProblemGRU(nn.Module):
         def __init__(self, input_size, hidden_size, output_size):
             super().__init__()
@@ -301,17 +305,21 @@ REPLAY_EVAL_EVERY = 4   # the seed uses 49; every 4 epochs tests 5 evaluations i
 @functools.lru_cache(maxsize=None)
 def torch_protocol(seed=REPLAY_SEED, epochs=REPLAY_EPOCHS, eval_every=REPLAY_EVAL_EVERY):
     """The seed's training protocol (seed_reference.py), inline, parametrised by eval_every,
-    on one torch thread. See :func:`_torch_protocol`."""
+    on one torch thread. See :func:`blog_protocol`. (Cached: callers must not modify the
+    arrays.)"""
     with one_thread():
-        return _torch_protocol(seed, epochs, eval_every)
+        return blog_protocol(seed, epochs, eval_every)
 
 
-def _torch_protocol(seed=REPLAY_SEED, epochs=REPLAY_EPOCHS, eval_every=REPLAY_EVAL_EVERY):
-    """The seed's training protocol (seed_reference.py), inline, parametrised by eval_every.
+def blog_protocol(seed=REPLAY_SEED, epochs=REPLAY_EPOCHS, eval_every=REPLAY_EVAL_EVERY, *,
+                  lr=1e-4, patience=5, min_lr=1e-6, hidden=1, with_data=False):
+    """The seed's training protocol (seed_reference.py), inline, with its hyper-parameters
+    (eval_every, lr, the plateau's patience and min_lr) and the hidden size as arguments.
 
     Returns ``init.<key>`` and ``final.<key>`` state-dict entries, the per-epoch sample
     ``orders`` (epochs, 8000) int32, ``train_losses`` (epochs,), ``test_losses`` and ``lrs`` at
-    ``eval_epochs``. (Cached: callers must not modify the arrays.)
+    ``eval_epochs``; with ``with_data`` also the dataset ``X`` (N, L, 2), ``Y`` (N, 1) (raw,
+    float64) and ``max_grad_norm``, the largest gradient norm clip_grad_norm_ saw.
     """
     HIGH, N_SAMPLES, TRAIN_SPLIT, BATCH_SIZE = 100, 10000, 0.8, 256
     np.random.seed(seed)
@@ -325,11 +333,11 @@ def _torch_protocol(seed=REPLAY_SEED, epochs=REPLAY_EPOCHS, eval_every=REPLAY_EV
     test_loader = DataLoader(TensorDataset(tensor(X[n:]), tensor(Y[n:])),
                              batch_size=BATCH_SIZE, shuffle=False)
     criterion = nn.MSELoss()
-    model = AddingProblemGRU(2, 1, 1)
+    model = AddingProblemGRU(2, hidden, 1)
     init = _state_dict_np(model)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, weight_decay=1e-5)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=5,
-                                                       min_lr=1e-6)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=1e-5)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5,
+                                                       patience=patience, min_lr=min_lr)
 
     def evaluate():
         model.eval()
@@ -342,6 +350,7 @@ def _torch_protocol(seed=REPLAY_SEED, epochs=REPLAY_EPOCHS, eval_every=REPLAY_EV
         return total / len(test_loader.dataset)
 
     orders, train_losses, test_losses, lrs, eval_epochs = [], [], [], [], []
+    max_grad_norm = 0.0
     for epoch in range(epochs):
         model.train()
         running, order = 0.0, []
@@ -352,7 +361,8 @@ def _torch_protocol(seed=REPLAY_SEED, epochs=REPLAY_EPOCHS, eval_every=REPLAY_EV
             outputs, _ = model(inputs)
             loss = criterion(outputs, labels / HIGH)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+            norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 2.0)
+            max_grad_norm = max(max_grad_norm, float(norm))
             opt.step()
             running += loss.item() * inputs.size(0)
         orders.append(torch.cat(order).numpy().astype(np.int32))
@@ -364,8 +374,9 @@ def _torch_protocol(seed=REPLAY_SEED, epochs=REPLAY_EPOCHS, eval_every=REPLAY_EV
             lrs.append(opt.param_groups[0]["lr"])
             eval_epochs.append(epoch)
     final = _state_dict_np(model)
+    data = dict(X=X, Y=Y, max_grad_norm=max_grad_norm) if with_data else {}
     return {**{"init." + k: v for k, v in init.items()},
             **{"final." + k: v for k, v in final.items()},
             "orders": np.stack(orders), "train_losses": np.asarray(train_losses),
             "test_losses": np.asarray(test_losses),
-            "lrs": np.asarray(lrs), "eval_epochs": np.asarray(eval_epochs)}
+            "lrs": np.asarray(lrs), "eval_epochs": np.asarray(eval_epochs), **data}

@@ -26,7 +26,7 @@ __all__ = ["Census", "FixedPoints", "FixedPointSummary", "SeedFeatures", "Thresh
 
 
 def __getattr__(name: str):
-    """The other analysis modules (``ga.dissect``, ``ga.dynamics``, ...), imported on first use."""
+    """The other analysis modules (``ga.dissect``, ``ga.events``, ...), imported on first use."""
     try:
         return importlib.import_module(f".{name}", __name__)
     except ModuleNotFoundError as err:

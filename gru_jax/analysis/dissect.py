@@ -1,4 +1,4 @@
-"""Dissection of ONE network: the blog's part-2 walkthrough, gate responses and 1-unit dynamics.
+"""Dissection of ONE network: the blog's part-2 walkthrough, gate responses and the per-step gain.
 
 Works on any params in the PyTorch layout (a run's seed at an eval epoch, a hand-crafted set, an
 imported state dict); leaves must have no seed axis. The GRU math is not repeated here: states,
@@ -9,8 +9,9 @@ Units: a sequence is given in ORIGINAL units, rows ``(value, flag)`` with intege
 ``[0, high)``; the network sees ``value / high``. Outputs are reported in both units
 (``output_scaled`` is what the readout produces, ``output = output_scaled * high``).
 
-Quantities that only make sense for one hidden unit (the scalar map ``h_t -> h_{t+1}``, its fixed
-points, the per-step gain ``dh_{t+1}/dh_t``) raise :class:`ValueError` for ``H > 1``; the
+Quantities that only make sense for one hidden unit (the per-step gain ``dh_{t+1}/dh_t``; the
+scalar map ``h_t -> h_{t+1}`` and its fixed points live in
+:func:`gru_jax.analysis.slow_points.dynamics`) raise :class:`ValueError` for ``H > 1``; the
 walkthrough and gate responses work for any ``H`` (one row per unit).
 """
 from __future__ import annotations

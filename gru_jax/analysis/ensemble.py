@@ -31,10 +31,9 @@ import numpy as np
 
 from ..blog import MEAN_BASELINE, Z_FLAG0, Z_FLAG1
 from ..data import scale_inputs
-from ..model import forward
+from ..model import forward, hidden_size
 from .stats import wilson_interval
 from . import symmetry
-from .canonical import CANONICAL_NAMES, canonical_vector
 from .dissect import gate_curves, param_index
 from .events import first_crossing, weight_trajectory
 
@@ -112,7 +111,7 @@ def first_step_update_gate(params, values: Optional[np.ndarray] = None) -> np.nd
       ``(S, 2, V, H)``: axis 1 is the flag.
     """
     values = np.linspace(0.0, 1.0, 101) if values is None else np.asarray(values, float)
-    hidden = np.shape(params["gru"]["weight_hh_l0"])[-1]
+    hidden = hidden_size(params)
     h0 = jnp.zeros((hidden,), jnp.float32)
 
     def one(gru):
@@ -201,7 +200,7 @@ def weight_sign_changes(init_params, snapshots, eval_epochs, name: str = "W_iz[f
       trajectory (S, n_eval + 1))``.
     """
     epochs, names, values = weight_trajectory(init_params, snapshots, eval_epochs)
-    hidden = np.shape(snapshots["gru"]["weight_hh_l0"])[-1]
+    hidden = hidden_size(snapshots)
     if hidden == 1:
         trajectory = values[..., param_index(name, 1)]
     else:
@@ -313,12 +312,12 @@ def headline(run, gate_tolerance: float = 0.005) -> Headline:
 def trajectory_coordinates(run) -> tuple[np.ndarray, tuple, np.ndarray, bool]:
     """Every seed's init + snapshots as named canonical coordinates (r/z biases merged).
 
-    At hidden size 1: :func:`gru_jax.analysis.canonical.canonical_vector` (sign fixed by the
-    readout). At H > 1 each seed's trajectory is put in the unit order and signs of its FINAL
-    canonical form (:func:`gru_jax.analysis.symmetry.canonical_transform`, applied to every
-    snapshot: a unit keeps its identity while one seed trains), so unit ``u0`` is the unit with
-    the largest final readout weight throughout; names from
-    :func:`gru_jax.analysis.symmetry.canonical_names`.
+    At hidden size 1: :func:`gru_jax.analysis.symmetry.canonical_vector` of every snapshot
+    (sign fixed by that snapshot's readout). At H > 1 each seed's trajectory is put in the unit
+    order and signs of its FINAL canonical form
+    (:func:`gru_jax.analysis.symmetry.canonical_transform`, applied to every snapshot: a unit
+    keeps its identity while one seed trains), so unit ``u0`` is the unit with the largest final
+    readout weight throughout. Names from :func:`gru_jax.analysis.symmetry.canonical_names`.
 
     Returns:
       ``(epochs (n,), names (P,), values (S, n, P), canonical)``; ``canonical`` is always True
@@ -329,7 +328,8 @@ def trajectory_coordinates(run) -> tuple[np.ndarray, tuple, np.ndarray, bool]:
                  for k, v in sub.items()} for m, sub in run.snapshots.items()}
     hidden = run.config.hidden_size
     if hidden == 1:
-        return epochs, tuple(CANONICAL_NAMES), np.asarray(canonical_vector(stack), np.float64), True
+        return (epochs, symmetry.canonical_names(1),
+                np.asarray(symmetry.canonical_vector(stack), np.float64), True)
     perm, signs = symmetry.canonical_transform(run.params)                  # (S, H)
     shape = (perm.shape[0], len(epochs), hidden)
     aligned = symmetry.apply_signed_permutation(

@@ -42,12 +42,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..data import scale_inputs
-from ..model import flatten_models, forward_columns, hidden_size, map_models
-from .canonical import merge_biases
+from ..model import flatten_models, forward_columns, hidden_size, map_models, model_axes
 from .thresholds import behaviour_probe
 from .generalization import HeldOut, relative_rms_error
 from .slow_points import fixed_point_summary
-from .symmetry import align, canonical_names, canonical_vector, canonicalize, coordinates
+from .symmetry import (align, canonical_names, canonical_vector, canonicalize, coordinates,
+                       merge_biases)
 
 ROUTES = ("r", "z", "n")
 FEATURE_CELLS = ((4, 2), (2, 1), (8, 2), (16, 3))
@@ -215,7 +215,7 @@ def seed_features(params, final_train_loss=None, *, reference: Optional[dict] = 
     project's shared 2-core CPU (fixed points ~5 s, generalization ~5 s, alignment ~1 s).
     """
     hidden = hidden_size(params)
-    lead = tuple(np.shape(params["gru"]["weight_hh_l0"])[:-2])
+    lead = model_axes(params)
     count = int(np.prod(lead))
     reference = medoid_reference(params) if reference is None else merge_biases(reference)
     aligned = align(params, reference)

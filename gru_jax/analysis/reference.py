@@ -22,10 +22,9 @@ import numpy as np
 
 from .. import handcrafted
 from ..data import scale_inputs
-from ..model import forward_columns, map_models
-from .canonical import canonical_vector, from_canonical_vector, merge_biases
+from ..model import forward_columns, hidden_size, map_models
 from .thresholds import update_gate_behaviour
-from .symmetry import align
+from .symmetry import align, canonical_vector, from_canonical_vector, merge_biases
 from .generalization import HeldOut, cell_data
 
 
@@ -117,7 +116,7 @@ def interpolation_losses(params, reference=None, alphas=np.linspace(0.0, 1.0, 21
     """
     reference = handcrafted.reachable_accumulator() if reference is None else reference
     alphas = np.asarray(alphas, np.float64)
-    if np.shape(params["gru"]["weight_hh_l0"])[-1] > 1:
+    if hidden_size(params) > 1:
         start = align(params, reference)
         end = merge_biases(reference)
         path = jax.tree_util.tree_map(

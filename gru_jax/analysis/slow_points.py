@@ -1,4 +1,5 @@
-"""Fixed and slow points of the GRU step at any hidden size (Sussillo & Barak 2013).
+"""Fixed and slow points of the GRU step: at any hidden size (Sussillo & Barak 2013), and
+exactly for one unit.
 
 For a constant input ``x = (value / high, flag)`` the step ``F(h) = gru_cell(gru, h, x)`` is a map
 of ``[-1, 1]^H`` into itself. A fixed point solves ``G(h) = F(h) - h = 0``; every one lies in
@@ -22,9 +23,13 @@ descending modulus) classify it: ``"unstable"`` if some ``|lambda| > 1 + margina
 needs), else ``"stable"``. A count equal to ``max_points`` means at least that many points:
 typically a continuum, which this method samples rather than enumerates.
 
-Checked beyond the tests: on the trained 1024-seed H = 1 run (results/runs/blog1024), every
-second seed at inputs (0, 0) and (0, 1) has the same fixed points (to 1e-4) as the exact
-bracketing analysis :func:`gru_jax.analysis.dynamics.dynamics`.
+One unit, exactly (:func:`dynamics`): at ``H = 1`` the step is a scalar map ``h -> f(h)`` of
+``[-1, 1]`` into itself, so its fixed points are bracketed by the sign changes of ``f(h) - h`` on
+a grid and refined by bisection (no starts, none missed between grid points that change sign),
+and the map and its gain ``df/dh`` on the grid are what the dissection report draws. It is the
+check on :func:`fixed_points` at ``H = 1``: on the trained 1024-seed H = 1 run
+(results/runs/blog1024), every second seed at inputs (0, 0) and (0, 1) has the same fixed points
+(to 1e-4) by both, and tests/test_slow_points.py asserts it on random bistable models.
 
 Speed: :func:`fixed_point_summary` (two inputs, 64 starts, 60 steps) on 1024 seeds, measured
 on this project's 2-core CPU while shared (load average ~6), jax 0.10.2::
@@ -51,15 +56,17 @@ References:
 """
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg
 import numpy as np
 
-from ..model import forward, gru_cell
+from ..model import flatten_models, forward, gru_cell, hidden_size
+from .dissect import one_network, require_one_unit
 
 
 class FixedPoints(NamedTuple):
@@ -100,12 +107,8 @@ class FixedPointSummary(NamedTuple):
 
 def _flatten(params):
     """Leaves to float32 jnp with the leading axes flattened to one seed axis ``S``."""
-    hidden = int(np.shape(params["gru"]["weight_hh_l0"])[-1])
-    lead = tuple(np.shape(params["gru"]["weight_hh_l0"])[:-2])
-    count = int(np.prod(lead))
-    flat = jax.tree_util.tree_map(
-        lambda a: jnp.asarray(a, jnp.float32).reshape((count,) + np.shape(a)[len(lead):]), params)
-    return flat, lead, hidden
+    flat, lead = flatten_models(params)
+    return jax.tree_util.tree_map(jnp.asarray, flat), lead, hidden_size(params)
 
 
 def typical_sequences(n_sequences: int, seed: int = 0, length: int = 4,
@@ -285,3 +288,134 @@ def fixed_point_summary(params, high: float = 100.0, value: float = 0.0, flag1: 
     return FixedPointSummary(flag0.valid.sum(-1), n_flag1,
                              np.where(found[..., None], state, np.nan), value_out, is_real,
                              1.0 - value_out)
+
+
+# ---- one unit: the exact scalar map -----------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Dynamics:
+    """The scalar map ``h_{t+1} = f(h_t; value, flag)`` of a one-unit GRU.
+
+    h_grid: ``(G,)``. values: ``(V,)`` original units. flags: ``(F,)``. high: value scale.
+    h_next, gain: ``(F, V, G)``: ``f(h)`` and ``df/dh`` on the grid.
+    fixed_points: one dict per fixed point: flag, value, h (the fixed point), gain (df/dh there),
+      stable (``|gain| < 1``), continuum (None, or the ``(low, high)`` range of a line of fixed
+      points, then h is NaN and gain the median gain on it).
+    """
+
+    h_grid: np.ndarray
+    values: np.ndarray
+    flags: np.ndarray
+    high: float
+    h_next: np.ndarray
+    gain: np.ndarray
+    fixed_points: list
+
+
+def _scalar_map(gru, h, value_scaled, flag):
+    """``h_{t+1}`` of a one-unit cell as a scalar function of scalars."""
+    x = jnp.stack([value_scaled, flag])
+    return gru_cell(gru, jnp.reshape(h, (1,)), x)[0][0]
+
+
+_MAP_AND_GAIN = jax.value_and_grad(_scalar_map, argnums=1)
+#: f and df/dh on a grid: h (G,) x values (V,) x flags (F,) -> (F, V, G) each.
+_GRID_MAP = jax.jit(jax.vmap(jax.vmap(jax.vmap(_MAP_AND_GAIN, (None, 0, None, None)),
+                                      (None, None, 0, None)), (None, None, None, 0)))
+#: f and df/dh at paired points: h, values, flags all (K,).
+_POINT_MAP = jax.jit(jax.vmap(_MAP_AND_GAIN, (None, 0, 0, 0)))
+
+
+def step_map(params, h, value: float, flag: float, high: float = 100.0):
+    """``(f(h), df/dh)`` of the one-unit map for input (value [original units], flag); ``h``
+    any shape. ValueError for H > 1."""
+    params = one_network(params, "step_map")
+    require_one_unit(params, "step_map")
+    h = np.asarray(h, np.float32)
+    flat = jnp.asarray(h.reshape(-1))
+    k = flat.shape[0]
+    fh, gh = _POINT_MAP(params["gru"], flat, jnp.full((k,), value / high, jnp.float32),
+                        jnp.full((k,), flag, jnp.float32))
+    return np.asarray(fh).reshape(h.shape), np.asarray(gh).reshape(h.shape)
+
+
+def dynamics(params, values: Sequence[float] = (0, 12, 25, 50, 75, 99), flags=(0, 1),
+             high: float = 100.0, h_grid: Optional[np.ndarray] = None,
+             bisection_steps: int = 60, continuum_atol: float = 1e-6) -> Dynamics:
+    """The map ``h_t -> h_{t+1}`` for each (flag, value), its gain and fixed points, exactly
+    (H = 1; :func:`fixed_points` for any H).
+
+    Fixed points ``f(h*) = h*`` are bracketed by sign changes of ``f(h) - h`` on the grid (the map
+    sends [-1, 1] into itself since h' is a convex mix of h and tanh) and refined by bisection;
+    a fixed point is stable when ``|f'(h*)| < 1``. When ``|f(h) - h| <= continuum_atol`` on more
+    than half the grid (a perfect memory, as the hand-crafted accumulator's flag-0 map) the
+    (flag, value) gets ONE entry with ``h = nan`` and ``continuum = (lowest, highest)`` fixed h.
+    """
+    params = one_network(params, "dynamics")
+    require_one_unit(params, "dynamics")
+    h_grid = np.linspace(-1.0, 1.0, 401) if h_grid is None else np.asarray(h_grid, float)
+    values = np.asarray(values, float)
+    flags = np.asarray(flags, float)
+    gru = params["gru"]
+    h_next, gain = _GRID_MAP(gru, jnp.asarray(h_grid, jnp.float32),
+                             jnp.asarray(values / high, jnp.float32),
+                             jnp.asarray(flags, jnp.float32))
+    h_next, gain = np.asarray(h_next, np.float64), np.asarray(gain, np.float64)
+    residual = h_next - h_grid
+    fixed = []
+    brackets = []
+    for fi in range(len(flags)):
+        for vi in range(len(values)):
+            res = residual[fi, vi]
+            flat = np.abs(res) <= continuum_atol
+            if flat.mean() > 0.5:  # a line of (numerically) fixed points, e.g. a perfect memory
+                fixed.append({"flag": float(flags[fi]), "value": float(values[vi]),
+                              "h": float("nan"), "gain": float(np.median(gain[fi, vi][flat])),
+                              "stable": False, "continuum": (float(h_grid[flat].min()),
+                                                             float(h_grid[flat].max()))})
+                continue
+            exact = np.flatnonzero(res == 0)
+            for k in exact:
+                brackets.append((fi, vi, h_grid[k], h_grid[k]))
+            cross = np.flatnonzero(np.sign(res[:-1]) * np.sign(res[1:]) < 0)
+            for k in cross:
+                brackets.append((fi, vi, h_grid[k], h_grid[k + 1]))
+    if brackets:
+        fb = np.asarray([b[0] for b in brackets])
+        vb = np.asarray([b[1] for b in brackets])
+        lo = np.asarray([b[2] for b in brackets])
+        hi = np.asarray([b[3] for b in brackets])
+        pairs = lambda hh, vv, ff: _POINT_MAP(gru, hh, vv, ff)
+        v_s = jnp.asarray(values[vb] / high, jnp.float32)
+        fl = jnp.asarray(flags[fb], jnp.float32)
+        res = lambda hh: (np.asarray(pairs(jnp.asarray(hh, jnp.float32), v_s, fl)[0],
+                                     np.float64) - hh)
+        r_lo = res(lo)
+        for _ in range(bisection_steps):
+            mid = 0.5 * (lo + hi)
+            r_mid = res(mid)
+            left = np.sign(r_mid) == np.sign(r_lo)
+            lo, r_lo = np.where(left, mid, lo), np.where(left, r_mid, r_lo)
+            hi = np.where(left, hi, mid)
+        h_star = 0.5 * (lo + hi)
+        _, g_star = pairs(jnp.asarray(h_star, jnp.float32), v_s, fl)
+        for i in range(len(brackets)):
+            fixed.append({"flag": float(flags[fb[i]]), "value": float(values[vb[i]]),
+                          "h": float(h_star[i]), "gain": float(g_star[i]),
+                          "stable": bool(abs(float(g_star[i])) < 1.0), "continuum": None})
+    return Dynamics(h_grid=h_grid, values=values, flags=flags, high=float(high), h_next=h_next,
+                    gain=gain, fixed_points=fixed)
+
+
+def fixed_points_markdown(dyn: Dynamics, digits: int = 4) -> str:
+    """Markdown table of the fixed points of :func:`dynamics`."""
+    lines = ["| flag | value | fixed point h* | gain f'(h*) | stable |",
+             "|---:|---:|---:|---:|:---:|"]
+    for p in dyn.fixed_points:
+        if p.get("continuum"):
+            lo, hi = p["continuum"]
+            lines.append(f"| {p['flag']:g} | {p['value']:g} | every h in [{lo:+.3f}, {hi:+.3f}] | "
+                         f"{p['gain']:.{digits}f} | neutral (a line of fixed points) |")
+            continue
+        lines.append(f"| {p['flag']:g} | {p['value']:g} | {p['h']:+.{digits}f} | "
+                     f"{p['gain']:.{digits}f} | {'yes' if p['stable'] else 'no'} |")
+    return "\n".join(lines)

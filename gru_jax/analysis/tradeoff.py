@@ -13,7 +13,7 @@ import numpy as np
 
 from ..handcrafted import (REACH, Reach, accumulator, reachable_accumulator, reachable_caps,
                            worst_bound)
-from .canonical import canonical_vector
+from .symmetry import canonical_vector
 from .generalization import coarse_held_out, relative_rms_error
 
 

@@ -12,8 +12,8 @@ from typing import Mapping, Optional, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .strategies import (REFERENCE_STYLES, draw_strategy_bands, strategy_colours, strategy_groups,
-                         strategy_label)
+from .strategies import (REFERENCE_STYLES, draw_legend, draw_strategy_bands, strategy_colours,
+                         strategy_groups, strategy_label)
 
 
 def _band_pairs(quantiles: Sequence[float]):
@@ -86,8 +86,7 @@ def plot_loss_by_strategy(x: np.ndarray, loss: np.ndarray, labels: np.ndarray,
         ax.plot(x, np.nanmedian(np.asarray(loss, np.float64), axis=0), "k--", linewidth=1.0,
                 label="all seeds: median")
     _epoch_axes(ax, baseline, ":", marks, log, ylabel, title + " (median and 25-75% per strategy)")
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False,
-              ncol=2)
+    draw_legend(ax, ncol=2)
     fig.tight_layout()
     return fig
 
@@ -187,10 +186,8 @@ def plot_histogram(values: np.ndarray, xlabel: str, title: str, bins: int = 40,
         ax.set_xscale("log")
     for (label, x), (color, style) in zip((marks or {}).items(), REFERENCE_STYLES):
         ax.axvline(x, color=color, linestyle=style, linewidth=1.4, label=label)
-    if labels is not None:
-        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
-    elif marks:
-        ax.legend(fontsize=9)
+    if labels is not None or marks:
+        draw_legend(ax, below=labels is not None, offset=-0.14)
     left_out = values.size - finite.size
     suffix = (f" ({left_out} of {values.size} seeds not shown: {note or 'undefined'})"
               if left_out else "")
@@ -229,9 +226,6 @@ def plot_gate_ranges(z_ranges: np.ndarray, boxes: Mapping[str, tuple[tuple[float
     ax.set_ylabel("z for flag 1 (first step, h = 0)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    if labels is None:
-        ax.legend(fontsize=9, loc="upper left")
-    else:
-        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.1), frameon=False)
+    draw_legend(ax, below=labels is not None, offset=-0.1, loc="upper left")
     fig.tight_layout()
     return fig

@@ -9,8 +9,8 @@ from matplotlib.colors import LogNorm
 import numpy as np
 
 from ..blog import MEAN_BASELINE
-from .strategies import (REFERENCE_STYLES, draw_strategy_bands, strategy_colours, strategy_groups,
-                         strategy_label)
+from .strategies import (REFERENCE_STYLES, draw_legend, draw_strategy_bands, strategy_colours,
+                         strategy_groups, strategy_label)
 
 CLASS_MARKERS = {"length-specific": "o", "general": "^", "failed": "x"}
 MARK_STYLES = REFERENCE_STYLES
@@ -127,10 +127,7 @@ def behaviour_scatter(behaviour: np.ndarray, labels: Optional[np.ndarray],
     ax.set_xlabel("mean update gate z at flag-0 steps (1 = hold)")
     ax.set_ylabel("mean update gate z at flag-1 steps (0 = take the candidate)")
     ax.set_title("Update-gate behaviour per seed (length-4, 2-flag probe)")
-    if labels is None:
-        ax.legend(fontsize=9, loc="upper right")
-    else:
-        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.1), frameon=False)
+    draw_legend(ax, below=labels is not None, offset=-0.1, loc="upper right")
     fig.tight_layout()
     return fig
 
@@ -171,10 +168,7 @@ def distance_bands(epochs: np.ndarray, distances: np.ndarray, ylabel: str, title
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    if labels is None:
-        ax.legend(fontsize=9)
-    else:
-        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+    draw_legend(ax, below=labels is not None, offset=-0.14)
     fig.tight_layout()
     return fig
 
@@ -232,7 +226,7 @@ def census_bars(names: Sequence[str], fractions: Sequence[float],
     ax.set_xlabel("strategy (bars: 95% Wilson interval)")
     ax.set_ylabel("fraction of seeds")
     ax.set_title("Discovered strategies of the ensemble")
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.14), frameon=False)
+    draw_legend(ax, offset=-0.14)
     fig.tight_layout()
     return fig
 
@@ -312,9 +306,6 @@ def leading_eigenvalues(eigenvalues: np.ndarray, final_loss: np.ndarray,
     ax.set_ylabel("final training loss (scaled units)")
     ax.set_title("How well each seed holds a sum between flags")
     ax.grid(alpha=0.3)
-    if labels is None:
-        ax.legend(fontsize=9)
-    else:
-        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False)
+    draw_legend(ax, below=labels is not None)
     fig.tight_layout()
     return fig

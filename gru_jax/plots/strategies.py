@@ -24,6 +24,20 @@ ABBREVIATIONS = (("update-gate", "z"), ("reset-gate", "r"), ("candidate", "cand"
 REFERENCE_STYLES = (("black", "-"), ("black", "--"), ("black", ":"), ("black", "-."))
 
 
+def draw_legend(ax, below: bool = True, offset: float = -0.12, loc: Optional[str] = None,
+                ncol: int = 1) -> None:
+    """The axes' legend, fontsize 9: ``below`` the axes (a strategy legend, too long to sit
+    inside: left-aligned, unframed, its top ``offset`` axes-heights under the axes), else
+    inside at ``loc`` (None: matplotlib's best place)."""
+    if below:
+        ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, offset), frameon=False,
+                  ncol=ncol)
+    elif loc is None:
+        ax.legend(fontsize=9, ncol=ncol)
+    else:
+        ax.legend(fontsize=9, loc=loc, ncol=ncol)
+
+
 def strategy_colours(count: int) -> np.ndarray:
     """``(count, 4)`` RGBA: strategy k's colour in every figure (tab10; tab20 beyond 10)."""
     return plt.get_cmap("tab10" if count <= 10 else "tab20")(np.arange(count) % 20)
@@ -95,7 +109,7 @@ def plot_commitment(commitment_epoch: np.ndarray, labels: np.ndarray, names: Seq
     ax.set_ylabel("fraction of the group's seeds committed")
     ax.set_title("When seeds commit to their final family")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.13), frameon=False)
+    draw_legend(ax, offset=-0.13)
     fig.tight_layout()
     return fig
 
@@ -112,7 +126,7 @@ def plot_strategy_scatter(x: np.ndarray, y: np.ndarray, labels: np.ndarray,
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.12), frameon=False)
+    draw_legend(ax)
     fig.tight_layout()
     return fig
 

@@ -22,7 +22,6 @@ from .. import handcrafted
 from ..analysis import reference as ref
 from ..analysis import symmetry
 from ..analysis.cache import cached_census
-from ..analysis.canonical import CANONICAL_NAMES
 from ..analysis.ensemble import final_train_loss, headline, readable_coordinates
 from ..analysis.features import gates_and_route, medoid_reference
 from ..analysis.slow_points import fixed_point_summary
@@ -206,7 +205,7 @@ def weights(run: Run):
         marks = {"exact accumulator": canonical_vector(exact),
                  "reachable accumulator": canonical_vector(handcrafted.reachable_accumulator()),
                  "blog seed 37": canonical_vector(from_state_dict(SEED37_STATE_DICT))}
-        names = list(CANONICAL_NAMES)
+        names = list(canonical_names(1))
         return canonical_vector(run.params), names, marks, list(range(len(names))), False
     reference = medoid_reference(run.params)
     names = canonical_names(hidden)

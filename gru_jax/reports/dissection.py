@@ -9,8 +9,8 @@ from typing import Optional
 
 import numpy as np
 
-from ..analysis import dissect, dynamics
-from ..analysis.slow_points import fixed_points
+from ..analysis import dissect
+from ..analysis.slow_points import dynamics, fixed_points, fixed_points_markdown
 from ..blog import Z_FLAG0, Z_FLAG1
 from ..files import write_text
 from ..model import GATES, hidden_size
@@ -85,7 +85,7 @@ def _gate_response(params, unit: int, label: str, prefix: str, figures: Figures)
 
 def _one_unit_dynamics(params, high: float, label: str, prefix: str,
                        figures: Figures) -> list[str]:
-    dyn = dynamics.dynamics(params, high=high)
+    dyn = dynamics(params, high=high)
     maps, gains = {}, {}
     for fi, flag in enumerate(dyn.flags):
         for vi, value in enumerate(dyn.values):
@@ -101,7 +101,7 @@ def _one_unit_dynamics(params, high: float, label: str, prefix: str,
                         "fixed points (filled = stable, |gain| < 1). A perfect accumulator has "
                         "gain 1 everywhere for flag 0."),
             "Fixed points of the map (all values of the dynamics grid):\n",
-            dynamics.fixed_points_markdown(dyn), ""]
+            fixed_points_markdown(dyn), ""]
 
 
 def _fixed_points(params, high: float, label: str, values=(0, 50, 99)) -> list[str]:

@@ -38,14 +38,6 @@ def dict_table(rows: list[dict], digits: int = 3) -> str:
     return table(keys, [[row[k] for k in keys] for row in rows], digits)
 
 
-def seed_span(seeds) -> str:
-    """``"0..255"`` for a contiguous range, else the first few seeds."""
-    seeds = np.asarray(seeds)
-    if seeds.size and np.array_equal(seeds, np.arange(seeds[0], seeds[0] + seeds.size)):
-        return f"{seeds[0]}..{seeds[-1]}"
-    return ", ".join(map(str, seeds[:8].tolist())) + (" ..." if seeds.size > 8 else "")
-
-
 #: The vector formats a figure can ALSO be written in, beside its PNG.
 FIGURE_FORMATS = ("svg", "pdf")
 

@@ -29,14 +29,14 @@ from ..analysis import dissect, ensemble, events
 from ..analysis.cache import cached_census
 from ..analysis.features import seed_features
 from ..analysis.stats import wilson_interval
-from ..analysis.canonical import canonical_vector
+from ..analysis.symmetry import canonical_vector
 from ..blog import EPOCHS, MEAN_BASELINE, SEED37_STATE_DICT, SEQUENCE, Z_FLAG0, Z_FLAG1
 from ..config import Config
 from ..files import write_json, write_text
 from ..interop import from_state_dict
 from ..plots import dissect as dissect_plots
 from ..plots import ensemble as ensemble_plots
-from ..model import select_model
+from ..model import hidden_size, select_model
 from ..run import Run
 from ..plots.reference import behaviour_scatter, census_bars
 from .census import census_lead, family_rows, lead_figures, strategy_rows
@@ -94,7 +94,7 @@ def _ci(count: int, total: int) -> str:
 def blog_family(census, high: int) -> str:
     """The family the blog's own net (seed 37) falls in, at hidden size 1 ("" otherwise)."""
     blog = from_state_dict(SEED37_STATE_DICT)
-    if census.reference is None or np.shape(census.reference["gru"]["weight_hh_l0"])[-1] != 1:
+    if census.reference is None or hidden_size(census.reference) != 1:
         return ""
     stacked = {m: {k: np.asarray(v)[None] for k, v in sub.items()} for m, sub in blog.items()}
     feats = seed_features(stacked, np.array([1e-4]), reference=census.reference, high=high)
@@ -211,9 +211,14 @@ def _ensemble_section(run: Run, summary, census, figures: Figures) -> str:
                       _parameter_fans(run, census, figures)])
 
 
+def _by_family(census) -> dict:
+    """The keyword arguments that colour a figure by the census's families."""
+    return dict(labels=census.families, names=census.legend("family"))
+
+
 def _loss_curves(run: Run, census, figures: Figures) -> str:
     cfg = run.config
-    by = dict(labels=census.families, names=census.legend("family"))
+    by = _by_family(census)
     parts = []
     fig = ensemble_plots.plot_loss_by_strategy(
         run.loss_epochs, run.train_loss, ylabel="train MSE (scaled units)",
@@ -236,6 +241,7 @@ def _loss_curves(run: Run, census, figures: Figures) -> str:
 def _final_losses(run: Run, summary, census, figures: Figures) -> str:
     """Final losses and plateau exits: tables and histograms."""
     qtab = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
+    by = _by_family(census)
     parts = []
     train_q = ensemble.quantile_table(summary.final_train, qtab)
     test_q = ensemble.quantile_table(summary.final_test, qtab)
@@ -250,8 +256,7 @@ def _final_losses(run: Run, summary, census, figures: Figures) -> str:
                                 "Final training loss per seed", log_x=True,
                                 marks={"blog's seed 37 (~1.0e-4)": 1.0e-4,
                                        "predict-the-mean 1/6": MEAN_BASELINE},
-                                note="not finite (diverged)", labels=census.families,
-                                names=census.legend("family"))
+                                note="not finite (diverged)", **by)
     parts.append(figures.add(fig, "final_train_loss.png",
                              "Distribution of the final training loss over seeds (log scale), "
                              "stacked by strategy, with the blog's published ~1.0e-4 and the 1/6 "
@@ -266,9 +271,7 @@ def _final_losses(run: Run, summary, census, figures: Figures) -> str:
     parts.append(table(["plateau exit epoch"] + [f"q{int(q * 100)}" for q in qtab],
                         [["seeds that left"] + [exit_q[q] for q in qtab]]))
     fig = ensemble_plots.plot_histogram(exits, "epoch of leaving the plateau",
-                                        "Plateau exit per seed", note="never left",
-                                        labels=census.families,
-                                        names=census.legend("family"))
+                                        "Plateau exit per seed", note="never left", **by)
     parts.append(figures.add(fig, "plateau_exit.png",
                              "Epoch at which each seed leaves the predict-the-mean plateau for "
                              "good, stacked by strategy (seeds that never leave are counted in "
@@ -278,6 +281,7 @@ def _final_losses(run: Run, summary, census, figures: Figures) -> str:
 
 def _claims(run: Run, summary, census, figures: Figures) -> str:
     """The blog's claims tested per seed, with single-element answers and gate ranges."""
+    by = _by_family(census)
     parts = ["### The blog's claims, seed by seed\n"]
     rows = []
     for claim in summary.claims:
@@ -294,8 +298,7 @@ def _claims(run: Run, summary, census, figures: Figures) -> str:
                          ("[12,1] alone", 12, sq1[0.05], sq1[0.5], sq1[0.95])]))
     fig = ensemble_plots.plot_gate_ranges(summary.z_ranges, {
         "blog: [0.77, 0.83] x [0.14, 0.20]": (Z_FLAG0, Z_FLAG1),
-        "accumulator corner": ((0.95, 1.0), (0.0, 0.05))}, labels=census.families,
-        names=census.legend("family"))
+        "accumulator corner": ((0.95, 1.0), (0.0, 0.05))}, **by)
     parts.append(figures.add(fig, "update_gate_ranges.png",
                              "First-step update gate per seed, coloured by strategy: z for flag "
                              "0 (x) against flag 1 (y), at the midpoint of its range over values "
@@ -312,8 +315,7 @@ def _claims(run: Run, summary, census, figures: Figures) -> str:
     fig = ensemble_plots.plot_histogram(crossed,
                                         "epoch of W_iz[flag]'s first sign change (interpolated)",
                                 "When the update gate's flag weight changes sign",
-                                note="no sign change", labels=census.families,
-                                names=census.legend("family"))
+                                note="no sign change", **by)
     parts.append(figures.add(fig, "flag_weight_sign_change.png",
                              "Epoch at which the update gate's flag weight W_iz[flag] first "
                              "changes sign, stacked by strategy (linear interpolation between "
