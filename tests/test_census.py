@@ -187,3 +187,16 @@ def test_beyond_the_fit_sample_every_seed_is_still_placed():
     assert np.all(np.isfinite(errors[sampled])) and np.all(np.isnan(errors[~sampled]))
     assert np.all(np.isfinite(result.column("z_flag0")))
     assert np.all(result.threshold_labels != "")
+
+
+def test_figures_also_as_svg_on_request(tmp_path):
+    """--figure-formats svg: every census figure has an SVG twin beside its PNG."""
+    from gru_jax.reports.census import write_census
+    values = _features([(30, 0.85, 0.15, -0.5, -3.0), (30, 0.55, 0.55, -0.6, 3.0)])
+    result = cluster(values, NAMES, [""] * 6, n_bootstrap=0)
+    written = write_census(result, str(tmp_path), "t", "cmd", 1.0, figure_formats=("svg",))
+    pngs = [p for p in written if p.endswith(".png")]
+    assert pngs
+    for png in pngs:
+        svg = png[:-4] + ".svg"
+        assert open(svg).read(200).lstrip().startswith(("<?xml", "<svg"))
