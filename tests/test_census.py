@@ -190,13 +190,14 @@ def test_beyond_the_fit_sample_every_seed_is_still_placed():
 
 
 def test_figures_also_as_svg_on_request(tmp_path):
-    """--figure-formats svg: every census figure has an SVG twin beside its PNG."""
-    from gru_jax.reports.census import write_census
-    values = _features([(30, 0.85, 0.15, -0.5, -3.0), (30, 0.55, 0.55, -0.6, 3.0)])
-    result = cluster(values, NAMES, [""] * 6, n_bootstrap=0)
-    written = write_census(result, str(tmp_path), "t", "cmd", 1.0, figure_formats=("svg",))
-    pngs = [p for p in written if p.endswith(".png")]
-    assert pngs
-    for png in pngs:
-        svg = png[:-4] + ".svg"
-        assert open(svg).read(200).lstrip().startswith(("<?xml", "<svg"))
+    """--figure-formats svg,pdf: a figure of the writers has its SVG and PDF twins beside its
+    PNG (``Figures`` and ``save_figure`` carry every writer's figures)."""
+    import matplotlib.pyplot as plt
+    from gru_jax.reports.markdown import Figures
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    markdown = Figures(str(tmp_path), ("svg", "pdf")).add(fig, "line.png", "a line")
+    assert "(line.png)" in markdown
+    assert (tmp_path / "line.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "line.svg").read_text()[:200].lstrip().startswith(("<?xml", "<svg"))
+    assert (tmp_path / "line.pdf").read_bytes()[:4] == b"%PDF"
