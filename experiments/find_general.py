@@ -4,9 +4,14 @@ suggests, each classified by :func:`gru_jax.analysis.thresholds.threshold_classe
 Variations (each a ``dataclasses.replace`` of the base protocol):
 
 - ``blog``: the protocol as is (length 4, 2 flags);
-- ``mixed_lengths``: ``seq_len=8, delta=0.5`` (each dataset one length in [4, 12));
-- ``more_flags``: ``seq_len=12`` (the flag rule ``randint(2, min(L-1, 4))`` then gives 2 or 3
-  flags; longer sequences are the only way the protocol allows more);
+- ``length_per_dataset`` (named ``mixed_lengths`` in the committed ``gpu_256x3000/``):
+  ``seq_len=8, delta=0.5``, the blog's ``delta``: ONE length in [4, 12) per dataset, so each
+  seed still trains on a single length;
+- ``more_flags``: ``seq_len=12`` (the flag rule ``randint(2, min(L-1, 4))`` draws 2 or 3 flags
+  ONCE per dataset);
+- ``lengths_per_row``: ``seq_len=11, per_row_lengths=(4, 11)``: every row its own length, left
+  padded, so a batch mixes lengths;
+- ``flags_per_row``: ``per_row_flags=(1, 3)``: every row its own flag count;
 - ``longer_training``: 4 x the base epochs;
 - ``larger_lr``: ``learning_rate=1e-3`` (10 x).
 
@@ -39,8 +44,10 @@ def variations(base: Config) -> dict[str, Config]:
     """The named variants of ``base``."""
     return {
         "blog": base,
-        "mixed_lengths": dataclasses.replace(base, seq_len=8, delta=0.5),
+        "length_per_dataset": dataclasses.replace(base, seq_len=8, delta=0.5),
         "more_flags": dataclasses.replace(base, seq_len=12),
+        "lengths_per_row": dataclasses.replace(base, seq_len=11, per_row_lengths=(4, 11)),
+        "flags_per_row": dataclasses.replace(base, per_row_flags=(1, 3)),
         "longer_training": dataclasses.replace(base, epochs=4 * base.epochs),
         "larger_lr": dataclasses.replace(base, learning_rate=1e-3),
     }
