@@ -109,6 +109,11 @@ def test_write_report(run_dir):
     images = _images_exist(text + appendix, out)
     captions = re.findall(r"^\*Figure \d+\. .+\*$", text + appendix, flags=re.M)
     assert len(captions) == len(images) >= 10
+    # every page numbers its own figures from 1, in order
+    for page in [text] + [open(os.path.join(out, name)).read()
+                          for name in ("census.md", "ensemble.md", "dissections.md")]:
+        numbers = [int(n) for n in re.findall(r"^\*Figure (\d+)\. ", page, flags=re.M)]
+        assert numbers == list(range(1, len(numbers) + 1))
     ensemble_md = open(os.path.join(out, "ensemble.md")).read()
     assert "### The blog's claims" in ensemble_md
     dissections = open(os.path.join(out, "dissections.md")).read()

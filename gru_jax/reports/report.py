@@ -489,9 +489,9 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
     lap("load and census")
     out_dir = out_dir or os.path.join(run_dir, "report")
     os.makedirs(out_dir, exist_ok=True)
-    figures = Figures(out_dir, figure_formats)
     summary = ensemble.summarize(run)
     lap("ensemble summary")
+    figures = Figures(out_dir, figure_formats)          # each page numbers its own figures
     lead = census_lead(census, ensemble.headline(run), "\n".join(
         figures.add(fig, name, caption)
         for fig, name, caption in lead_figures(census, run.config.epochs - 1)))
@@ -502,7 +502,8 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
     write_text(os.path.join(out_dir, "ensemble.md"), "\n".join([
         f"# The ensemble: {name}\n", "[back to the report](report.md)\n",
         "Losses: training in scaled units (targets / high), test in original units; figures "
-        "coloured by family.\n", _ensemble_section(run, summary, census, figures)]))
+        "coloured by family.\n", _ensemble_section(run, summary, census,
+                                                     Figures(out_dir, figure_formats))]))
     lap("ensemble.md")
     sections = [f"# Dissections: {name}\n", "[back to the report](report.md)\n",
                 "The representative of each family (the seed nearest its median mechanism); "
@@ -510,13 +511,15 @@ def write_report(run_dir: str, out_dir: Optional[str] = None, sequence=SEQUENCE,
                 "(`gru-jax dissect RUN --seed S` dissects any seed).\n"]
     position = {int(seed): i for i, seed in enumerate(np.asarray(run.seeds))}
     legend = census.legend("family")
+    figures = Figures(out_dir, figure_formats)
     sections += [_seed_section(run, position[int(seed)], legend[f], figures, out_dir, sequence)
                  for f, seed in enumerate(census.family_representatives)]
     write_text(os.path.join(out_dir, "dissections.md"), "\n".join(sections))
     lap("dissections.md")
     compare_link = _comparison_section(run_dir, out_dir, census, run_comparison)
     lap("comparison")
-    page = first_page(run, run_dir, census, summary, figures, compare_link)
+    page = first_page(run, run_dir, census, summary, Figures(out_dir, figure_formats),
+                      compare_link)
     lap("first page")
     timings["total"] = time.perf_counter() - start
     write_json(os.path.join(out_dir, "timings.json"), timings)
