@@ -10,7 +10,8 @@ snapshot jittered by 1% (multiplicative Gaussian), the losses scaled by a log-no
 kept every 10th epoch. Each ensemble is written to a temporary run directory.
 
 Each part runs in a FRESH process (imports and compilations included, as a user's command
-pays them), timed as a whole and with its peak resident memory (``os.wait4``):
+pays them; the persistent compilation cache on, as the CLI has it), timed as a whole and with
+its peak resident memory (``os.wait4``):
 
 - ``census``: :func:`gru_jax.analysis.cache.cached_census` with no cache (features, mixtures,
   stability, commitment);
@@ -70,7 +71,10 @@ def make_ensemble(base: "gj.Run", count: int, path: str, seed: int = 0) -> str:
 
 
 def child(part: str, run_dir: str, count: int) -> None:
-    """One part, in this (fresh) process."""
+    """One part, in this (fresh) process, with the persistent compilation cache on as the CLI
+    has it (``gru-jax compare``, ``report``, ``train``): a part reuses what an earlier part or
+    size compiled for the same shapes."""
+    gj.compilation_cache.enable()
     if part == "census":
         shutil.rmtree(os.path.join(run_dir, "analysis"), ignore_errors=True)
         gj.analysis.cache.cached_census(run_dir)
