@@ -145,7 +145,9 @@ def main() -> None:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     command = "python experiments/bench_analysis.py " + " ".join(sys.argv[1:])
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, jax {gj.__version__}"
+    import jax
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, jax {jax.__version__}, "
+               f"gru_jax {gj.__version__}")
     os.makedirs(args.out, exist_ok=True)
     write_json(os.path.join(args.out, "bench.json"), {"command": command, "rows": rows,
                                                       "machine": machine})
