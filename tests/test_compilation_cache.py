@@ -6,8 +6,13 @@ import subprocess
 import sys
 
 import jax
+import pytest
 
 from gru_jax import compilation_cache
+
+#: the cache is off on a jaxlib older than OLDEST_JAXLIB (the floors' 0.5.1)
+needs_cache = pytest.mark.skipif(not compilation_cache.supported(),
+                                 reason="persistent cache off on this jaxlib")
 
 # a fresh process trains 2 seeds x 3 epochs and prints the cache's hits and misses
 TRAIN = """
@@ -33,6 +38,7 @@ def _train_in_a_fresh_process(**env) -> list[str]:
     return done.stdout.split()
 
 
+@needs_cache
 def test_a_second_process_loads_what_the_first_compiled(tmp_path):
     directory = str(tmp_path / "xla")
     where, bound, hits, misses = _train_in_a_fresh_process(GRU_JAX_COMPILATION_CACHE=directory)
@@ -52,14 +58,17 @@ def test_off_with_the_environment_variable(tmp_path):
     assert not os.path.exists(tmp_path / "xla")
 
 
-def test_default_directory_is_under_the_user_cache(monkeypatch, tmp_path):
+def test_default_directory_is_under_the_user_cache_one_per_jaxlib(monkeypatch, tmp_path):
+    import jaxlib
+    version = f"jaxlib-{jaxlib.__version__}"
     monkeypatch.setenv("GRU_JAX_CACHE", str(tmp_path / "cache"))
-    assert compilation_cache.default_directory() == str(tmp_path / "cache" / "xla")
+    assert compilation_cache.default_directory() == str(tmp_path / "cache" / "xla" / version)
     monkeypatch.delenv("GRU_JAX_CACHE")
     assert compilation_cache.default_directory() == os.path.join(
-        os.path.expanduser("~"), ".cache", "gru_jax", "xla")
+        os.path.expanduser("~"), ".cache", "gru_jax", "xla", version)
 
 
+@needs_cache
 def test_a_cache_the_process_has_is_kept(monkeypatch):
     """The suite's own cache (tests/conftest.py) stays: enable() changes nothing."""
     suite = jax.config.jax_compilation_cache_dir
@@ -69,3 +78,14 @@ def test_a_cache_the_process_has_is_kept(monkeypatch):
     assert jax.config.jax_compilation_cache_dir == suite
     monkeypatch.setenv(compilation_cache.ENVIRONMENT, "0")
     assert compilation_cache.enable() is None
+
+
+def test_off_on_a_jaxlib_older_than_the_checked_one(monkeypatch):
+    """jaxlib 0.5.1 computed other numbers from loaded executables than from fresh ones: the
+    cache stays off below OLDEST_JAXLIB, whatever else asks for it."""
+    monkeypatch.setattr(compilation_cache.metadata, "version", lambda name: "0.5.1")
+    assert not compilation_cache.supported()
+    monkeypatch.setenv(compilation_cache.ENVIRONMENT, "/nonexistent/elsewhere")
+    assert compilation_cache.enable() is None
+    monkeypatch.setattr(compilation_cache.metadata, "version", lambda name: "0.10.2")
+    assert compilation_cache.supported()
