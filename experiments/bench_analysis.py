@@ -46,27 +46,33 @@ import gru_jax as gj  # noqa: E402
 from gru_jax.files import write_json, write_text  # noqa: E402
 
 
+def synthetic_run(run: "gj.Run", count: int, seed: int = 0):
+    """``(Run, pick, rng)``: ``count`` seeds of ``run`` drawn at random (``pick``), weights,
+    inits and snapshots jittered by 1%, losses scaled by a log-normal factor and kept every
+    10th epoch; ``rng`` continues the draws (module docstring)."""
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, run.n_seeds, count)
+    jitter = lambda a: (a * (1 + 0.01 * rng.standard_normal(a.shape))).astype(np.float32)
+    take = lambda tree: {m: {k: jitter(np.asarray(v)[pick]) for k, v in sub.items()}
+                         for m, sub in tree.items()}
+    loss = np.asarray(run.train_loss)
+    kept = np.unique(np.append(np.arange(0, loss.shape[1], 10), loss.shape[1] - 1))
+    factor = np.exp(0.3 * rng.standard_normal((count, 1))).astype(np.float32)
+    fake = gj.Run(config=run.config, seeds=np.arange(count), eval_epochs=run.eval_epochs,
+               init_params=take(run.init_params), params=take(run.params),
+               snapshots=take(run.snapshots), train_loss=loss[pick][:, kept] * factor,
+               test_loss=np.asarray(run.test_loss)[pick] * factor,
+               lr=np.asarray(run.lr)[pick], diverged=np.asarray(run.diverged)[pick],
+               loss_every=10)
+    return fake, pick, rng
+
+
 def make_ensemble(base: "gj.Run", count: int, path: str, seed: int = 0) -> str:
     """A run directory of ``count`` seeds (module docstring)."""
     if count <= base.n_seeds:
         base.select(list(range(count))).save(path)
         return path
-    rng = np.random.default_rng(seed)
-    pick = rng.integers(0, base.n_seeds, count)
-    jitter = lambda a: (a * (1 + 0.01 * rng.standard_normal(a.shape))).astype(np.float32)
-    take = lambda tree: {m: {k: jitter(np.asarray(v)[pick]) for k, v in sub.items()}
-                         for m, sub in tree.items()}
-    loss = np.asarray(base.train_loss)
-    kept = np.unique(np.append(np.arange(0, loss.shape[1], 10), loss.shape[1] - 1))
-    factor = np.exp(0.3 * rng.standard_normal((count, 1))).astype(np.float32)
-    full = np.zeros((count, loss.shape[1]), np.float32)
-    full[:, kept] = loss[pick][:, kept] * factor          # only the kept epochs are stored
-    run = gj.Run(config=base.config, seeds=np.arange(count), eval_epochs=base.eval_epochs,
-                 init_params=take(base.init_params), params=take(base.params),
-                 snapshots=take(base.snapshots), train_loss=full,
-                 test_loss=np.asarray(base.test_loss)[pick] * factor,
-                 lr=np.asarray(base.lr)[pick], diverged=np.asarray(base.diverged)[pick])
-    run.save(path, loss_every=10)
+    synthetic_run(base, count, seed)[0].save(path)
     return path
 
 

@@ -39,23 +39,11 @@ from gru_jax import Run  # noqa: E402
 from gru_jax import analysis as ga  # noqa: E402
 from gru_jax.analysis.stats import wilson_intervals  # noqa: E402
 from gru_jax.reports import explorer  # noqa: E402
+from bench_analysis import synthetic_run  # noqa: E402  (this folder: the same synthetic seeds)
 
 def synthetic(run: Run, census, count: int, seed: int = 0):
     """``(Run, census namespace)`` of ``count`` synthetic seeds (module docstring)."""
-    rng = np.random.default_rng(seed)
-    pick = rng.integers(0, run.n_seeds, count)
-    jitter = lambda a: (a * (1 + 0.01 * rng.standard_normal(a.shape))).astype(np.float32)
-    take = lambda tree: {m: {k: jitter(np.asarray(v)[pick]) for k, v in sub.items()}
-                         for m, sub in tree.items()}
-    loss = np.asarray(run.train_loss)
-    kept = np.unique(np.append(np.arange(0, loss.shape[1], 10), loss.shape[1] - 1))
-    factor = np.exp(0.3 * rng.standard_normal((count, 1))).astype(np.float32)
-    fake = Run(config=run.config, seeds=np.arange(count), eval_epochs=run.eval_epochs,
-               init_params=take(run.init_params), params=take(run.params),
-               snapshots=take(run.snapshots), train_loss=loss[pick][:, kept] * factor,
-               test_loss=np.asarray(run.test_loss)[pick] * factor,
-               lr=np.asarray(run.lr)[pick], diverged=np.asarray(run.diverged)[pick],
-               loss_every=10)
+    fake, pick, rng = synthetic_run(run, count, seed)
     labels = np.asarray(census.labels)[pick]
     families = np.asarray(census.families)[pick]
     count_k = np.bincount(labels, minlength=census.n_strategies)
